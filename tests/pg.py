@@ -42,7 +42,8 @@ class PgCluster:
         opts = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
                 "-c shared_buffers=256MB")
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+        log = str(self.dir / "log")
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", log, "-w", "start")
         return self
 
     def url(self, db: str = "postgres") -> str:

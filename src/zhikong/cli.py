@@ -49,6 +49,19 @@ def _mount_domains() -> None:
 _mount_domains()
 
 
+@app.command()
+def demo(
+    people: int = typer.Option(5000, help="People in the generated ledger and world."),
+    days: int = typer.Option(14, help="Days of simulated movement."),
+    seed: int = typer.Option(20200301, help="Random seed (the same seed gives the same world)."),
+    serve: bool = typer.Option(True, help="End by serving the web command centre."),
+) -> None:
+    """Run the main job on the embedded defaults: database, Banan, ledger, world, lake, web."""
+    from zhikong.demo import DemoContext, run
+
+    run(DemoContext(console=Console(), people=people, days=days, seed=seed, serve=serve))
+
+
 def report_error(exc: ZhikongError) -> int:
     """Print a clear message for ``exc`` and return its exit code."""
     err_console.print(f"[bold red]错误 / error:[/] {exc.message}", highlight=False)
