@@ -37,14 +37,15 @@ class Protector:
     def hash(self, normalised: str) -> str:
         return hmac.digest(self._key, normalised.encode(), "sha256").hex()
 
-    def id_fields(self, number: str) -> tuple[str, str, str]:
-        """(ciphertext, hash, masked) of a normalised ID number."""
-        return self.cipher.encrypt(number), self.hash(number), mask_id(number)
+    def id_fields(self, number: str) -> tuple[str, str]:
+        """(ciphertext, masked) of a normalised ID number."""
+        return self.cipher.encrypt(number), mask_id(number)
 
-    def phone_fields(self, e164: str | None) -> tuple[str | None, str | None, str | None]:
+    def phone_fields(self, e164: str | None) -> tuple[str | None, str | None]:
+        """(ciphertext, masked) of an E.164 phone number (``None``s for no phone)."""
         if not e164:
-            return None, None, None
-        return self.cipher.encrypt(e164), self.hash(e164), phone.mask(e164)
+            return None, None
+        return self.cipher.encrypt(e164), phone.mask(e164)
 
 
 def id_hash(raw_id_number: str) -> str:
