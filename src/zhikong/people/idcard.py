@@ -19,10 +19,10 @@ datetime.date(1949, 12, 31)
 from __future__ import annotations
 
 import re
-from operator import mul
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from operator import mul
 
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import CHINA_TZ, utcnow

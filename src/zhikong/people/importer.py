@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 
 from zhikong.core.crypto import get_cipher
 from zhikong.core.db import get_engine
@@ -38,6 +38,11 @@ from zhikong.people import idcard, phone
 from zhikong.people.generate import LEDGER_COLUMNS
 from zhikong.people.models import Household, ImportBatch, Person, ResidenceStatus, Sex
 from zhikong.people.service import Protector
+
+_PERSON = cast(Table, Person.__table__)
+_HOUSEHOLD = cast(Table, Household.__table__)
+_BATCH = cast(Table, ImportBatch.__table__)
+_UNIT = cast(Table, AdminUnit.__table__)
 
 REQUIRED = ("id_number", "name", "village_code")
 #: accepted header spellings → column
@@ -298,7 +303,7 @@ class _Writer:
         self.conn = conn
         self.p = protector
         self.pg = conn.dialect.name == "postgresql"
-        t = Person.__table__
+        t = _PERSON
         dialect = conn.dialect
         self._date = t.c.birth_date.type.bind_processor(dialect)
         self._ts = t.c.created_at.type.bind_processor(dialect)
@@ -317,7 +322,7 @@ class _Writer:
                 first[g.household_code] = g
         if not first:
             return {}
-        h = Household.__table__
+        h = _HOUSEHOLD
         ids = dict(self.conn.execute(select(h.c.code, h.c.id).where(h.c.code.in_(list(first)))).all())
         missing = [c for c in first if c not in ids]
         if missing:
@@ -328,7 +333,7 @@ class _Writer:
         return ids
 
     def existing(self, hashes: list[str]) -> dict[str, tuple[Any, ...]]:
-        t = Person.__table__
+        t = _PERSON
         rows = self.conn.execute(select(
             t.c.id_number_hash, t.c.id, t.c.name, t.c.sex, t.c.birth_date, t.c.phone_hash,
             t.c.household_id, t.c.address, t.c.village_id, t.c.residence_status,
@@ -386,7 +391,7 @@ class _Writer:
             self.conn.exec_driver_sql(self._insert_sql, rows)
 
     def _update(self, changes: list[dict[str, Any]]) -> None:
-        t = Person.__table__
+        t = _PERSON
         with_phone = [c for c in changes if "phone_hash" in c]
         without = [c for c in changes if "phone_hash" not in c]
         for group in (with_phone, without):
@@ -401,7 +406,7 @@ class _Writer:
 # ------------------------------------------------------------------------------------------ import
 
 def _village_ids(conn: Connection) -> dict[str, int]:
-    t = AdminUnit.__table__
+    t = _UNIT
     return dict(conn.execute(select(t.c.code, t.c.id).where(t.c.level == UnitLevel.VILLAGE)).all())
 
 
@@ -450,7 +455,7 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
                 conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
             validator = _Validator(fname, _village_ids(conn), today)
             writer = _Writer(conn, protector)
-            batch_t = ImportBatch.__table__
+            batch_t = _BATCH
             res.batch_id = int(conn.execute(insert(batch_t).values(
                 kind="ledger", file_name=fname[:255], sha256=_sha256(path), created_at=started,
             ).returning(batch_t.c.id)).scalar_one())
@@ -516,4 +521,4 @@ def _flush(writer: _Writer, goods: list[_Good], res: ImportResult) -> None:
 
 def person_count(engine: Engine | None = None) -> int:
     with (engine or get_engine()).connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(Person.__table__)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(_PERSON)).scalar_one())
