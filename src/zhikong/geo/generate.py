@@ -120,11 +120,12 @@ def _generate_villages(defn: DistrictDef, proj: Projection, rng: np.random.Gener
     name_pool = [a + b for a in _FIRST for b in _SECOND if a != b]
     order = rng.permutation(len(name_pool))
     pool_iter = iter(int(i) for i in order)
+    stems = {u.name[:-2] if u.name.endswith(("街道", "社区")) else u.name[:-1] for u in defn.units()}
 
     def next_name(suffix: str) -> str:
         for i in pool_iter:
             name = name_pool[i] + suffix
-            if name not in used_names:
+            if name not in used_names and name_pool[i] not in stems:
                 used_names.add(name)
                 return name
         raise InvalidInput(f"district file {defn.source}: too many generated villages", field="generate")
