@@ -104,7 +104,7 @@ def load_district(session: Session, definition: DistrictDef) -> LoadResult:
         if row is None:
             row = AdminUnit(code=u.code, **values)
             session.add(row)
-            session.flush([row])
+            session.flush()  # the children need its id
             result.created += 1
         else:
             changed = {k: v for k, v in values.items() if getattr(row, k) != v}
@@ -162,7 +162,10 @@ def subtree_filter(column: InstrumentedAttribute[str] | ColumnElement[str],
 
     >>> # select(AdminUnit).where(subtree_filter(AdminUnit.path, town))
     """
-    return column.startswith(unit.path, autoescape=True)
+    path = unit.path
+    if not path.startswith("/") or not path.endswith("/") or not path.replace("/", "").isdigit():
+        raise InvalidInput(f"unit {unit.code}: malformed path {path!r}", field="path")
+    return column.like(path + "%")  # digits and '/' only: no LIKE wildcards to escape
 
 
 def within(stmt: S, unit_id_column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None]
