@@ -30,7 +30,8 @@ def banan(session: Session) -> Session:
 
 
 def _snapshot(session: Session) -> set[tuple[object, ...]]:
-    return {(p.code, p.name, p.kind, p.unit_id, p.lat, p.lon, p.address) for p in session.scalars(select(Place))}
+    places = session.scalars(select(Place))
+    return {(p.code, p.name, p.kind, p.unit_id, p.lat, p.lon, p.address) for p in places}
 
 
 def test_demo_places_import_cleanly_and_idempotently(banan: Session, tmp_path: Path) -> None:

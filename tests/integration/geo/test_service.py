@@ -113,7 +113,8 @@ def test_locate_banan(session: Session) -> None:
     by_id = {u.id: u.code for u in session.scalars(select(AdminUnit))}
     for (lon, lat), uid in zip(pts, ids, strict=True):
         assert uid is not None
-        expect = [v.code for v in villages if points_in_polygon(np.array([lon]), np.array([lat]), v.boundary)[0]]
+        expect = [v.code for v in villages
+                  if points_in_polygon(np.array([lon]), np.array([lat]), v.boundary)[0]]
         assert [by_id[uid]] == expect
     with pytest.raises(NotFound):
         service.locate(session, 39.9, 116.4)  # Beijing
