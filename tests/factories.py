@@ -51,7 +51,8 @@ def make_tree(s: Session) -> Tree:
     return Tree(d, t1, t2, v11, v12, v21, p)
 
 
-def make_user(s: Session, role: Role, unit: AdminUnit, name: str | None = None) -> User:
+def make_user(s: Session, role: Role, unit: AdminUnit,
+              name: str | None = None) -> User:
     return create_user(s, username=name or f"{role.value}-{unit.code}", password=PASSWORD, role=role,
                        unit_id=unit.id, actor="test")
 
