@@ -45,7 +45,8 @@ def make_tree(s: Session) -> Tree:
     v11 = _unit(s, "500113001001", "一村", UnitLevel.VILLAGE, UnitKind.VILLAGE, t1, 29.31, 106.51)
     v12 = _unit(s, "500113001002", "二村", UnitLevel.VILLAGE, UnitKind.VILLAGE, t1, 29.29, 106.49)
     v21 = _unit(s, "500113002001", "三社区", UnitLevel.VILLAGE, UnitKind.COMMUNITY, t2, 29.51, 106.61)
-    p = Place(code="P-11", name="一村农贸市场", kind=PlaceKind.MARKET, unit_id=v11.id, lat=29.311, lon=106.511)
+    p = Place(code="P-11", name="一村农贸市场", kind=PlaceKind.MARKET, unit_id=v11.id,
+              lat=29.311, lon=106.511)
     s.add(p)
     s.flush()
     return Tree(d, t1, t2, v11, v12, v21, p)

@@ -14,7 +14,8 @@ def test_upgrade_creates_tables_and_reaches_every_head(engine: Engine) -> None:
     from zhikong.core.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config(engine))
-    applied = {r.revision for r in script.revision_map.iterate_revisions(tuple(current_heads(engine)), "base")}
+    heads = tuple(current_heads(engine))
+    applied = {r.revision for r in script.revision_map.iterate_revisions(heads, "base")}
     assert "0001_foundation" in applied
     assert set(script.get_heads()) <= applied
 
