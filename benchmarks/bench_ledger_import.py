@@ -27,6 +27,11 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _child_rss_mib() -> float:
+    """Peak RSS of the largest finished child (the importer's worker process)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def _cpu() -> float:
     """CPU seconds of this process and its finished children (the importer's worker processes)."""
     total = 0.0
@@ -85,8 +90,8 @@ def _run_import(label: str, url: str, csv_path: Path, read_rate: float, n: int,
         print(f"{label:10s} {attempt:12s} {res.rows_total:>9,} rows {res.seconds:7.1f} s wall "
               f"{rate:>9,.0f} rows/s  ({res.rows_total / cpu:>9,.0f} rows per CPU-s, {res.workers} worker)  "
               f"inserted {res.inserted:,} unchanged {res.unchanged:,}  "
-              f"ratio to csv.reader {rate / read_rate:.3f}  peak RSS {_rss_mib():.0f} MiB  "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+              f"ratio to csv.reader {rate / read_rate:.3f}  peak RSS {_rss_mib():.0f} MiB "
+              f"(worker {_child_rss_mib():.0f} MiB)  load {os.getloadavg()[0]:.1f}", flush=True)
     engine.dispose()
 
 
