@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from zhikong.core.config import get_settings
 from zhikong.core.crypto import get_cipher, mask_middle
-from zhikong.core.errors import InvalidInput, RowError, RowErrors
+from zhikong.core.errors import InvalidInput, NotFound, RowError, RowErrors
+from zhikong.geo.projection import Projection
 from zhikong.lake import validate as v
 from zhikong.lake.schemas import PID_KIND, REFERENCE, SOURCES, TIME_COLUMN
 from zhikong.lake.store import Lake
@@ -214,7 +215,7 @@ def ingest_ref(path: Path, lake: Lake | None = None,
             if chk.problems:
                 raise RowErrors(errors=[RowError(int(rows[i]), fld, why, None, str(f))
                                         for i, fld, why in chk.first_reasons()[:1000]], file=str(f))
-            x, y = _xy(lake, cols["lat"], cols["lon"], tbl if "x" in tbl.column_names else None)
+            x, y = _xy(lake, cols["lat"], cols["lon"])
             cols["x"], cols["y"] = x, y
             out_tbl = pa.table({n: cols[n] for n in schema.names}, schema=schema)
             dst = lake.ref_path(table)
@@ -229,35 +230,26 @@ def ingest_ref(path: Path, lake: Lake | None = None,
     return out
 
 
-def _projection(lake: Lake) -> object:
-    from zhikong.sim.district import LocalProjection
-
+def _projection(lake: Lake) -> Projection:
+    """The projection of x/y: the origin recorded in the lake, else the district's (geo)."""
     m = lake.meta()
     if "origin_lat" not in m:
-        raise InvalidInput("the lake has no projection origin: ingest the reference tables first "
-                           "(`zhikong lake ingest-ref` or `ingest-world`)", field="origin")
-    return LocalProjection(float(str(m["origin_lat"])), float(str(m["origin_lon"])))
+        from zhikong.geo.service import district_projection
+
+        try:
+            p = district_projection(get_settings().district_code)
+        except NotFound as e:
+            raise InvalidInput("the lake has no projection origin: ingest a world's reference tables "
+                               "first (`zhikong lake ingest-world`)", field="origin") from e
+        lake.set_meta(origin_lat=p.origin_lat, origin_lon=p.origin_lon)
+        return p
+    return Projection(float(str(m["origin_lat"])), float(str(m["origin_lon"])))
 
 
-def _xy(lake: Lake, lat: pa.ChunkedArray, lon: pa.ChunkedArray,
-        given: pa.Table | None) -> tuple[pa.Array, pa.Array]:
-    la = lat.to_numpy(zero_copy_only=False)
-    lo = lon.to_numpy(zero_copy_only=False)
-    if "origin_lat" not in lake.meta():
-        if given is not None:   # fit the origin of the delivered x/y (equirectangular)
-            from zhikong.sim.district import LocalProjection
-
-            gx = pc.cast(given["x"], pa.float64()).to_numpy(zero_copy_only=False)
-            gy = pc.cast(given["y"], pa.float64()).to_numpy(zero_copy_only=False)
-            ky = LocalProjection(0, 0)._ky
-            lat0 = float(np.mean(la - gy / ky))
-            kx = LocalProjection(lat0, 0)._kx
-            lake.set_meta(origin_lat=lat0, origin_lon=float(np.mean(lo - gx / kx)))
-        else:
-            lake.set_meta(origin_lat=round(float(np.mean(la)), 4), origin_lon=round(float(np.mean(lo)), 4))
-    proj = _projection(lake)
-    x, y = proj.to_xy(la, lo)  # type: ignore[attr-defined]
-    return pa.array(x.astype(np.float32)), pa.array(y.astype(np.float32))
+def _xy(lake: Lake, lat: pa.ChunkedArray, lon: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    x, y = _projection(lake).to_xy(pc.fill_null(lat, 0.0).to_numpy(zero_copy_only=False),
+                                   pc.fill_null(lon, 0.0).to_numpy(zero_copy_only=False))
+    return pa.array(np.asarray(x, dtype=np.float32)), pa.array(np.asarray(y, dtype=np.float32))
 
 
 # ---- feeds -------------------------------------------------------------------------------------------
@@ -373,11 +365,7 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
         elif name == "rssi":
             c[name] = v.number(col, name, chk, pa.int16(), -130, 0)
     if source == "gps":
-        proj = _projection(lake)
-        la = pc.fill_null(c["lat"], 0.0).to_numpy(zero_copy_only=False)
-        lo_ = pc.fill_null(c["lon"], 0.0).to_numpy(zero_copy_only=False)
-        x, y = proj.to_xy(la, lo_)  # type: ignore[attr-defined]
-        c["x"], c["y"] = pa.array(x.astype(np.float32)), pa.array(y.astype(np.float32))
+        c["x"], c["y"] = _xy(lake, c["lat"], c["lon"])
     out = pa.table({n: c[n] for n in schema.names}, schema=schema)
     _duplicates(out, chk)
     return out, chk

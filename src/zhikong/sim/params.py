@@ -48,10 +48,8 @@ class SimParams:
     saturday_work_share: float = 0.3
 
     # ---- devices ----------------------------------------------------------------------------
-    #: share of people aged 12+ with a mobile phone (CNNIC 2020: ~65% of all Chinese online by
-    #: mobile; most adults carry one, the old and the young less often)
-    phone_adult: float = 0.95
-    phone_elderly: float = 0.75
+    # who has a mobile phone is the ledger's business (people.generate: ~97% of those aged 12+,
+    # 70% of those over 75, 15% of children 6–11)
     #: share of phone owners whose health app reports GPS (the brief: about 30%)
     gps_share: float = 0.30
     #: share of phone owners whose phone logs Bluetooth proximity (the brief: about 20%)

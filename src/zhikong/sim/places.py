@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from zhikong.sim.district import LocalProjection, Village
+from zhikong.geo.projection import Projection
+from zhikong.sim.district import Village
 from zhikong.sim.params import SimParams
 
 KIND_NAMES = {"home": "小区", "work": "公司", "school": "学校", "market": "农贸市场",
@@ -71,11 +72,11 @@ class World:
     by_kind_town: dict[tuple[str, int], np.ndarray]   # venue indices of a kind in a town
     person_town: np.ndarray
     venue_town: np.ndarray
-    proj: LocalProjection
+    proj: Projection
 
 
 class _Builder:
-    def __init__(self, villages: list[Village], proj: LocalProjection, rng: np.random.Generator) -> None:
+    def __init__(self, villages: list[Village], proj: Projection, rng: np.random.Generator) -> None:
         self.villages = villages
         self.proj = proj
         self.rng = rng
@@ -115,7 +116,7 @@ class _Builder:
 
 
 def build_world(villages: list[Village], persons: pd.DataFrame, params: SimParams,
-                proj: LocalProjection) -> World:
+                proj: Projection) -> World:
     rng = np.random.default_rng([params.seed, 2])
     n = len(persons)
     b = _Builder(villages, proj, rng)
@@ -238,7 +239,7 @@ def build_world(villages: list[Village], persons: pd.DataFrame, params: SimParam
 
 
 def _towers(villages: list[Village], vx: np.ndarray, vy: np.ndarray, vr: np.ndarray, params: SimParams,
-            proj: LocalProjection, rng: np.random.Generator) -> pd.DataFrame:
+            proj: Projection, rng: np.random.Generator) -> pd.DataFrame:
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     units: list[str] = []

@@ -24,7 +24,7 @@ from zhikong.sim.epidemic import Epidemic
 from zhikong.sim.lists import write_lists
 from zhikong.sim.params import CITIES, SimParams
 from zhikong.sim.places import PLACE_KINDS, ROLE_CHILD, World, build_world
-from zhikong.sim.population import LEDGER_COLUMNS, generate_population
+from zhikong.sim.population import population_frame
 from zhikong.sim.schedule import DAY_MIN, Arrivals, Passes, day_stays
 
 FEEDS = ["cell", "roaming", "camera", "venue_scan", "travel", "gps", "proximity"]
@@ -52,22 +52,22 @@ def generate_world(out: Path, params: SimParams, villages: list[Village] | None 
         shutil.rmtree(out)
     out.mkdir(parents=True)
     villages = villages or load_villages(params.district_code)
-    proj = projection_for(villages)
+    proj = projection_for(villages, params.district_code)
     progress("people", 0, 1)
-    persons = generate_population(villages, params.people, params.seed, params.start_date)
+    persons = population_frame(villages, params.people, params.seed, ledger_csv=out / "ledger.csv")
     n = len(persons)
     world = build_world(villages, persons, params, proj)
     rng = np.random.default_rng([params.seed, 3])
     age = persons["age"].to_numpy()
-    has_phone = np.where(age >= 60, rng.random(n) < params.phone_elderly,
-                         (age >= 12) & (rng.random(n) < params.phone_adult))
+    has_phone = persons["phone"].notna().to_numpy()      # the ledger says who has a phone
     has_gps = has_phone & (rng.random(n) < params.gps_share)
     has_prox = has_phone & (rng.random(n) < params.proximity_share)
-    persons.loc[~has_phone, "phone"] = None
+    # people registered here but living elsewhere (外出) are never in the district
+    living_away = (persons["residence_status"] == "away").to_numpy()
     _write_static(out, persons, world, villages)
     progress("people", 1, 1)
 
-    trav = _travellers(params, world, rng, age)
+    trav = _travellers(params, world, rng, age, living_away)
     epi = Epidemic(n, params, np.random.default_rng([params.seed, 4]))
     imp = trav[trav["infected"]]
     epi.infect(imp["person"].to_numpy(), imp["infected_at"].to_numpy(),
@@ -76,7 +76,7 @@ def generate_world(out: Path, params: SimParams, villages: list[Village] | None 
     phone = persons["phone"].fillna("").to_numpy(dtype=object)
     idn = persons["id_number"].to_numpy(dtype=object)
     rows = dict.fromkeys(FEEDS, 0)
-    away = np.zeros(n, dtype=bool)
+    away = living_away.copy()
     away[trav["person"].to_numpy()] = True
     for d in range(params.days):
         day = params.start_date + timedelta(days=d)
@@ -114,7 +114,7 @@ def generate_world(out: Path, params: SimParams, villages: list[Village] | None 
     n_cc = _write_truth(out, params, persons, world, epi, trav, has_phone, has_gps, has_prox)
     write_lists(out, params, persons, trav, params.start_date)
     sizes = {src: sum(f.stat().st_size for f in (out / "feeds" / src).glob("*.csv")) for src in FEEDS}
-    meta = {"params": params.to_json(), "origin": {"lat": proj.lat0, "lon": proj.lon0},
+    meta = {"params": params.to_json(), "origin": {"lat": proj.origin_lat, "lon": proj.origin_lon},
             "villages": len(villages), "venues": len(world.venues), "towers": len(world.towers),
             "cameras": len(world.cameras), "persons": n, "cases": len(epi.infected()),
             "close_contacts": n_cc, "rows": rows, "bytes": sizes, "layout_version": 1}
@@ -133,7 +133,6 @@ def world_hash(out: Path) -> str:
 
 # ---- static files ----------------------------------------------------------------------------
 def _write_static(out: Path, persons: pd.DataFrame, world: World, villages: list[Village]) -> None:
-    persons[LEDGER_COLUMNS].to_csv(out / "ledger.csv", index=False)
     v = world.venues
     keyp = v[v["kind"].isin(list(PLACE_KINDS))]
     vnames = np.array([f"重庆市巴南区{x.town_name}{x.name}" for x in villages])
@@ -154,9 +153,11 @@ def _write_static(out: Path, persons: pd.DataFrame, world: World, villages: list
 
 
 # ---- travellers ------------------------------------------------------------------------------
-def _travellers(params: SimParams, world: World, rng: np.random.Generator, age: np.ndarray) -> pd.DataFrame:
+def _travellers(params: SimParams, world: World, rng: np.random.Generator, age: np.ndarray,
+                living_away: np.ndarray) -> pd.DataFrame:
     n = len(age)
-    person = np.flatnonzero((rng.random(n) < params.traveller_share) & (world.role != ROLE_CHILD))
+    person = np.flatnonzero((rng.random(n) < params.traveller_share) & (world.role != ROLE_CHILD)
+                            & ~living_away)
     k = len(person)
     risk = rng.random(k) < params.risk_traveller_share
     others = [c for c in CITIES if c not in params.risk_cities]
