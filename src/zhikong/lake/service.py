@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +52,8 @@ MODES = ["train", "coach", "flight"]
 REF_OF = {"tower_id": "tower", "camera_id": "camera", "venue_id": "venue"}
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _IDENT = {"phone", "other_phone", "id_number"}
+_TEXT_JSON = {"ts", "depart_ts", "first_seen", "last_seen", "tower_id", "camera_id", "venue_id", "city_code",
+              "origin_code"}
 
 
 @dataclass
@@ -111,7 +114,10 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray, li
         if fmt == "parquet":
             tbl = pq.read_table(path)
         elif fmt == "jsonl":
-            tbl = pajson.read_json(path)
+            # text columns stay text (Arrow would turn "+08:00" times into naive UTC ones)
+            text_cols = [c for c in expected if c in _TEXT_JSON]
+            tbl = pajson.read_json(path, parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema([(c, pa.string()) for c in text_cols])))
         else:
             header = path.open("rb").readline().decode("utf-8-sig", errors="replace").strip()
             cols = [c.strip().strip('"') for c in header.split(",")]
@@ -136,7 +142,7 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray, li
             for (num, text, exp, act) in sorted(bad, key=lambda b: b[0] or 0):
                 why = (f"truncated row: {act} of {exp} fields" if act < exp
                        else f"{act} fields, expected {exp}")
-                broken.append(RowError(int(num or 0) - 1, "*", why, text[:80], str(path)))
+                broken.append(RowError(int(num or 0) - 1, "*", why, _mask_text(text[:80]), str(path)))
             rows = _row_numbers(tbl.num_rows, skipped)
             return tbl, rows, broken
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
@@ -144,6 +150,11 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray, li
                            field="file") from e
     _check_columns(path, tbl.column_names, expected)
     return tbl, np.arange(1, tbl.num_rows + 1), broken
+
+
+def _mask_text(text: str) -> str:
+    """Raw row text with anything that looks like a phone or ID number masked."""
+    return re.sub(r"\d{6,}[\dXx]*", lambda m: mask_middle(m.group(0), 3, 2), text)
 
 
 def _row_numbers(n: int, skipped: list[int]) -> np.ndarray:
