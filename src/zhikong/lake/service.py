@@ -52,6 +52,9 @@ MODES = ["train", "coach", "flight"]
 REF_OF = {"tower_id": "tower", "camera_id": "camera", "venue_id": "venue"}
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _IDENT = {"phone", "other_phone", "id_number"}
+#: text columns read from Parquet as dictionaries (checked and hashed once per distinct value)
+_DICT_PARQUET = {"phone", "other_phone", "id_number", "tower_id", "camera_id", "venue_id", "event", "mode",
+                 "city", "city_code", "origin_city", "origin_code"}
 _TEXT_JSON = {"ts", "depart_ts", "first_seen", "last_seen", "tower_id", "camera_id", "venue_id", "city_code",
               "origin_code"}
 
@@ -112,7 +115,9 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray, li
     broken: list[RowError] = []
     try:
         if fmt == "parquet":
-            tbl = pq.read_table(path)
+            names = pq.read_schema(path).names
+            as_dict = [c for c in expected if c in _DICT_PARQUET and c in names]
+            tbl = pq.read_table(path, read_dictionary=as_dict)
         elif fmt == "jsonl":
             # text columns stay text (Arrow would turn "+08:00" times into naive UTC ones)
             text_cols = [c for c in expected if c in _TEXT_JSON]
@@ -341,24 +346,21 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
         elif name in ("ts", "depart_ts", "first_seen", "last_seen"):
             c[name] = v.timestamp(col, name, chk, lo, hi, offsets)
         elif name in REF_OF:
-            col = v.required_string(col, name, chk)
-            chk.add(pc.invert(pc.is_in(col, known_ids(lake, REF_OF[name]))), name,
-                    f"unknown {name} (not in the {REF_OF[name]} reference table)")
-            c[name] = col
-        elif name == "event":
-            col = v.required_string(col, name, chk)
-            chk.add(pc.invert(pc.is_in(col, pa.array(EVENTS))), name,
-                    f"unknown event (one of {', '.join(EVENTS)})")
-            c[name] = col
-        elif name == "mode":
-            col = v.required_string(col, name, chk)
-            chk.add(pc.invert(pc.is_in(col, pa.array(MODES))), name,
-                    f"unknown mode (one of {', '.join(MODES)})")
-            c[name] = col
+            d = v.required_string(col, name, chk)
+            v.value_check(d, pc.is_in(d.dictionary, known_ids(lake, REF_OF[name])), name, chk,
+                          f"unknown {name} (not in the {REF_OF[name]} reference table)")
+            c[name] = d
+        elif name in ("event", "mode"):
+            allowed = EVENTS if name == "event" else MODES
+            d = v.required_string(col, name, chk)
+            v.value_check(d, pc.is_in(d.dictionary, pa.array(allowed)), name, chk,
+                          f"unknown {name} (one of {', '.join(allowed)})")
+            c[name] = d
         elif name in ("city_code", "origin_code"):
-            col = v.required_string(col, name, chk)
-            chk.add(pc.invert(pc.match_substring_regex(col, r"^\d{6}$")), name, "not a 6-digit area code")
-            c[name] = col
+            d = v.required_string(col, name, chk)
+            v.value_check(d, pc.match_substring_regex(d.dictionary, r"^\d{6}$"), name, chk,
+                          "not a 6-digit area code")
+            c[name] = d
         elif name in ("city", "origin_city", "vehicle"):
             c[name] = v.required_string(col, name, chk)
         elif name in ("carriage", "seat"):
@@ -377,20 +379,56 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
             c[name] = v.number(col, name, chk, pa.int16(), -130, 0)
     if source == "gps":
         c["x"], c["y"] = _xy(lake, c["lat"], c["lon"])
-    out = pa.table({n: c[n] for n in schema.names}, schema=schema)
+    # pseudonyms stay dictionary-encoded until written (same values as the schema's strings)
+    fields = [pa.field(n, c[n].type if pa.types.is_dictionary(c[n].type) else schema.field(n).type)
+              for n in schema.names]
+    out = pa.table({n: c[n] for n in schema.names}, schema=pa.schema(fields))
     _duplicates(out, chk)
     return out, chk
 
 
+def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """An int64 code per row that is equal exactly when the values are (nulls get their own code)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        idx = col.indices
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        idx = pc.dictionary_encode(col).indices
+    elif pa.types.is_floating(col.type):
+        f = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.nan_to_num(f, nan=-1e300).view(np.int64)
+    else:
+        idx = pc.cast(col, pa.int64())
+    idx = pc.cast(idx, pa.int64())
+    if idx.null_count:
+        idx = pc.fill_null(idx, -1)
+    return np.asarray(idx.to_numpy(zero_copy_only=False))
+
+
 def _duplicates(out: pa.Table, chk: v.Checker) -> None:
-    """Rows equal to an earlier row of the same batch."""
+    """Rows equal to an earlier row of the same batch.
+
+    Every column becomes an integer code, the codes are mixed into one 64-bit hash, and only rows
+    whose hash repeats are compared exactly (so the cost is one pass and one hash table).
+    """
     n = out.num_rows
     if n == 0:
         return
-    distinct = out.group_by(out.column_names, use_threads=True).aggregate([]).num_rows
-    if distinct == n:
+    codes = [_codes(out.column(i)) for i in range(out.num_columns)]
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in codes:
+            h = (h ^ c.astype(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
+    srt = np.sort(h)
+    same = srt[1:] == srt[:-1]
+    if not same.any():
         return
-    dup = out.to_pandas().duplicated().to_numpy()
+    maybe = pd.Series(h).isin(np.unique(srt[1:][same])).to_numpy()
+    cand = np.flatnonzero(maybe)
+    exact = pd.DataFrame({f"c{i}": c[cand] for i, c in enumerate(codes)}).duplicated().to_numpy()
+    dup = np.zeros(n, dtype=bool)
+    dup[cand[exact]] = True
     chk.add(dup, "*", "duplicated row (same values as an earlier row)")
 
 
@@ -408,11 +446,14 @@ def _split_days(tbl: pa.Table, time_col: str) -> dict[str, pa.Table]:
     else:
         local = pc.strftime(pc.cast(tbl[time_col], pa.timestamp("us", tz=tz)), format="%Y-%m-%d")
         dayno = np.array([(date.fromisoformat(d) - date(1970, 1, 1)).days for d in local.to_pylist()])
-    out: dict[str, pa.Table] = {}
-    for d in np.unique(dayno):
-        day = (date(1970, 1, 1) + timedelta(days=int(d))).isoformat()
-        out[day] = tbl.filter(pa.array(dayno == d))
-    return out
+    if len(dayno) > 1 and not (np.diff(dayno) >= 0).all():   # feeds are mostly in time order
+        order = np.argsort(dayno, kind="stable")
+        tbl = tbl.take(pa.array(order))
+        dayno = dayno[order]
+    days, starts = np.unique(dayno, return_index=True)
+    ends = [*starts[1:].tolist(), len(dayno)]
+    return {(date(1970, 1, 1) + timedelta(days=int(d))).isoformat(): tbl.slice(int(a), int(b) - int(a))
+            for d, a, b in zip(days, starts, ends, strict=True)}
 
 
 # ---- a whole world ------------------------------------------------------------------------------------

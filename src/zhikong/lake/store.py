@@ -124,7 +124,14 @@ class Lake:
         for day, tbl in sorted(parts.items()):
             rel = f"{source}/day={day}/part-{batch}.parquet"
             tmp = d / rel.replace("/", "__")
-            pq.write_table(tbl, tmp, compression="zstd", compression_level=1)
+            # no stored Arrow schema: dictionary-encoded columns read back as the plain strings of
+            # ``schemas.SOURCES``
+            # dictionary pages for text, min/max statistics for times and numbers (pruning by time)
+            text = [f.name for f in tbl.schema
+                    if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)]
+            other = [f.name for f in tbl.schema if f.name not in text]
+            pq.write_table(tbl, tmp, compression="zstd", compression_level=1, store_schema=False,
+                           use_dictionary=text or False, write_statistics=other or False)
             files.append(rel)
         entry = {**entry, "files": files, "source": source}
         tmp_marker = d / "COMMIT.tmp"

@@ -64,18 +64,54 @@ def _is_string(col: pa.ChunkedArray) -> bool:
     return pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
 
 
-def required_string(col: pa.ChunkedArray, name: str, chk: Checker) -> pa.ChunkedArray:
-    if not _is_string(col):
-        col = pc.cast(col, pa.string())
-    col = pc.utf8_trim_whitespace(col)
-    chk.add(pc.or_kleene(pc.is_null(col), pc.equal(col, "")), name, "missing value")
-    return col
+def as_dict(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """A text column as one dictionary array of trimmed, distinct values with nulls as ''.
+
+    Checks and conversions then run once per distinct value (a feed repeats its towers, events,
+    people and, within a day, its timestamps), and the result maps back to rows by index.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not pa.types.is_dictionary(col.type):
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = pc.cast(col, pa.string())
+        col = pc.dictionary_encode(col)
+    raw = pc.cast(col.dictionary, pa.string())
+    values = pc.fill_null(pc.utf8_trim_whitespace(raw), "")
+    if (col.indices.null_count == 0 and raw.null_count == 0 and pc.all(pc.equal(values, raw)).as_py()
+            and len(pc.unique(values)) == len(values)):
+        return col if col.indices.type == pa.int32() else pa.DictionaryArray.from_arrays(
+            pc.cast(col.indices, pa.int32()), raw)                # already clean: no copy
+    remap = pc.dictionary_encode(values)
+    idx = pc.fill_null(col.indices, len(values))                # null rows → the '' entry
+    values_ext = pa.concat_arrays([remap.dictionary, pa.array([""])])
+    ext_idx = pa.concat_arrays([remap.indices, pa.array([len(remap.dictionary)], remap.indices.type)])
+    new_idx = pc.take(ext_idx, pc.cast(idx, pa.int64()))
+    return pa.DictionaryArray.from_arrays(pc.cast(new_idx, pa.int32()), values_ext)
 
 
-def optional_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    if not _is_string(col):
-        col = pc.cast(col, pa.string())
-    return pc.fill_null(pc.utf8_trim_whitespace(col), "")
+def row_mask(col: pa.DictionaryArray, bad_values: np.ndarray | pa.Array) -> np.ndarray:
+    """Per-row mask from a per-dictionary-value mask."""
+    return _np_bool(bad_values)[col.indices.to_numpy(zero_copy_only=False)]
+
+
+def required_string(col: pa.ChunkedArray | pa.Array, name: str, chk: Checker) -> pa.DictionaryArray:
+    d = as_dict(col)
+    chk.add(row_mask(d, pc.equal(d.dictionary, "")), name, "missing value")
+    return d
+
+
+def optional_string(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    return as_dict(col)
+
+
+def value_check(d: pa.DictionaryArray, ok_values: pa.Array | np.ndarray, name: str, chk: Checker,
+                reason: str) -> None:
+    """Rows whose (non-empty) value fails ``ok_values`` (a mask over ``d.dictionary``)."""
+    bad = ~_np_bool(ok_values) & ~_np_bool(pc.equal(d.dictionary, ""))
+    chk.add(row_mask(d, bad), name, reason)
 
 
 def timestamp(col: pa.ChunkedArray, name: str, chk: Checker, lo: pa.Scalar, hi: pa.Scalar,
@@ -87,54 +123,53 @@ def timestamp(col: pa.ChunkedArray, name: str, chk: Checker, lo: pa.Scalar, hi: 
             return pc.cast(pc.assume_timezone(col, "UTC"), TS)
         out = pc.cast(col, TS)
     else:
-        if not _is_string(col):
+        if not (_is_string(col) or pa.types.is_dictionary(col.type)):
             chk.add(np.ones(len(col), dtype=bool), name, f"not a timestamp (type {col.type})")
             return pa.chunked_array([pa.nulls(len(col), TS)])
-        col = pc.utf8_trim_whitespace(col)
-        out = pc.cast(pc.strptime(col, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), TS)
-        failed = _np_bool(pc.and_(pc.is_null(out), pc.is_valid(col)))
-        if failed.any():
-            # slow path only for the rows strptime did not take: fractions, space separator, errors
-            idx = np.flatnonzero(failed)
-            vals = col.take(pa.array(idx)).to_pylist()
-            fixed: list[object] = []
-            naive = np.zeros(len(col), dtype=bool)
-            bad = np.zeros(len(col), dtype=bool)
-            for i, v in zip(idx, vals, strict=True):
-                try:
-                    fixed.append(pc.cast(pa.array([v]), TS)[0].as_py())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    fixed.append(None)
-                    try:
-                        pc.cast(pa.array([v]), pa.timestamp("us"))
-                        naive[i] = True
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                        bad[i] = True
-            patch = np.zeros(len(col), dtype=np.int64)
-            patch_valid = np.zeros(len(col), dtype=bool)
-            for i, v in zip(idx, fixed, strict=True):
-                if v is not None:
-                    patch[i] = int(pa.scalar(v, TS).cast(pa.int64()).as_py())
-                    patch_valid[i] = True
-            base = pc.cast(out, pa.int64()).to_numpy(zero_copy_only=False)
-            base = np.where(patch_valid, patch, np.nan_to_num(base).astype(np.int64))
-            out = pa.chunked_array([pa.array(base, pa.int64()).cast(TS)])
-            keep = ~(naive | bad) & ~_np_bool(pc.is_null(col))
-            out = pc.if_else(pa.array(keep), out, pa.nulls(len(col), TS))
-            chk.add(naive, name, "timestamp without UTC offset (expected e.g. 2020-03-01T08:00:00+08:00)")
-            chk.add(bad, name, "not an ISO-8601 timestamp")
-        # the offset must be the district's (or UTC): anything else is a wrong time zone
-        tail6 = pc.utf8_slice_codeunits(col, -6)
-        ok_off = pc.or_(pc.is_in(tail6, pa.array(list(offsets))), pc.ends_with(col, "Z"))
-        tail5 = pc.utf8_slice_codeunits(col, -5)
-        compact = [o.replace(":", "") for o in offsets]
-        ok_off = pc.or_(ok_off, pc.is_in(tail5, pa.array(compact)))
-        wrong = pc.and_(pc.is_valid(out), pc.invert(ok_off))
-        chk.add(wrong, name, f"wrong time zone (expected offset {offsets[0]} or Z)")
-    chk.add(pc.is_null(out), name, "missing timestamp")
+        d = as_dict(col)
+        vals = d.dictionary
+        parsed, problems = _parse_times(vals, offsets)
+        idx = d.indices
+        out = pc.take(parsed, idx)
+        for reason, bad_vals in problems:
+            chk.add(row_mask(d, bad_vals), name, reason)
+        chk.add(row_mask(d, pc.equal(vals, "")), name, "missing timestamp")
     chk.add(pc.or_(pc.less(out, lo), pc.greater(out, hi)), name,
             f"timestamp out of range [{lo.as_py():%Y-%m-%d}, {hi.as_py():%Y-%m-%d %H:%M}]")
     return out
+
+
+def _parse_times(vals: pa.Array, offsets: tuple[str, ...]) -> tuple[pa.Array, list[tuple[str, np.ndarray]]]:
+    """Parse distinct timestamp texts; return them as UTC and the reasons of those that fail."""
+    n = len(vals)
+    out = pc.cast(pc.strptime(vals, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), TS)
+    failed = np.flatnonzero(_np_bool(pc.is_null(out)) & ~_np_bool(pc.equal(vals, "")))
+    naive = np.zeros(n, dtype=bool)
+    bad = np.zeros(n, dtype=bool)
+    if len(failed):
+        # slow path only for what strptime did not take: fractions, a space separator, errors
+        us = pc.cast(out, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        for i in failed.tolist():
+            v = vals[i].as_py()
+            try:
+                us[i] = pc.cast(pa.array([v]), TS).cast(pa.int64())[0].as_py()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                try:
+                    pc.cast(pa.array([v]), pa.timestamp("us"))
+                    naive[i] = True
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    bad[i] = True
+        out = pa.array(us, mask=np.isnan(us)).cast(pa.int64()).cast(TS)
+    # the offset must be the district's (or UTC): anything else is a wrong time zone
+    ok_off = pc.or_(pc.is_in(pc.utf8_slice_codeunits(vals, -6), pa.array(list(offsets))),
+                    pc.ends_with(vals, "Z"))
+    compact = [o.replace(":", "") for o in offsets]
+    ok_off = pc.or_(ok_off, pc.is_in(pc.utf8_slice_codeunits(vals, -5), pa.array(compact)))
+    wrong = _np_bool(pc.is_valid(out)) & ~_np_bool(ok_off)
+    out = pc.if_else(pa.array(naive | bad | wrong), pa.scalar(None, TS), out)
+    return out, [("timestamp without UTC offset (expected e.g. 2020-03-01T08:00:00+08:00)", naive),
+                 ("not an ISO-8601 timestamp", bad),
+                 (f"wrong time zone (expected offset {offsets[0]} or Z)", wrong)]
 
 
 def number(col: pa.ChunkedArray, name: str, chk: Checker, typ: pa.DataType, lo: float, hi: float,
@@ -190,25 +225,23 @@ def normalise_id(raw: str) -> tuple[str | None, str]:
 
 
 def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker,
-                 hasher: Callable[[str], str]) -> pa.Array:
+                 hasher: Callable[[str], str]) -> pa.DictionaryArray:
     """Replace identifiers by the keyed hash of their normalised form (validated per distinct value).
 
     Work per row is one dictionary encoding and one ``take``; normalisation and HMAC run once per
     distinct identifier (and ``hasher`` may cache across batches).
     """
-    if not _is_string(col):
-        col = pc.cast(col, pa.string())
-    enc = pc.dictionary_encode(pc.fill_null(col, "")).combine_chunks()
+    enc = as_dict(col)
     values = enc.dictionary.to_pylist()
     norm = normalise_phone if kind == "phone" else normalise_id
-    hashes: list[str | None] = []
+    hashes: list[str] = []
     reasons: list[str] = []
     for v in values:
         n, why = norm(v)
-        hashes.append(hasher(n) if n is not None else None)
+        hashes.append(hasher(n) if n is not None else "")     # '' rows are rejected
         reasons.append(why)
-    idx = enc.indices.to_numpy(zero_copy_only=False)
     for why in sorted(set(reasons) - {""}):
-        bad_vals = np.array([r == why for r in reasons])
-        chk.add(bad_vals[idx], name, why)
-    return pa.array(hashes, pa.string()).take(enc.indices)
+        chk.add(row_mask(enc, np.array([r == why for r in reasons])), name, why)
+    # dictionary-encoded: no per-row copy of the 64-character pseudonyms (Parquet stores it as a
+    # dictionary-encoded string column; readers see plain strings)
+    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(hashes, pa.string()))
