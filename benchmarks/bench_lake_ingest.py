@@ -47,9 +47,9 @@ def main() -> None:
         t = time.perf_counter()
         generate_world(world, SimParams(people=args.people, days=args.days))
         print(f"world {args.people:,} people × {args.days} days generated in {time.perf_counter() - t:.1f} s")
-    tables = [pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(
-        column_types={"phone": pa.string(), "ts": pa.string(), "tower_id": pa.string(), "event": pa.string()}))
-        for f in sorted((world / "feeds" / "cell").glob("*.csv"))]
+    text = dict.fromkeys(["phone", "ts", "tower_id", "event"], pa.string())
+    tables = [pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=text))
+              for f in sorted((world / "feeds" / "cell").glob("*.csv"))]
     raw = pa.concat_tables(tables)
     csv_file = tmp / "cell.csv"
     pacsv.write_csv(raw, csv_file, pacsv.WriteOptions(quoting_style="needed"))
