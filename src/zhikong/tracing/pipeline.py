@@ -40,6 +40,11 @@ IDX_SCHEMA = pa.schema([
     ("end_s", pa.int64()),       # window end (isolation or trace time)
 ])
 
+EVIDENCE_SCHEMA = pa.schema([
+    ("case_key", pa.string()), ("hop", pa.int32()), ("contact", pa.string()), ("source", pa.string()),
+    ("place", pa.string()), ("start_s", pa.int64()), ("end_s", pa.int64()), ("minutes", pa.float64()),
+    ("distance", pa.string()),
+])
 EVIDENCE_COLUMNS = ["case_key", "hop", "contact", "source", "place", "start_s", "end_s", "minutes", "distance"]
 
 
@@ -93,7 +98,7 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
           FROM g)
         SELECT person, place, MIN(t) AS start_s,
-               MAX(t) + LEAST(COALESCE(MAX_BY(next_t, t) - MAX(t), {gap_s}), {gap_s}) AS end_s
+               MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
         FROM s GROUP BY person, place, sid""")
 
     dwell = pa.table({
@@ -240,9 +245,9 @@ def companion_sql(policy: Policy) -> str:
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule)."""
     c = policy.companion
     return f"""
-        WITH e AS ({_overlap_sql('stay_grid', 'grid', "'coarse'")}),
+        WITH ge AS ({_overlap_sql("stay_grid", "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
-                        MAX(end_s) AS end_s FROM e GROUP BY case_key, hop, contact, place
+                        MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
                  HAVING SUM(minutes) > {c.min_minutes}),
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
                 FROM stay_grid s JOIN idx i ON TRUE
@@ -264,7 +269,11 @@ def run_exposures(engine: QueryEngine, policy: Policy, idx: pa.Table,
     engine.register_arrow("idx", idx.cast(IDX_SCHEMA))
     engine.register_arrow("gps_offsets", pa.table({
         "dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3}))
-    parts = [sql for src, sql in detect(engine, policy).items() if sources is None or src in sources]
-    cols = ", ".join(EVIDENCE_COLUMNS)
-    union = " UNION ALL ".join(f"SELECT {cols} FROM ({p}) q{n}" for n, p in enumerate(parts))
-    return engine.sql(f"SELECT * FROM ({union}) u ORDER BY case_key, hop, contact, source, start_s, place")
+    tables = []
+    for src, sql in detect(engine, policy).items():
+        if sources is not None and src not in sources:
+            continue
+        t = engine.sql(f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM ({sql}) q")
+        tables.append(t.cast(EVIDENCE_SCHEMA))
+    out = pa.concat_tables(tables) if tables else EVIDENCE_SCHEMA.empty_table()
+    return out.sort_by([(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")])
