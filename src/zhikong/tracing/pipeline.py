@@ -263,6 +263,16 @@ def companion_sql(policy: Policy) -> str:
         WHERE GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) > {c.resident_hours}"""
 
 
+def baseline_sql(kind: str, policy: Policy) -> str:
+    """Pairs by a rule used in practice: ``grid`` (same cell > ``companion.min_minutes``) or
+    ``tower`` (same tower at the same time)."""
+    stays, floor = {"grid": ("stay_grid", policy.companion.min_minutes), "tower": ("stay_cell", 0.0)}[kind]
+    return f"""
+        WITH be AS ({_overlap_sql(stays, kind, "'coarse'")})
+        SELECT case_key, hop, contact, SUM(minutes) AS minutes, MIN(start_s) AS start_s FROM be
+        GROUP BY case_key, hop, contact HAVING SUM(minutes) > {floor}"""
+
+
 def run_exposures(engine: QueryEngine, policy: Policy, idx: pa.Table,
                   sources: list[str] | None = None) -> pa.Table:
     """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first)."""

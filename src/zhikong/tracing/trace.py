@@ -45,6 +45,8 @@ class TraceResult:
     evidence: pd.DataFrame
     sources: dict[str, bool]
     without_trajectory: list[str] = field(default_factory=list)
+    #: every hop-1 pair with evidence and its score (classified or not), for ranking curves
+    ranking: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def of_class(self, cls: str) -> list[ContactResult]:
         return [c for c in self.contacts if c.cls == cls]
@@ -62,7 +64,7 @@ def check_cases(cases: list[IndexCase], now: datetime | None = None) -> None:
             raise InvalidInput(f"case {c.key}: isolation time is before onset", field="isolated")
 
 
-def _idx(cases: list[IndexCase], policy: Policy) -> pa.Table:
+def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
     rows = []
     for c in cases:
         start, end = c.window(policy)
@@ -105,7 +107,7 @@ def trace(engine: QueryEngine, lake_dir: Path, ledger: pa.Table, cases: list[Ind
         raise InvalidInput(f"the lake at {lake_dir} has no trajectory data in any source "
                            f"({', '.join(sources)}); ingest feeds first", field="lake")
     engine.register_arrow("ledger", ledger.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA))
-    idx = _idx(cases, policy)
+    idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
     pipeline.prepare(engine, policy, lo, hi)
@@ -174,4 +176,5 @@ def trace(engine: QueryEngine, lake_dir: Path, ledger: pa.Table, cases: list[Ind
     contacts.sort(key=lambda c: (c.case_key, -c.score, c.contact))
     ev = pd.concat([e for e in evidence if not e.empty], ignore_index=True) if any(
         not e.empty for e in evidence) else evidence[0]
-    return TraceResult(contacts=contacts, evidence=ev, sources=sources, without_trajectory=without)
+    return TraceResult(contacts=contacts, evidence=ev, sources=sources, without_trajectory=without,
+                       ranking=s1[["case_key", "contact", "score", "close_minutes"]] if not s1.empty else s1)

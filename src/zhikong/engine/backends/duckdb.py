@@ -23,6 +23,7 @@ class DuckDBEngine(QueryEngine):
     def __init__(self, *, memory_limit: str = "", threads: int = 0) -> None:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
         if threads:
