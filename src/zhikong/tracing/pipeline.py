@@ -161,7 +161,7 @@ def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
 def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
     """SQL of each detector, by source (all reading ``idx`` and the prepared tables)."""
     r = policy.rules
-    near_kinds = ", ".join(f"'{k}'" for k in ("home", "work", "restaurant", "school"))
+    near_kinds = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     tol = int(r.camera_tolerance_minutes * 60)
     d = float(r.gps_distance_m)
     bin_s = r.gps_bin_minutes * 60

@@ -92,6 +92,8 @@ class StayRules(_Strict):
     cell_gap_minutes: float = Field(gt=0)
     ping_pong_minutes: float = Field(ge=0)
     venue_dwell_minutes: dict[str, float]
+    #: venue kinds small enough (a table, an office, a class) that sharing the venue counts as near
+    venue_near_kinds: list[str] = Field(default_factory=list)
     camera_tolerance_minutes: float = Field(gt=0)
     gps_distance_m: float = Field(gt=0, le=1000)
     gps_bin_minutes: int = Field(ge=1, le=60)
