@@ -15,7 +15,9 @@ console = Console()
 
 @app.command("tracing")
 def tracing_cmd(
-    world: Path | None = typer.Option(None, "--world", help="World directory (default <data_dir>/worlds/demo)."),
+    world: Path | None = typer.Option(
+        None, "--world", help="World directory (default <data_dir>/worlds/demo)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     policy: str = typer.Option("protocol-9", "--policy", help="Policy name or YAML file."),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark."),
@@ -43,6 +45,13 @@ def tracing_cmd(
     for method, per_class in ev.table.items():
         for cls in CLASSES:
             m = per_class[cls]
-            t.add_row(method, cls, f"{m['recall']:.3f}", f"{m['precision']:.3f}", str(m["tp"]), str(m["fp"]),
-                      str(m["fn"]))
+            t.add_row(
+                method,
+                cls,
+                f"{m['recall']:.3f}",
+                f"{m['precision']:.3f}",
+                str(m["tp"]),
+                str(m["fp"]),
+                str(m["fn"]),
+            )
     console.print(t)

@@ -38,8 +38,13 @@ def metrics(pred: set[Pair], truth: set[Pair]) -> dict[str, float | int]:
     tp = len(pred & truth)
     fp = len(pred - truth)
     fn = len(truth - pred)
-    return {"recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
-            "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0, "tp": tp, "fp": fp, "fn": fn}
+    return {
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
 
 
 @dataclass
@@ -62,8 +67,14 @@ def world_cases(world: World) -> list[IndexCase]:
         key = world.hash_id(row.id_number)
         if key is None:
             continue
-        out.append(IndexCase(key=key, person=key, onset_at=pd.Timestamp(onset).to_pydatetime(),
-                             end_at=pd.Timestamp(row.reported_at).to_pydatetime()))
+        out.append(
+            IndexCase(
+                key=key,
+                person=key,
+                onset_at=pd.Timestamp(onset).to_pydatetime(),
+                end_at=pd.Timestamp(row.reported_at).to_pydatetime(),
+            )
+        )
     return out
 
 
@@ -82,12 +93,14 @@ def world_truth(world: World, cases: list[IndexCase]) -> Truth:
         own = contacts_of.get(k, set())
         for mid in own & set(contacts_of):
             secondary |= {(k, x) for x in contacts_of[mid] - own - {k}}
-    return Truth(close=close, secondary=secondary, infected={str(i) for i in infected},
-                 contacts_of=contacts_of)
+    return Truth(
+        close=close, secondary=secondary, infected={str(i) for i in infected}, contacts_of=contacts_of
+    )
 
 
-def _baseline(engine: QueryEngine, policy: Policy, cases: list[IndexCase], kind: str,
-              infected: set[str]) -> dict[str, set[Pair]]:
+def _baseline(
+    engine: QueryEngine, policy: Policy, cases: list[IndexCase], kind: str, infected: set[str]
+) -> dict[str, set[Pair]]:
     idx = index_table(cases, policy)
     engine.register_arrow("idx", idx)
     close_df = engine.sql(pipeline.baseline_sql(kind, policy)).to_pandas()
@@ -100,14 +113,23 @@ def _baseline(engine: QueryEngine, policy: Policy, cases: list[IndexCase], kind:
     # secondary: the rule again from close contacts who are infected (scored ones only)
     rows = []
     by_key = {c.key: c for c in cases}
-    first = {(str(a), str(b)): int(s) for a, b, s in zip(close_df["case_key"], close_df["contact"],
-                                                        close_df["start_s"], strict=True)}
+    first = {
+        (str(a), str(b)): int(s)
+        for a, b, s in zip(close_df["case_key"], close_df["contact"], close_df["start_s"], strict=True)
+    }
     for k, contact in sorted(close):
         if contact in infected:
             start, end = by_key[k].window(policy)
-            rows.append({"case_key": f"{k}\x1f{contact}", "hop": 2, "person": contact,
-                         "onset_s": int(by_key[k].onset_at.timestamp()),
-                         "start_s": max(start, first[(k, contact)]), "end_s": end})
+            rows.append(
+                {
+                    "case_key": f"{k}\x1f{contact}",
+                    "hop": 2,
+                    "person": contact,
+                    "onset_s": int(by_key[k].onset_at.timestamp()),
+                    "start_s": max(start, first[(k, contact)]),
+                    "end_s": end,
+                }
+            )
     secondary: set[Pair] = set()
     if rows:
         engine.register_arrow("idx", pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA))
@@ -116,8 +138,11 @@ def _baseline(engine: QueryEngine, policy: Policy, cases: list[IndexCase], kind:
             case_key = str(key).split("\x1f", 1)[0]
             if (case_key, contact) not in close and contact != case_key:
                 secondary.add((case_key, str(contact)))
-    return {"close": close, "secondary": secondary, "companion": companion - close if kind == "grid"
-            else companion}
+    return {
+        "close": close,
+        "secondary": secondary,
+        "companion": companion - close if kind == "grid" else companion,
+    }
 
 
 def _scored_secondary(pred: dict[Pair, str | None], truth: Truth) -> set[Pair]:
@@ -132,8 +157,9 @@ class Evaluation:
     cases: int
 
 
-def evaluate_tracing(world: World, engine: QueryEngine, policy: Policy,
-                     methods: tuple[str, ...] = METHODS) -> Evaluation:
+def evaluate_tracing(
+    world: World, engine: QueryEngine, policy: Policy, methods: tuple[str, ...] = METHODS
+) -> Evaluation:
     cases = world_cases(world)
     if not cases:
         from zhikong.core.errors import InvalidInput
@@ -156,12 +182,19 @@ def evaluate_tracing(world: World, engine: QueryEngine, policy: Policy,
     return Evaluation(table=table, result=result, truth=truth, cases=len(cases))
 
 
-def _score(close: set[Pair], secondary: set[Pair], companion: set[Pair], truth: Truth
-           ) -> dict[str, dict[str, float | int]]:
-    sec_truth = {p for p in truth.secondary if any(p[1] in truth.contacts_of.get(mid, set())
-                                                    for mid in truth.contacts_of.get(p[0], set()))}
-    return {"close": metrics(close, truth.close), "secondary": metrics(secondary, sec_truth),
-            "companion": metrics(companion, truth.close)}
+def _score(
+    close: set[Pair], secondary: set[Pair], companion: set[Pair], truth: Truth
+) -> dict[str, dict[str, float | int]]:
+    sec_truth = {
+        p
+        for p in truth.secondary
+        if any(p[1] in truth.contacts_of.get(mid, set()) for mid in truth.contacts_of.get(p[0], set()))
+    }
+    return {
+        "close": metrics(close, truth.close),
+        "secondary": metrics(secondary, sec_truth),
+        "companion": metrics(companion, truth.close),
+    }
 
 
 def pr_curve(ev: Evaluation, points: int = 20) -> list[dict[str, float]]:
@@ -178,6 +211,12 @@ def pr_curve(ev: Evaluation, points: int = 20) -> list[dict[str, float]]:
     for i, h in enumerate(hit, start=1):
         cum += int(h)
         if i % step == 0 or i == len(hit):
-            out.append({"k": i, "score": float(r["score"][i - 1]), "precision": round(cum / i, 4),
-                        "recall": round(cum / total, 4) if total else 0.0})
+            out.append(
+                {
+                    "k": i,
+                    "score": float(r["score"][i - 1]),
+                    "precision": round(cum / i, 4),
+                    "recall": round(cum / total, 4) if total else 0.0,
+                }
+            )
     return out

@@ -25,8 +25,15 @@ from zhikong.lake.schemas import REFERENCE, SOURCES
 from zhikong.tracing.lake import LEDGER_SCHEMA
 
 EVAL_SECRET = b"zhikong-evaluation-key-v1"
-_FEED_ID = {"cell": "phone", "gps": "phone", "proximity": "phone", "roaming": "phone",
-            "camera": "id_number", "venue_scan": "id_number", "travel": "id_number"}
+_FEED_ID = {
+    "cell": "phone",
+    "gps": "phone",
+    "proximity": "phone",
+    "roaming": "phone",
+    "camera": "id_number",
+    "venue_scan": "id_number",
+    "travel": "id_number",
+}
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -50,8 +57,11 @@ class World:
 
     def __post_init__(self) -> None:
         if not (self.root / "world.json").is_file():
-            raise InvalidInput(f"{self.root} is not a world directory (no world.json); "
-                               "generate one with `zhikong sim generate`", field="world")
+            raise InvalidInput(
+                f"{self.root} is not a world directory (no world.json); "
+                "generate one with `zhikong sim generate`",
+                field="world",
+            )
 
     @cached_property
     def params(self) -> dict[str, object]:
@@ -82,11 +92,14 @@ class World:
     def ledger(self) -> pa.Table:
         """(pid_id, pid_phone, household) of every person the world knows."""
         p = self.truth("persons")
-        return pa.table({
-            "pid_id": [self.hash_id(v) for v in p["id_number"]],
-            "pid_phone": [self.hash_phone(v) for v in p["phone"]],
-            "household": [None if v is None else str(v) for v in p["household_code"]],
-        }, schema=LEDGER_SCHEMA)
+        return pa.table(
+            {
+                "pid_id": [self.hash_id(v) for v in p["id_number"]],
+                "pid_phone": [self.hash_phone(v) for v in p["phone"]],
+                "household": [None if v is None else str(v) for v in p["household_code"]],
+            },
+            schema=LEDGER_SCHEMA,
+        )
 
 
 def world_lake(world: World, *, rebuild: bool = False) -> Path:
@@ -117,10 +130,11 @@ def world_lake(world: World, *, rebuild: bool = False) -> Path:
                 f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM read_csv({flist}, all_varchar = true)"
             ).fetchall()
             fn = world.hash_phone if col == "phone" else world.hash_id
-            con.register(f"map_{c}", pa.table({"raw": [v for (v,) in vals],
-                                                "pid": [fn(v) for (v,) in vals]}))
-        con.execute(f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({flist}, all_varchar = true, "
-                    "filename = true)")
+            con.register(f"map_{c}", pa.table({"raw": [v for (v,) in vals], "pid": [fn(v) for (v,) in vals]}))
+        con.execute(
+            f"CREATE OR REPLACE VIEW raw AS SELECT * FROM read_csv({flist}, all_varchar = true, "
+            "filename = true)"
+        )
         schema = SOURCES[source]
         sel = []
         for f in schema:
@@ -141,8 +155,10 @@ def world_lake(world: World, *, rebuild: bool = False) -> Path:
         day = "regexp_extract(filename, '([0-9]{4}-[0-9]{2}-[0-9]{2})\\.csv$', 1)"
         out = tmp / source
         out.mkdir()
-        con.execute(f"COPY (SELECT {', '.join(sel)}, {day} AS day FROM raw) TO '{out}' "
-                    "(FORMAT parquet, PARTITION_BY (day), OVERWRITE_OR_IGNORE true)")
+        con.execute(
+            f"COPY (SELECT {', '.join(sel)}, {day} AS day FROM raw) TO '{out}' "
+            "(FORMAT parquet, PARTITION_BY (day), OVERWRITE_OR_IGNORE true)"
+        )
         for c in cols:
             con.unregister(f"map_{c}")
     (tmp / "ref").mkdir()
@@ -151,13 +167,13 @@ def world_lake(world: World, *, rebuild: bool = False) -> Path:
         if not csv.is_file():
             continue
         df = pd.read_csv(csv, dtype=str, keep_default_na=False)
-        cols = {}
+        arrays: dict[str, pa.Array] = {}
         for f in schema:
             v = df[f.name] if f.name in df else pd.Series([""] * len(df))
-            cols[f.name] = pa.array(v if pa.types.is_string(f.type) else pd.to_numeric(v), type=f.type)
+            arrays[f.name] = pa.array(v if pa.types.is_string(f.type) else pd.to_numeric(v), type=f.type)
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.table(cols, schema=schema), tmp / "ref" / f"{name}.parquet")
+        pq.write_table(pa.table(arrays, schema=schema), tmp / "ref" / f"{name}.parquet")
     con.close()
     tmp.rename(lake)
     done.touch()

@@ -22,8 +22,9 @@ def _when(value: str | None, field: str) -> datetime | None:
     try:
         return as_utc(datetime.fromisoformat(value))
     except ValueError as e:
-        raise InvalidInput(f"--{field}: {value!r} is not an ISO date/time such as 2022-03-12T08:00",
-                           field=field) from e
+        raise InvalidInput(
+            f"--{field}: {value!r} is not an ISO date/time such as 2022-03-12T08:00", field=field
+        ) from e
 
 
 def trace(
@@ -52,7 +53,9 @@ def trace(
         ident, _, own_onset = raw.partition("@")
         when = _when(own_onset or onset, "onset")
         if when is None:
-            raise InvalidInput(f"case {ident}: give its onset/sampling time (--onset or CASE@TIME)", field="onset")
+            raise InvalidInput(
+                f"case {ident}: give its onset/sampling time (--onset or CASE@TIME)", field="onset"
+            )
         inputs.append(CaseInput(ident, when, _when(isolated, "isolated")))
     eng = open_engine(settings, engine or None)
     try:
@@ -81,8 +84,10 @@ def trace(
     if export is not None:
         with unit_of_work() as s:
             paths = export_run(s, run_id, export)
-        graph = ContactGraph([key_of[c.case_key] for c in result.contacts] or list(key_of.values()),
-                             [c.__class__(**{**c.__dict__, "case_key": key_of[c.case_key]}) for c in result.contacts])
+        graph = ContactGraph(
+            [key_of[c.case_key] for c in result.contacts] or list(key_of.values()),
+            [c.__class__(**{**c.__dict__, "case_key": key_of[c.case_key]}) for c in result.contacts],
+        )
         (export / f"graph-{run_id}.json").write_text(graph.to_json(labels), encoding="utf-8")
         (export / f"graph-{run_id}.graphml").write_text(graph.to_graphml(labels), encoding="utf-8")
         for p in paths:
@@ -99,9 +104,11 @@ def policies() -> None:
 
     for name in available_policies():
         p = load_policy(name)
-        console.print(f"{name}: {p.title} · window {p.infectious_window.days_before_onset} d before onset · "
-                      f"close ≥ {p.close_contact.min_minutes:g} min · quarantine "
-                      f"{p.quarantine.close.central_days}+{p.quarantine.close.home_days} d")
+        console.print(
+            f"{name}: {p.title} · window {p.infectious_window.days_before_onset} d before onset · "
+            f"close ≥ {p.close_contact.min_minutes:g} min · quarantine "
+            f"{p.quarantine.close.central_days}+{p.quarantine.close.home_days} d"
+        )
 
 
 @app.command("check-policy")
@@ -114,8 +121,9 @@ def check_policy(path: Path) -> None:
 
 
 @app.command("add-case")
-def add_case(identifier: str, onset: str = typer.Option(..., "--onset"),
-             isolated: str = typer.Option("", "--isolated")) -> None:
+def add_case(
+    identifier: str, onset: str = typer.Option(..., "--onset"), isolated: str = typer.Option("", "--isolated")
+) -> None:
     """Register a case to be traced by `zhikong trace --all-new`."""
     from zhikong.core.db import unit_of_work
     from zhikong.tracing.service import CaseInput, register_cases

@@ -23,7 +23,9 @@ class ContactGraph:
         rank = {"case": 0, "close": 1, "secondary": 2, "companion": 3}
         for c in contacts:
             src = c.via if c.cls == "secondary" and c.via else c.case_key
-            self.edges.append((src, c.contact, {"cls": c.cls, "score": round(c.score, 3), "case": c.case_key}))
+            self.edges.append(
+                (src, c.contact, {"cls": c.cls, "score": round(c.score, 3), "case": c.case_key})
+            )
             old = self.nodes.get(c.contact)
             if old is None or rank[c.cls] < rank[old]:
                 self.nodes[c.contact] = c.cls
@@ -60,11 +62,17 @@ class ContactGraph:
 
     def to_json(self, labels: dict[str, str] | None = None) -> str:
         labels = labels or {}
-        return json.dumps({
-            "nodes": [{"id": n, "label": labels.get(n, n[:8]), "role": r} for n, r in sorted(self.nodes.items())],
-            "edges": [{"source": a, "target": b, **attrs} for a, b, attrs in self.edges],
-            "chains": self.chains(),
-        }, ensure_ascii=False, indent=1)
+        return json.dumps(
+            {
+                "nodes": [
+                    {"id": n, "label": labels.get(n, n[:8]), "role": r} for n, r in sorted(self.nodes.items())
+                ],
+                "edges": [{"source": a, "target": b, **attrs} for a, b, attrs in self.edges],
+                "chains": self.chains(),
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
 
     def to_graphml(self, labels: dict[str, str] | None = None) -> str:
         labels = labels or {}
@@ -78,10 +86,14 @@ class ContactGraph:
             '  <graph id="contacts" edgedefault="directed">',
         ]
         for n, r in sorted(self.nodes.items()):
-            lines.append(f'    <node id="{escape(n)}"><data key="role">{r}</data>'
-                         f'<data key="label">{escape(labels.get(n, n[:8]))}</data></node>')
+            lines.append(
+                f'    <node id="{escape(n)}"><data key="role">{r}</data>'
+                f'<data key="label">{escape(labels.get(n, n[:8]))}</data></node>'
+            )
         for i, (a, b, attrs) in enumerate(self.edges):
-            lines.append(f'    <edge id="e{i}" source="{escape(a)}" target="{escape(b)}">'
-                         f'<data key="cls">{attrs["cls"]}</data><data key="score">{attrs["score"]}</data></edge>')
+            lines.append(
+                f'    <edge id="e{i}" source="{escape(a)}" target="{escape(b)}">'
+                f'<data key="cls">{attrs["cls"]}</data><data key="score">{attrs["score"]}</data></edge>'
+            )
         lines += ["  </graph>", "</graphml>"]
         return "\n".join(lines) + "\n"

@@ -31,21 +31,41 @@ from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
 
-IDX_SCHEMA = pa.schema([
-    ("case_key", pa.string()),   # the case this row traces for (the index case at hop 1)
-    ("hop", pa.int32()),         # 1 = contacts of a case, 2 = contacts of its close contacts
-    ("person", pa.string()),     # person key of the index (ID pseudonym, or phone pseudonym)
-    ("onset_s", pa.int64()),     # onset (or sampling) of the case, epoch seconds
-    ("start_s", pa.int64()),     # window start for this index person
-    ("end_s", pa.int64()),       # window end (isolation or trace time)
-])
+IDX_SCHEMA = pa.schema(
+    [
+        ("case_key", pa.string()),  # the case this row traces for (the index case at hop 1)
+        ("hop", pa.int32()),  # 1 = contacts of a case, 2 = contacts of its close contacts
+        ("person", pa.string()),  # person key of the index (ID pseudonym, or phone pseudonym)
+        ("onset_s", pa.int64()),  # onset (or sampling) of the case, epoch seconds
+        ("start_s", pa.int64()),  # window start for this index person
+        ("end_s", pa.int64()),  # window end (isolation or trace time)
+    ]
+)
 
-EVIDENCE_SCHEMA = pa.schema([
-    ("case_key", pa.string()), ("hop", pa.int32()), ("contact", pa.string()), ("source", pa.string()),
-    ("place", pa.string()), ("start_s", pa.int64()), ("end_s", pa.int64()), ("minutes", pa.float64()),
-    ("distance", pa.string()),
-])
-EVIDENCE_COLUMNS = ["case_key", "hop", "contact", "source", "place", "start_s", "end_s", "minutes", "distance"]
+EVIDENCE_SCHEMA = pa.schema(
+    [
+        ("case_key", pa.string()),
+        ("hop", pa.int32()),
+        ("contact", pa.string()),
+        ("source", pa.string()),
+        ("place", pa.string()),
+        ("start_s", pa.int64()),
+        ("end_s", pa.int64()),
+        ("minutes", pa.float64()),
+        ("distance", pa.string()),
+    ]
+)
+EVIDENCE_COLUMNS = [
+    "case_key",
+    "hop",
+    "contact",
+    "source",
+    "place",
+    "start_s",
+    "end_s",
+    "minutes",
+    "distance",
+]
 
 
 def _ts(epoch_s: int) -> str:
@@ -61,19 +81,26 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
     """Person-mapped, time-bounded copies of the sources and the stays derived from them."""
     r = policy.rules
     lo, hi = _ts(lo_s), _ts(hi_s)
-    engine.create_table("pmap", """
+    engine.create_table(
+        "pmap",
+        """
         SELECT pid_id AS pid, pid_id AS person FROM ledger WHERE pid_id IS NOT NULL
         UNION ALL
         SELECT pid_phone AS pid, MIN(COALESCE(pid_id, pid_phone)) AS person FROM ledger
-        WHERE pid_phone IS NOT NULL GROUP BY pid_phone""")
+        WHERE pid_phone IS NOT NULL GROUP BY pid_phone""",
+    )
 
     def mapped(source: str, cols: str, pid: str = "pid") -> str:
-        return (f"SELECT COALESCE(m.person, s.{pid}) AS person, {cols} FROM src_{source} s "
-                f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}")
+        return (
+            f"SELECT COALESCE(m.person, s.{pid}) AS person, {cols} FROM src_{source} s "
+            f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
+        )
 
     engine.create_table("t_cell", mapped("cell", f"{_epoch('s.ts')} AS t, s.tower_id AS place"))
     pp_s, gap_s = int(r.ping_pong_minutes * 60), int(r.cell_gap_minutes * 60)
-    engine.create_table("stay_cell", f"""
+    engine.create_table(
+        "stay_cell",
+        f"""
         WITH o AS (
           SELECT person, t, place,
             LAG(place) OVER (PARTITION BY person ORDER BY t, place) AS prev_place,
@@ -99,15 +126,20 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
           FROM g)
         SELECT person, place, MIN(t) AS start_s,
                MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
-        FROM s GROUP BY person, place, sid""")
+        FROM s GROUP BY person, place, sid""",
+    )
 
-    dwell = pa.table({
-        "kind": list(r.venue_dwell_minutes),
-        "dwell_s": [int(v * 60) for v in r.venue_dwell_minutes.values()],
-    })
+    dwell = pa.table(
+        {
+            "kind": list(r.venue_dwell_minutes),
+            "dwell_s": [int(v * 60) for v in r.venue_dwell_minutes.values()],
+        }
+    )
     engine.register_arrow("venue_dwell", dwell)
     default_dwell = int(r.dwell(None) * 60)
-    engine.create_table("stay_venue", f"""
+    engine.create_table(
+        "stay_venue",
+        f"""
         WITH v AS ({mapped("venue_scan", f"{_epoch('s.ts')} AS t, s.venue_id AS place")}),
         o AS (SELECT person, t, place,
                 LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t FROM v)
@@ -115,25 +147,38 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
                LEAST(o.t + COALESCE(d.dwell_s, {default_dwell}), COALESCE(o.next_t, o.t + 86400)) AS end_s,
                COALESCE(rv.kind, 'default') AS kind
         FROM o LEFT JOIN ref_venue rv ON rv.venue_id = o.place
-        LEFT JOIN venue_dwell d ON d.kind = rv.kind""")
+        LEFT JOIN venue_dwell d ON d.kind = rv.kind""",
+    )
 
     engine.create_table("t_camera", mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"))
-    engine.create_table("t_gps", mapped("gps", f"{_epoch('s.ts')} AS t, CAST(s.x AS DOUBLE) AS x, "
-                                              "CAST(s.y AS DOUBLE) AS y"))
-    engine.create_table("t_travel", mapped(
-        "travel", f"{_epoch('s.ts')} AS t, {_epoch('s.depart_ts')} AS t0, s.mode, "
-        "s.vehicle || '@' || CAST(CAST(s.depart_ts AS DATE) AS VARCHAR) AS trip, s.carriage, "
-        "CAST(REGEXP_EXTRACT(s.seat, '^[0-9]+', 0) AS INT) AS seat_row"))
-    engine.create_table("t_prox", f"""
+    engine.create_table(
+        "t_gps", mapped("gps", f"{_epoch('s.ts')} AS t, CAST(s.x AS DOUBLE) AS x, CAST(s.y AS DOUBLE) AS y")
+    )
+    engine.create_table(
+        "t_travel",
+        mapped(
+            "travel",
+            f"{_epoch('s.ts')} AS t, {_epoch('s.depart_ts')} AS t0, s.mode, "
+            "s.vehicle || '@' || CAST(CAST(s.depart_ts AS DATE) AS VARCHAR) AS trip, s.carriage, "
+            "CAST(REGEXP_EXTRACT(s.seat, '^[0-9]+', 0) AS INT) AS seat_row",
+        ),
+    )
+    engine.create_table(
+        "t_prox",
+        f"""
         SELECT COALESCE(m1.person, s.pid) AS person, COALESCE(m2.person, s.other_pid) AS other,
-               {_epoch('s.ts')} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
+               {_epoch("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
         FROM src_proximity s LEFT JOIN pmap m1 ON m1.pid = s.pid LEFT JOIN pmap m2 ON m2.pid = s.other_pid
-        WHERE s.ts >= {lo} AND s.ts < {hi}""")
+        WHERE s.ts >= {lo} AND s.ts < {hi}""",
+    )
     cell_m = float(policy.companion.cell_m)
-    engine.create_table("stay_grid", f"""
+    engine.create_table(
+        "stay_grid",
+        f"""
         SELECT s.person, CAST(CAST(FLOOR(t.x / {cell_m}) AS BIGINT) AS VARCHAR) || '_' ||
                CAST(CAST(FLOOR(t.y / {cell_m}) AS BIGINT) AS VARCHAR) AS place, s.start_s, s.end_s
-        FROM stay_cell s JOIN ref_tower t ON t.tower_id = s.place""")
+        FROM stay_cell s JOIN ref_tower t ON t.tower_id = s.place""",
+    )
 
 
 def _day(col: str) -> str:
@@ -155,7 +200,7 @@ def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
           WHERE o.person <> x.person)
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, distance
-        FROM e GROUP BY case_key, hop, contact, place, distance, {_day('s0')}"""
+        FROM e GROUP BY case_key, hop, contact, place, distance, {_day("s0")}"""
 
 
 def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
@@ -168,12 +213,15 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
     rows_case = " ".join(f"WHEN '{m}' THEN {n}" for m, n in r.travel_rows.items())
     out = {
         "venue_scan": _overlap_sql(
-            "stay_venue", "venue_scan",
-            f"CASE WHEN o.kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END"),
+            "stay_venue",
+            "venue_scan",
+            f"CASE WHEN o.kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
+        ),
         "cell": _overlap_sql("stay_cell", "cell", "'coarse'"),
         "camera": f"""
             WITH x AS (
-              SELECT i.case_key, i.hop, i.person, c.place, c.t FROM t_camera c JOIN idx i ON c.person = i.person
+              SELECT i.case_key, i.hop, i.person, c.place, c.t
+              FROM t_camera c JOIN idx i ON c.person = i.person
               WHERE c.t >= i.start_s AND c.t < i.end_s),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, LEAST(x.t, o.t) AS s0,
@@ -182,10 +230,11 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
               WHERE o.person <> x.person)
             SELECT case_key, hop, contact, 'camera' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                    GREATEST({tol / 60.0}, (MAX(s1) - MIN(s0)) / 60.0) AS minutes, 'near' AS distance
-            FROM e GROUP BY case_key, hop, contact, place, {_day('s0')}""",
+            FROM e GROUP BY case_key, hop, contact, place, {_day("s0")}""",
         "travel": f"""
             WITH x AS (
-              SELECT i.case_key, i.hop, i.person, t.t, t.t0, t.mode, t.trip, t.carriage, t.seat_row FROM t_travel t
+              SELECT i.case_key, i.hop, i.person, t.t, t.t0, t.mode, t.trip, t.carriage, t.seat_row
+              FROM t_travel t
               JOIN idx i ON t.person = i.person WHERE t.t > i.start_s AND t.t0 < i.end_s)
             SELECT x.case_key, x.hop, o.person AS contact, 'travel' AS source,
                    x.trip || ' ' || COALESCE(x.carriage, '') AS place, GREATEST(x.t0, o.t0) AS start_s,
@@ -211,7 +260,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
                    'grid' || CAST(MIN(gx) AS VARCHAR) || '_' || CAST(MIN(gy) AS VARCHAR) AS place,
                    MIN(b) * {bin_s} AS start_s, (MAX(b) + 1) * {bin_s} AS end_s,
                    COUNT(DISTINCT b) * {r.gps_bin_minutes}.0 AS minutes, 'near' AS distance
-            FROM e GROUP BY case_key, hop, contact, {_day(f'b * {bin_s}')}""",
+            FROM e GROUP BY case_key, hop, contact, {_day(f"b * {bin_s}")}""",
         "proximity": f"""
             WITH both_ways AS (
               SELECT person, other, t, dur_s, rssi FROM t_prox
@@ -227,12 +276,14 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
                         WHEN rssi >= {r.proximity_rssi.near} THEN 'near' ELSE 'same_place' END AS distance
             FROM e GROUP BY case_key, hop, contact,
                    CASE WHEN rssi >= {r.proximity_rssi.close} THEN 'close'
-                        WHEN rssi >= {r.proximity_rssi.near} THEN 'near' ELSE 'same_place' END, {_day('t')}""",
+                        WHEN rssi >= {r.proximity_rssi.near} THEN 'near' ELSE 'same_place' END,
+                   {_day("t")}""",
         "ledger": f"""
             WITH h AS (
               SELECT DISTINCT COALESCE(pid_id, pid_phone) AS person, household FROM ledger
               WHERE household IS NOT NULL AND household <> '')
-            SELECT i.case_key, i.hop, o.person AS contact, 'ledger' AS source, 'household:' || h.household AS place,
+            SELECT i.case_key, i.hop, o.person AS contact, 'ledger' AS source,
+                   'household:' || h.household AS place,
                    i.start_s, i.end_s, {policy.weights.household_minutes} AS minutes, 'household' AS distance
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
@@ -273,12 +324,14 @@ def baseline_sql(kind: str, policy: Policy) -> str:
         GROUP BY case_key, hop, contact HAVING SUM(minutes) > {floor}"""
 
 
-def run_exposures(engine: QueryEngine, policy: Policy, idx: pa.Table,
-                  sources: list[str] | None = None) -> pa.Table:
+def run_exposures(
+    engine: QueryEngine, policy: Policy, idx: pa.Table, sources: list[str] | None = None
+) -> pa.Table:
     """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first)."""
     engine.register_arrow("idx", idx.cast(IDX_SCHEMA))
-    engine.register_arrow("gps_offsets", pa.table({
-        "dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3}))
+    engine.register_arrow(
+        "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
+    )
     tables = []
     for src, sql in detect(engine, policy).items():
         if sources is not None and src not in sources:
@@ -286,4 +339,6 @@ def run_exposures(engine: QueryEngine, policy: Policy, idx: pa.Table,
         t = engine.sql(f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM ({sql}) q")
         tables.append(t.cast(EVIDENCE_SCHEMA))
     out = pa.concat_tables(tables) if tables else EVIDENCE_SCHEMA.empty_table()
-    return out.sort_by([(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")])
+    return out.sort_by(
+        [(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")]
+    )

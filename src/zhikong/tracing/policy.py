@@ -84,7 +84,9 @@ class Rssi(_Strict):
     @model_validator(mode="after")
     def _order(self) -> Rssi:
         if self.near > self.close:
-            raise ValueError(f"near ({self.near} dBm) must be weaker than or equal to close ({self.close} dBm)")
+            raise ValueError(
+                f"near ({self.near} dBm) must be weaker than or equal to close ({self.close} dBm)"
+            )
         return self
 
 

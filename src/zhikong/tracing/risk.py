@@ -36,7 +36,9 @@ class ContactResult:
     via: str | None = None
 
     def explain(self) -> str:
-        parts = ", ".join(f"{src} {v:.1f}" for src, v in sorted(self.contributions.items(), key=lambda kv: -kv[1]))
+        parts = ", ".join(
+            f"{src} {v:.1f}" for src, v in sorted(self.contributions.items(), key=lambda kv: -kv[1])
+        )
         return f"score {self.score:.1f} = {parts}" if parts else f"score {self.score:.1f}"
 
 
@@ -56,26 +58,52 @@ def score_evidence(ev: pd.DataFrame, onset_by_case: dict[str, int], policy: Poli
 def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """Per (case_key, contact): score, close-range minutes, first/last time, contributions, household."""
     if ev.empty:
-        return pd.DataFrame(columns=["case_key", "contact", "score", "close_minutes", "first_s", "last_s",
-                                     "household", "contributions"])
+        return pd.DataFrame(
+            columns=[
+                "case_key",
+                "contact",
+                "score",
+                "close_minutes",
+                "first_s",
+                "last_s",
+                "household",
+                "contributions",
+            ]
+        )
     close_range = set(policy.close_contact.close_range)
     ev = ev.assign(close_min=ev["minutes"].where(ev["distance"].isin(close_range), 0.0))
-    per_src = ev.groupby(["case_key", "contact", "source"], sort=False).agg(
-        score=("score", "sum"), close_min=("close_min", "sum")).reset_index()
-    contrib = per_src.groupby(["case_key", "contact"], sort=False).apply(
-        lambda g: {str(s): round(float(v), 3) for s, v in zip(g["source"], g["score"], strict=True) if v > 0},
-        include_groups=False).rename("contributions")
+    per_src = (
+        ev.groupby(["case_key", "contact", "source"], sort=False)
+        .agg(score=("score", "sum"), close_min=("close_min", "sum"))
+        .reset_index()
+    )
+    contrib = (
+        per_src.groupby(["case_key", "contact"], sort=False)
+        .apply(
+            lambda g: {
+                str(s): round(float(v), 3) for s, v in zip(g["source"], g["score"], strict=True) if v > 0
+            },
+            include_groups=False,
+        )
+        .rename("contributions")
+    )
     agg = per_src.groupby(["case_key", "contact"], sort=False).agg(
-        score=("score", "sum"), close_minutes=("close_min", "max"))
+        score=("score", "sum"), close_minutes=("close_min", "max")
+    )
     spans = ev.groupby(["case_key", "contact"], sort=False).agg(
-        first_s=("start_s", "min"), last_s=("end_s", "max"))
-    hh_pairs = set(ev.loc[ev["distance"] == "household", ["case_key", "contact"]].itertuples(index=False, name=None))
+        first_s=("start_s", "min"), last_s=("end_s", "max")
+    )
+    hh_pairs = set(
+        ev.loc[ev["distance"] == "household", ["case_key", "contact"]].itertuples(index=False, name=None)
+    )
     out = agg.join(spans).join(contrib).reset_index()
     out["household"] = [(k, c) in hh_pairs for k, c in zip(out["case_key"], out["contact"], strict=True)]
     return out
 
 
-def is_close(row_close_minutes: float, household: bool, policy: Policy, min_minutes: float | None = None) -> bool:
+def is_close(
+    row_close_minutes: float, household: bool, policy: Policy, min_minutes: float | None = None
+) -> bool:
     if household and policy.close_contact.household:
         return True
     return row_close_minutes >= (min_minutes if min_minutes is not None else policy.close_contact.min_minutes)

@@ -21,14 +21,20 @@ def check_engine_contract(eng: QueryEngine, tmp_path: Path) -> None:
     for day, rows in (("2022-03-01", [("a", 10)]), ("2022-03-02", [("b", 20), ("c", 30)])):
         d = tmp_path / "ds" / f"day={day}"
         d.mkdir(parents=True)
-        pq.write_table(pa.table({"pid": [r[0] for r in rows], "v": [r[1] for r in rows]}), d / "part-0.parquet")
+        pq.write_table(
+            pa.table({"pid": [r[0] for r in rows], "v": [r[1] for r in rows]}), d / "part-0.parquet"
+        )
     assert eng.register_parquet("ds", tmp_path / "ds")
     assert not eng.register_parquet("nothing", tmp_path / "missing")
-    got = eng.sql("SELECT p.pid, p.n, d.v, CAST(d.day AS VARCHAR) AS day FROM people p JOIN ds d ON d.pid = p.pid "
-                  "ORDER BY p.pid").to_pylist()
-    assert got == [{"pid": "a", "n": 1, "v": 10, "day": "2022-03-01"},
-                   {"pid": "b", "n": 2, "v": 20, "day": "2022-03-02"},
-                   {"pid": "c", "n": 3, "v": 30, "day": "2022-03-02"}]
+    got = eng.sql(
+        "SELECT p.pid, p.n, d.v, CAST(d.day AS VARCHAR) AS day FROM people p JOIN ds d ON d.pid = p.pid "
+        "ORDER BY p.pid"
+    ).to_pylist()
+    assert got == [
+        {"pid": "a", "n": 1, "v": 10, "day": "2022-03-01"},
+        {"pid": "b", "n": 2, "v": 20, "day": "2022-03-02"},
+        {"pid": "c", "n": 3, "v": 30, "day": "2022-03-02"},
+    ]
     eng.create_table("big", "SELECT pid, v * 2 AS w FROM ds WHERE v > 10")
     assert eng.sql("SELECT SUM(w) AS s FROM big").to_pylist() == [{"s": 100}]
     eng.create_table("big", "SELECT pid FROM ds")  # replaced, not an error
@@ -76,6 +82,8 @@ def test_missing_pyspark_gives_missing_extra(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_tracing_imports_without_pyspark_loaded() -> None:
-    code = ("import sys; import zhikong.tracing.trace, zhikong.tracing.service, zhikong.engine, "
-            "zhikong.evaluation.tracing; assert 'pyspark' not in sys.modules, 'pyspark loaded'")
+    code = (
+        "import sys; import zhikong.tracing.trace, zhikong.tracing.service, zhikong.engine, "
+        "zhikong.evaluation.tracing; assert 'pyspark' not in sys.modules, 'pyspark loaded'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,65 +41,130 @@ def write_ref(lake: Path, name: str, rows: list[dict[str, Any]]) -> None:
 
 
 def ledger(rows: list[tuple[str | None, str | None, str | None]]) -> pa.Table:
-    return pa.Table.from_pylist([{"pid_id": a, "pid_phone": b, "household": c} for a, b, c in rows],
-                                schema=LEDGER_SCHEMA)
+    return pa.Table.from_pylist(
+        [{"pid_id": a, "pid_phone": b, "household": c} for a, b, c in rows], schema=LEDGER_SCHEMA
+    )
 
 
 def pings(pid: str, tower: str, start: datetime, minutes: int, every: int = 10) -> list[dict[str, Any]]:
-    return [{"pid": pid, "ts": start + timedelta(minutes=m), "tower_id": tower, "event": "periodic"}
-            for m in range(0, minutes + 1, every)]
+    return [
+        {"pid": pid, "ts": start + timedelta(minutes=m), "tower_id": tower, "event": "periodic"}
+        for m in range(0, minutes + 1, every)
+    ]
 
 
-def gps_track(pid: str, start: datetime, minutes: int, x: float, y: float, every: int = 5) -> list[dict[str, Any]]:
-    return [{"pid": pid, "ts": start + timedelta(minutes=m), "lat": 29.4, "lon": 106.5, "x": x, "y": y,
-             "accuracy_m": 5.0} for m in range(0, minutes, every)]
+def gps_track(
+    pid: str, start: datetime, minutes: int, x: float, y: float, every: int = 5
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "pid": pid,
+            "ts": start + timedelta(minutes=m),
+            "lat": 29.4,
+            "lon": 106.5,
+            "x": x,
+            "y": y,
+            "accuracy_m": 5.0,
+        }
+        for m in range(0, minutes, every)
+    ]
 
 
-def build_scenario(lake: Path) -> pa.Table:
+def build_scenario(lake: Path, pid: Callable[[str], str] = str) -> pa.Table:
     """Case A (onset 12 Mar) and people around it; returns the ledger table.
 
     B same household · C restaurant 60 min · D market (same place only) · E proximity close 20 min ·
     F GPS within 5 m for 20 min · G train 2 rows away · H train 7 rows away · I camera co-sighting ·
     J same tower only · K restaurant with C the next day (secondary) · Z before the window.
     """
-    write_ref(lake, "venue", [
-        {"venue_id": "V-REST", "name": "小面馆", "kind": "restaurant", "x": 100.0, "y": 100.0},
-        {"venue_id": "V-MKT", "name": "农贸市场", "kind": "market", "x": 5000.0, "y": 5000.0},
-    ])
-    write_ref(lake, "tower", [
-        {"tower_id": "T1", "x": 100.0, "y": 100.0, "radius_m": 500.0},
-        {"tower_id": "T2", "x": 3000.0, "y": 3000.0, "radius_m": 500.0},
-        {"tower_id": "T3", "x": 350.0, "y": 300.0, "radius_m": 500.0},
-    ])
+    write_ref(
+        lake,
+        "venue",
+        [
+            {"venue_id": "V-REST", "name": "小面馆", "kind": "restaurant", "x": 100.0, "y": 100.0},
+            {"venue_id": "V-MKT", "name": "农贸市场", "kind": "market", "x": 5000.0, "y": 5000.0},
+        ],
+    )
+    write_ref(
+        lake,
+        "tower",
+        [
+            {"tower_id": "T1", "x": 100.0, "y": 100.0, "radius_m": 500.0},
+            {"tower_id": "T2", "x": 3000.0, "y": 3000.0, "radius_m": 500.0},
+            {"tower_id": "T3", "x": 350.0, "y": 300.0, "radius_m": 500.0},
+        ],
+    )
     write_ref(lake, "camera", [{"camera_id": "CAM1", "place_code": "", "x": 10.0, "y": 10.0}])
-    write_source(lake, "venue_scan", [
-        {"venue_id": "V-REST", "ts": at(11, 12, 0), "pid": "idA"},
-        {"venue_id": "V-REST", "ts": at(11, 12, 5), "pid": "idC"},
-        {"venue_id": "V-MKT", "ts": at(11, 9, 0), "pid": "idA"},
-        {"venue_id": "V-MKT", "ts": at(11, 9, 10), "pid": "idD"},
-        {"venue_id": "V-REST", "ts": at(12, 19, 0), "pid": "idC"},
-        {"venue_id": "V-REST", "ts": at(12, 19, 0), "pid": "idK"},
-        {"venue_id": "V-REST", "ts": at(1, 19, 0), "pid": "idA"},
-        {"venue_id": "V-REST", "ts": at(1, 19, 0), "pid": "idZ"},
-    ])
-    write_source(lake, "proximity", [
-        {"pid": "phA", "other_pid": "phE", "ts": at(11, 15), "duration_s": 1200, "rssi": -60},
-        {"pid": "phE", "other_pid": "phA", "ts": at(11, 15), "duration_s": 1200, "rssi": -62},
-    ])
-    write_source(lake, "gps", gps_track("phA", at(11, 17), 20, 1000.0, 1000.0)
-                 + gps_track("phF", at(11, 17), 20, 1003.0, 1004.0))
-    write_source(lake, "travel", [
-        {"pid": pid, "mode": "train", "vehicle": "G1234", "carriage": "05", "seat": seat, "origin_city": "武汉市",
-         "origin_code": "420100", "depart_ts": at(10, 8), "ts": at(10, 12)}
-        for pid, seat in (("idA", "07A"), ("idG", "05C"), ("idH", "14F"))
-    ])
-    write_source(lake, "camera", [
-        {"camera_id": "CAM1", "ts": at(11, 20, 0), "pid": "idA", "score": 0.9},
-        {"camera_id": "CAM1", "ts": at(11, 20, 1), "pid": "idI", "score": 0.9},
-    ])
-    write_source(lake, "cell", pings("phA", "T1", at(11, 22), 120) + pings("phJ", "T1", at(11, 22), 60))
-    return ledger([
-        ("idA", "phA", "H1"), ("idB", "phB", "H1"), ("idC", "phC", "H2"), ("idD", None, "H3"),
-        ("idE", "phE", "H4"), ("idF", "phF", "H5"), ("idG", None, None), ("idH", None, None),
-        ("idI", None, None), ("idJ", "phJ", None), ("idK", None, "H6"), ("idZ", None, None),
-    ])
+    write_source(
+        lake,
+        "venue_scan",
+        [
+            {"venue_id": "V-REST", "ts": at(11, 12, 0), "pid": pid("idA")},
+            {"venue_id": "V-REST", "ts": at(11, 12, 5), "pid": pid("idC")},
+            {"venue_id": "V-MKT", "ts": at(11, 9, 0), "pid": pid("idA")},
+            {"venue_id": "V-MKT", "ts": at(11, 9, 10), "pid": pid("idD")},
+            {"venue_id": "V-REST", "ts": at(12, 19, 0), "pid": pid("idC")},
+            {"venue_id": "V-REST", "ts": at(12, 19, 0), "pid": pid("idK")},
+            {"venue_id": "V-REST", "ts": at(1, 19, 0), "pid": pid("idA")},
+            {"venue_id": "V-REST", "ts": at(1, 19, 0), "pid": pid("idZ")},
+        ],
+    )
+    write_source(
+        lake,
+        "proximity",
+        [
+            {"pid": pid("phA"), "other_pid": pid("phE"), "ts": at(11, 15), "duration_s": 1200, "rssi": -60},
+            {"pid": pid("phE"), "other_pid": pid("phA"), "ts": at(11, 15), "duration_s": 1200, "rssi": -62},
+        ],
+    )
+    write_source(
+        lake,
+        "gps",
+        gps_track(pid("phA"), at(11, 17), 20, 1000.0, 1000.0)
+        + gps_track(pid("phF"), at(11, 17), 20, 1003.0, 1004.0),
+    )
+    write_source(
+        lake,
+        "travel",
+        [
+            {
+                "pid": who,
+                "mode": "train",
+                "vehicle": "G1234",
+                "carriage": "05",
+                "seat": seat,
+                "origin_city": "武汉市",
+                "origin_code": "420100",
+                "depart_ts": at(10, 8),
+                "ts": at(10, 12),
+            }
+            for who, seat in ((pid("idA"), "07A"), (pid("idG"), "05C"), (pid("idH"), "14F"))
+        ],
+    )
+    write_source(
+        lake,
+        "camera",
+        [
+            {"camera_id": "CAM1", "ts": at(11, 20, 0), "pid": pid("idA"), "score": 0.9},
+            {"camera_id": "CAM1", "ts": at(11, 20, 1), "pid": pid("idI"), "score": 0.9},
+        ],
+    )
+    write_source(
+        lake, "cell", pings(pid("phA"), "T1", at(11, 22), 120) + pings(pid("phJ"), "T1", at(11, 22), 60)
+    )
+    return ledger(
+        [
+            (pid("idA"), pid("phA"), "H1"),
+            (pid("idB"), pid("phB"), "H1"),
+            (pid("idC"), pid("phC"), "H2"),
+            (pid("idD"), None, "H3"),
+            (pid("idE"), pid("phE"), "H4"),
+            (pid("idF"), pid("phF"), "H5"),
+            (pid("idG"), None, None),
+            (pid("idH"), None, None),
+            (pid("idI"), None, None),
+            (pid("idJ"), pid("phJ"), None),
+            (pid("idK"), None, "H6"),
+            (pid("idZ"), None, None),
+        ]
+    )

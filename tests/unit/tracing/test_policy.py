@@ -30,17 +30,20 @@ def test_infectiousness_uses_nearest_tabulated_day() -> None:
     assert p.infectiousness_at(30) == p.infectiousness[7]
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: d.pop("close_contact"), "close_contact: missing"),
-    (lambda d: d["companion"].update(resident_hours=400), "cannot exceed lookback_days"),
-    (lambda d: d["rules"]["proximity_rssi"].update(near=-50), "must be weaker"),
-    (lambda d: d["rules"].update(ping_pong_minutes=60), "ping_pong_minutes must be shorter"),
-    (lambda d: d["weights"]["source"].pop("gps"), "source weights missing for gps"),
-    (lambda d: d["weights"]["source"].update(telepathy=1.0), "unknown sources telepathy"),
-    (lambda d: d["infectious_window"].update(days_before_onset=5), "infectious window opens 5 days"),
-    (lambda d: d["quarantine"].update(close={"central_days": 0, "home_days": 0}), "at least one day"),
-    (lambda d: d.update(surprise=1), "surprise: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("close_contact"), "close_contact: missing"),
+        (lambda d: d["companion"].update(resident_hours=400), "cannot exceed lookback_days"),
+        (lambda d: d["rules"]["proximity_rssi"].update(near=-50), "must be weaker"),
+        (lambda d: d["rules"].update(ping_pong_minutes=60), "ping_pong_minutes must be shorter"),
+        (lambda d: d["weights"]["source"].pop("gps"), "source weights missing for gps"),
+        (lambda d: d["weights"]["source"].update(telepathy=1.0), "unknown sources telepathy"),
+        (lambda d: d["infectious_window"].update(days_before_onset=5), "infectious window opens 5 days"),
+        (lambda d: d["quarantine"].update(close={"central_days": 0, "home_days": 0}), "at least one day"),
+        (lambda d: d.update(surprise=1), "surprise: Extra inputs are not permitted"),
+    ],
+)
 def test_bad_policies_are_rejected_with_the_field(mutate: Any, message: str) -> None:
     d = _base()
     mutate(d)

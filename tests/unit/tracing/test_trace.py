@@ -28,24 +28,38 @@ def result(tmp_path: Path) -> TraceResult:
 
 def test_classes(result: TraceResult) -> None:
     cls = {c.contact: c.cls for c in result.contacts}
-    assert cls == {"idB": "close", "idC": "close", "idE": "close", "idF": "close", "idG": "close",
-                   "idK": "secondary"}
+    assert cls == {
+        "idB": "close",
+        "idC": "close",
+        "idE": "close",
+        "idF": "close",
+        "idG": "close",
+        "idK": "secondary",
+    }
 
 
 def test_each_detector_keeps_its_evidence(result: TraceResult) -> None:
     ev = result.evidence
     row = {c: ev[ev["contact"] == c].iloc[0] for c in ev["contact"].unique()}
     assert (row["idB"]["source"], row["idB"]["distance"]) == ("ledger", "household")
-    assert (row["idC"]["source"], row["idC"]["place"], row["idC"]["distance"]) == ("venue_scan", "V-REST", "near")
-    assert row["idC"]["minutes"] == pytest.approx(55.0)      # 12:05 .. 13:00 (A's dwell)
+    assert (row["idC"]["source"], row["idC"]["place"], row["idC"]["distance"]) == (
+        "venue_scan",
+        "V-REST",
+        "near",
+    )
+    assert row["idC"]["minutes"] == pytest.approx(55.0)  # 12:05 .. 13:00 (A's dwell)
     assert (row["idD"]["source"], row["idD"]["distance"]) == ("venue_scan", "same_place")
-    assert (row["idE"]["source"], row["idE"]["distance"], row["idE"]["minutes"]) == ("proximity", "close", 20.0)
+    assert (row["idE"]["source"], row["idE"]["distance"], row["idE"]["minutes"]) == (
+        "proximity",
+        "close",
+        20.0,
+    )
     assert (row["idF"]["source"], row["idF"]["minutes"]) == ("gps", 20.0)
     assert (row["idG"]["source"], row["idG"]["distance"], row["idG"]["minutes"]) == ("travel", "close", 240.0)
-    assert "idH" not in row                                   # 7 rows away: not an exposure
+    assert "idH" not in row  # 7 rows away: not an exposure
     assert (row["idI"]["source"], row["idI"]["place"]) == ("camera", "CAM1")
     assert (row["idJ"]["source"], row["idJ"]["distance"]) == ("cell", "coarse")
-    assert "idZ" not in row                                   # 1 March: before the infectious window
+    assert "idZ" not in row  # 1 March: before the infectious window
     assert row["idK"]["via"] == "idC" and row["idK"]["hop"] == 2
 
 
@@ -71,7 +85,9 @@ def test_bad_input(tmp_path: Path) -> None:
     pol = load_policy()
     with duckdb_engine() as eng:
         with pytest.raises(InvalidInput, match="in the future"):
-            trace(eng, tmp_path / "lake", led, [IndexCase("A", "idA", at(12, 0), at(13, 0))], pol, now=at(11, 0))
+            trace(
+                eng, tmp_path / "lake", led, [IndexCase("A", "idA", at(12, 0), at(13, 0))], pol, now=at(11, 0)
+            )
         with pytest.raises(InvalidInput, match="no cases"):
             trace(eng, tmp_path / "lake", led, [], pol)
         with pytest.raises(InvalidInput, match="no trajectory data in any source"):
@@ -81,7 +97,9 @@ def test_bad_input(tmp_path: Path) -> None:
 
 
 def test_graph_exports_and_chains(result: TraceResult) -> None:
-    g = ContactGraph(["idA", "idC"], [c.__class__(**{**c.__dict__, "case_key": "idA"}) for c in result.contacts])
+    g = ContactGraph(
+        ["idA", "idC"], [c.__class__(**{**c.__dict__, "case_key": "idA"}) for c in result.contacts]
+    )
     assert ["idA", "idC"] in g.chains()
     assert '"role": "secondary"' in g.to_json()
     xml = g.to_graphml()

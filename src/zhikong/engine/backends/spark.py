@@ -28,7 +28,9 @@ def _common_root(paths: list[str]) -> str:
     return root if os.path.isdir(root) else os.path.dirname(root)
 
 
-def spark_session(master: str = "local[2]", app_name: str = "zhikong", conf: dict[str, str] | None = None) -> Any:
+def spark_session(
+    master: str = "local[2]", app_name: str = "zhikong", conf: dict[str, str] | None = None
+) -> Any:
     """A (shared) SparkSession; raises ``MissingExtra`` when PySpark is not installed."""
     try:
         from pyspark.sql import SparkSession
