@@ -122,7 +122,7 @@ def _train(linker: Linker, profile: Profile, *, em: bool, n_pairs_max: float, se
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True)
-        except Exception as e:  # noqa: BLE001 - EM may not converge on tiny data; keep priors
+        except Exception as e:  # EM may not converge on tiny data; keep priors
             log.warning("EM session on %s skipped: %s", rule, e)
 
 
@@ -173,7 +173,7 @@ def link(
         sdf_l = _register(db_api, left, "list")
         sdf_r = _register(db_api, right, "ledger")
         linker = Linker([sdf_l, sdf_r], _settings(profile, "link_only", prior, True),
-                        log_level=logging.WARNING)
+                        log_level=logging.ERROR)
         _train(linker, profile, em=em and len(left) >= 200, n_pairs_max=2e6, seed=seed)
         pairs = _predict(linker, threshold)
         model = linker.misc.save_model_to_json()
@@ -225,12 +225,12 @@ def dedupe(
         sdf = _register(db_api, prepared, "list")
         n = len(prepared)
         linker = Linker(sdf, _settings(profile, "dedupe_only", 2.0 / (n * (n - 1)), True),
-                        log_level=logging.WARNING)
+                        log_level=logging.ERROR)
         if profile.deterministic_rules:
             try:
                 linker.training.estimate_probability_two_random_records_match(
                     list(profile.deterministic_rules), recall=recall_of_rules)
-            except Exception as e:  # noqa: BLE001 - no deterministic match: keep the default
+            except Exception as e:  # no deterministic match: keep the default
                 log.warning("prior estimation skipped: %s", e)
         _train(linker, profile, em=em and n >= 200, n_pairs_max=2e6, seed=seed)
         sdf_pred = linker.inference.predict(threshold_match_probability=0.01)

@@ -6,7 +6,8 @@ their everyday reading (单 dan → shan, 曾 ceng → zeng, 解 jie → xie, �
 piao, 查 cha → zha, 盖 gai → ge, 覃 tan → qin …).
 
 Fuzzy pinyin folds the confusions of south-western and southern Mandarin speakers and of clerks
-typing by ear: initials zh/z, ch/c, sh/s, n/l, h/f and finals an/ang, en/eng, in/ing.
+typing by ear: initials zh/z, ch/c, sh/s, n/l, h/f (with hua-/fa-, hui/fei) and finals an/ang,
+en/eng, in/ing.
 
 >>> name_pinyin("单雄信")
 'shan xiong xin'
@@ -110,6 +111,8 @@ def fuzzy_syllable(syllable: str) -> str:
         if s.startswith(ini):
             s = _INITIAL_FOLD[ini] + s[len(ini):]
             break
+    if s.startswith("fu") and len(s) > 2:  # 黄/方, 灰/飞: hua- → fa-, hui → fei
+        s = "fe" + s[3:] if s == "fui" else ("f" + s[2:] if s[2] in "ao" else s)
     for long, short in _FINAL_FOLD:
         if s.endswith(long):
             s = s[: -len(long)] + short

@@ -116,7 +116,9 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
         "id_head": [i[:10] if i and len(i) == 18 else None for i in ids],
         "id_tail": [i[10:] if i and len(i) == 18 else None for i in ids],
         "phone": phones,
-        "phone_last8": [p[-8:] if p and len(p) >= 8 else None for p in phones],
+        "phone_last8": [p[-8:] if p and len(p) == 11 else None for p in phones],
+        "phone_head7": [p[:7] if p and len(p) == 11 else None for p in phones],
+        "phone_ends": [p[:3] + p[7:] if p and len(p) == 11 else None for p in phones],
         "birth_date": births,
         "sex": sexes,
         "village_code": villages,
@@ -146,7 +148,9 @@ CHINESE_COMPARISONS: tuple[Comparison, ...] = (
         Level("后8位一致 / last 8 digits", "phone_last8_l = phone_last8_r", 0.03),
         Level("手机号差一位 / phone one edit", "levenshtein(phone_l, phone_r) <= 1", 0.07),
     )),
-    Comparison("birth_date", _null("birth_date"), (
+    # the ID number already carries the birth date: when both ID numbers encode the same one,
+    # the stated birth date adds nothing (counting it twice would overrate ID look-alikes)
+    Comparison("birth_date", _null("birth_date") + " OR id_birth_l = id_birth_r", (
         Level("出生日期一致 / birth date exact", "birth_date_l = birth_date_r", 0.93),
         Level("出生日期差一位 / birth date one digit",
               "levenshtein(birth_date_l, birth_date_r) <= 1", 0.04),
@@ -168,6 +172,8 @@ CHINESE_BLOCKING: tuple[str, ...] = (
     "l.name_fz = r.name_fz AND l.birth_date = r.birth_date",
     "l.name_fz = r.name_fz AND l.village_code = r.village_code",
     "l.phone_last8 = r.phone_last8",
+    "l.phone_head7 = r.phone_head7",
+    "l.phone_ends = r.phone_ends",
     "l.surname_fz = r.surname_fz AND l.birth_date = r.birth_date",
 )
 
