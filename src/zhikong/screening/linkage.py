@@ -74,7 +74,8 @@ def make_db_api(backend: Backend = "duckdb", *, spark_master: str = "local[2]") 
         spark = (SparkSession.builder.master(spark_master).appName("zhikong-linkage")
                  .config("spark.sql.shuffle.partitions", "4")
                  .config("spark.ui.enabled", "false").getOrCreate())
-        return SparkAPI(spark_session=spark, register_udfs_automatically=False)
+        return SparkAPI(spark_session=spark, break_lineage_method="persist",
+                        register_udfs_automatically=False)
     raise InvalidInput(f"unknown linkage backend {backend!r}: use duckdb or spark", field="backend")
 
 

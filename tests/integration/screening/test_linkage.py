@@ -121,4 +121,8 @@ def test_spark_backend_gives_the_same_links() -> None:
     d = duck.pairs.sort_values(key)[key + ["match_weight"]].reset_index(drop=True)
     s = spark.pairs.sort_values(key)[key + ["match_weight"]].reset_index(drop=True)
     assert list(d[key].itertuples(index=False)) == list(s[key].itertuples(index=False))
-    assert (d["match_weight"] - s["match_weight"]).abs().max() < 1e-6
+    # u values come from each engine's own random sample, so weights differ slightly
+    assert (d["match_weight"] - s["match_weight"]).abs().max() < 0.5
+    uids = list(records["unique_id"])
+    assert [(c.ledger_uid, c.decision) for c in decide(duck, uids, Thresholds())] == [
+        (c.ledger_uid, c.decision) for c in decide(spark, uids, Thresholds())]
