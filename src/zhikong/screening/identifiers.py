@@ -7,6 +7,8 @@ usable is left. (The ledger's strict validators live in ``zhikong.people``.)
 
 >>> normalise_id_number(" 11010519491231002x ")
 '11010519491231002X'
+>>> normalise_id_number("110105491231002")  # 15-digit form
+'11010519491231002X'
 >>> id_checksum_ok("11010519491231002X")
 True
 >>> normalise_phone("+86 138-0013-8000")
@@ -28,8 +30,11 @@ def normalise_id_number(raw: object) -> str | None:
     """Upper-case digits-and-X form of an ID number (any length), or ``None`` when empty."""
     if raw is None:
         return None
-    text = unicodedata.normalize("NFKC", str(raw)).upper()
+    text = unicodedata.normalize("NFKC", str(raw)).upper().replace("×", "X")
     text = _ID_CHARS.sub("", text)
+    if len(text) == 15 and text.isdigit():  # first-generation number: 19 + yymmdd, no check digit
+        first17 = text[:6] + "19" + text[6:]
+        text = first17 + _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
     return text or None
 
 
@@ -61,7 +66,10 @@ def normalise_phone(raw: object) -> str | None:
     other digit strings are returned as they are, empty ones as ``None``."""
     if raw is None:
         return None
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", str(raw)))
+    text = unicodedata.normalize("NFKC", str(raw))
+    if "*" in text or "×" in text:  # masked (138****8000): not a number
+        return None
+    digits = re.sub(r"\D", "", text)
     if digits.startswith("0086"):
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:
@@ -92,3 +100,24 @@ def normalise_date(raw: object) -> str | None:
         return date(int(m[1]), int(m[2]), int(m[3])).isoformat()
     except ValueError:
         return None
+
+
+_MASKED = re.compile(r"^\s*(1\d{2})[*×xX]{4}(\d{4})\s*$")
+
+
+def phone_mask_key(raw: object) -> str | None:
+    """First 3 + last 4 digits of a mobile number, from the full or the masked form.
+
+    >>> phone_mask_key("138****8000"), phone_mask_key("13800138000")
+    ('1388000', '1388000')
+    """
+    if raw is None:
+        return None
+    text = unicodedata.normalize("NFKC", str(raw))
+    m = _MASKED.match(text)
+    if m:
+        return m[1] + m[2]
+    full = normalise_phone(text)
+    if full is None or len(full) != 11:
+        return None
+    return full[:3] + full[-4:]

@@ -26,6 +26,7 @@ from zhikong.screening.identifiers import (
     normalise_date,
     normalise_id_number,
     normalise_phone,
+    phone_mask_key,
 )
 from zhikong.screening.names import clean_name, fuzzy_pinyin, name_pinyin
 
@@ -95,7 +96,8 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
     names = [clean_name(v) for v in col("name")]
     py = [name_pinyin(v) for v in names]
     ids = [normalise_id_number(v) for v in col("id_number")]
-    phones = [normalise_phone(v) for v in col("phone")]
+    raw_phones = col("phone")
+    phones = [normalise_phone(v) for v in raw_phones]
     births = [normalise_date(v) for v in col("birth_date")]
     births = [b if b is not None else id_birth_date(i) for b, i in zip(births, ids, strict=True)]
     sexes = [{"男": "male", "女": "female", "m": "male", "f": "female"}.get(
@@ -119,6 +121,7 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
         "phone_last8": [p[-8:] if p and len(p) == 11 else None for p in phones],
         "phone_head7": [p[:7] if p and len(p) == 11 else None for p in phones],
         "phone_ends": [p[:3] + p[7:] if p and len(p) == 11 else None for p in phones],
+        "phone_mask": [phone_mask_key(v) for v in raw_phones],
         "birth_date": births,
         "sex": sexes,
         "village_code": villages,
@@ -143,10 +146,12 @@ CHINESE_COMPARISONS: tuple[Comparison, ...] = (
         Level("模糊拼音一致 / same fuzzy pinyin", "name_fz_l = name_fz_r", 0.03),
         Level("姓名差一字 / one character", "levenshtein(name_l, name_r) <= 1", 0.04),
     )),
-    Comparison("phone", _null("phone"), (
+    Comparison("phone", "(phone_l IS NULL OR phone_r IS NULL) AND "
+               "(phone_mask_l IS NULL OR phone_mask_r IS NULL)", (
         Level("手机号一致 / phone exact", "phone_l = phone_r", 0.75),
         Level("后8位一致 / last 8 digits", "phone_last8_l = phone_last8_r", 0.03),
         Level("手机号差一位 / phone one edit", "levenshtein(phone_l, phone_r) <= 1", 0.07),
+        Level("前3后4位一致 / masked phone agrees", "phone_mask_l = phone_mask_r", 0.02),
     )),
     # the ID number already carries the birth date: when both ID numbers encode the same one,
     # the stated birth date adds nothing (counting it twice would overrate ID look-alikes)
@@ -174,6 +179,7 @@ CHINESE_BLOCKING: tuple[str, ...] = (
     "l.phone_last8 = r.phone_last8",
     "l.phone_head7 = r.phone_head7",
     "l.phone_ends = r.phone_ends",
+    "l.phone_mask = r.phone_mask AND l.surname_fz = r.surname_fz",
     "l.surname_fz = r.surname_fz AND l.birth_date = r.birth_date",
 )
 

@@ -118,8 +118,8 @@ def test_spark_backend_gives_the_same_links() -> None:
     duck = link(records, ledger, backend="duckdb", em=False)
     spark = link(records, ledger, backend="spark", em=False)
     key = ["unique_id_l", "unique_id_r"]
-    d = duck.pairs.sort_values(key)[key + ["match_weight"]].reset_index(drop=True)
-    s = spark.pairs.sort_values(key)[key + ["match_weight"]].reset_index(drop=True)
+    d = duck.pairs.sort_values(key)[[*key, "match_weight"]].reset_index(drop=True)
+    s = spark.pairs.sort_values(key)[[*key, "match_weight"]].reset_index(drop=True)
     assert list(d[key].itertuples(index=False)) == list(s[key].itertuples(index=False))
     # u values come from each engine's own random sample, so weights differ slightly
     assert (d["match_weight"] - s["match_weight"]).abs().max() < 0.5
