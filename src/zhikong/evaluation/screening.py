@@ -108,7 +108,7 @@ def score_list(world: Path, name: str, ledger: pd.DataFrame, *, backend: Backend
              for r, v in zip(ident["row"], ident["id_number"], strict=True)}
     ledger_ids = set(ledger["unique_id"])
     run = link(df, ledger, backend=backend, threshold=None)
-    cands = decide(run, list(df["unique_id"]), thresholds or Thresholds())
+    cands = decide(run, list(df["unique_id"]), thresholds or Thresholds.from_settings())
     true_pairs = {(u, t) for u, t in truth.items() if t is not None and t in ledger_ids}
     blocked = set(zip(run.pairs["unique_id_l"], run.pairs["unique_id_r"], strict=True)) \
         if not run.pairs.empty else set()

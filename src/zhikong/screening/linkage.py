@@ -40,13 +40,20 @@ log = logging.getLogger(__name__)
 class Thresholds:
     """Match-probability bands: ``≥ auto_link`` links, ``≥ review`` goes for verification."""
 
-    auto_link: float = 0.95
-    review: float = 0.50
+    auto_link: float = 0.90
+    review: float = 0.40
 
     def __post_init__(self) -> None:
         if not 0.0 < self.review <= self.auto_link <= 1.0:
             raise InvalidInput("thresholds must satisfy 0 < review <= auto_link <= 1",
                                field="thresholds")
+
+    @classmethod
+    def from_settings(cls) -> Thresholds:
+        from zhikong.core.config import get_settings
+
+        s = get_settings()
+        return cls(s.screening_auto_link, s.screening_review)
 
     def decide(self, p: float | None) -> Decision:
         if p is not None and p >= self.auto_link:

@@ -14,6 +14,7 @@ so ``labels`` lists the non-null levels top-down and ``gamma → label`` is ``la
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ class Level:
     label: str
     sql: str
     m: float | None = None
+    #: prior u for levels too rare to be seen in random sampling (kept unless sampling sees them)
+    u: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Comparison:
             d: dict[str, Any] = {"sql_condition": lv.sql, "label_for_charts": lv.label}
             if lv.m is not None:
                 d["m_probability"] = lv.m
+            if lv.u is not None:
+                d["u_probability"] = lv.u
             levels.append(d)
         rest = 1.0 - sum(lv.m for lv in self.levels if lv.m is not None)
         levels.append({"sql_condition": "ELSE", "label_for_charts": "else",
@@ -82,7 +87,14 @@ def _str_or_none(values: pd.Series) -> list[str | None]:
 
 # ---- Chinese residents ---------------------------------------------------------------------------
 
-CHINESE_COLUMNS = ("name", "id_number", "phone", "birth_date", "sex", "village_code")
+CHINESE_COLUMNS = ("name", "id_number", "phone", "birth_date", "sex", "village_code", "address")
+
+
+def clean_address(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    text = "".join(unicodedata.normalize("NFKC", raw).split())
+    return text or None
 
 
 def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
@@ -126,32 +138,36 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
         "sex": sexes,
         "village_code": villages,
         "town_code": [v[:9] if v and len(v) >= 9 else None for v in villages],
+        "address": [clean_address(a) for a in col("address")],
     })
     return out
 
 
 CHINESE_COMPARISONS: tuple[Comparison, ...] = (
     Comparison("id_number", _null("id_number"), (
-        Level("身份证号一致且有效 / ID exact, valid", "id_number_l = id_number_r AND id_valid_l", 0.80),
-        Level("身份证号一致 / ID exact", "id_number_l = id_number_r", 0.03),
+        Level("身份证号一致且有效 / ID exact, valid", "id_number_l = id_number_r AND id_valid_l", 0.80,
+              1e-6),
+        Level("身份证号一致 / ID exact", "id_number_l = id_number_r", 0.03, 1e-6),
         Level("身份证号差一位 / ID one edit",
               "levenshtein(id_number_l, id_number_r) <= 1 OR (id_sorted_l = id_sorted_r "
-              "AND levenshtein(id_number_l, id_number_r) = 2)", 0.10),
+              "AND levenshtein(id_number_l, id_number_r) = 2)", 0.10, 1e-6),
         Level("同地区同生日 / same region and birth date",
-              "id_region_l = id_region_r AND id_birth_l = id_birth_r", 0.03),
+              "id_region_l = id_region_r AND id_birth_l = id_birth_r", 0.03, 1e-4),
     )),
     Comparison("name", _null("name"), (
         Level("姓名一致 / name exact", "name_l = name_r", 0.85),
         Level("拼音一致 / same pinyin", "name_py_l = name_py_r", 0.06),
         Level("模糊拼音一致 / same fuzzy pinyin", "name_fz_l = name_fz_r", 0.03),
-        Level("姓名差一字 / one character", "levenshtein(name_l, name_r) <= 1", 0.04),
+        Level("三字以上差一字 / one character of three or more",
+              "levenshtein(name_l, name_r) <= 1 AND length(name_l) >= 3", 0.03),
+        Level("姓名差一字 / one character", "levenshtein(name_l, name_r) <= 1", 0.02),
     )),
     Comparison("phone", "(phone_l IS NULL OR phone_r IS NULL) AND "
                "(phone_mask_l IS NULL OR phone_mask_r IS NULL)", (
-        Level("手机号一致 / phone exact", "phone_l = phone_r", 0.75),
-        Level("后8位一致 / last 8 digits", "phone_last8_l = phone_last8_r", 0.03),
-        Level("手机号差一位 / phone one edit", "levenshtein(phone_l, phone_r) <= 1", 0.07),
-        Level("前3后4位一致 / masked phone agrees", "phone_mask_l = phone_mask_r", 0.02),
+        Level("手机号一致 / phone exact", "phone_l = phone_r", 0.75, 1e-6),
+        Level("后8位一致 / last 8 digits", "phone_last8_l = phone_last8_r", 0.03, 1e-6),
+        Level("手机号差一位 / phone one edit", "levenshtein(phone_l, phone_r) <= 1", 0.07, 1e-5),
+        Level("前3后4位一致 / masked phone agrees", "phone_mask_l = phone_mask_r", 0.02, 1e-4),
     )),
     # the ID number already carries the birth date: when both ID numbers encode the same one,
     # the stated birth date adds nothing (counting it twice would overrate ID look-alikes)
@@ -163,8 +179,10 @@ CHINESE_COMPARISONS: tuple[Comparison, ...] = (
     Comparison("sex", _null("sex"), (
         Level("性别一致 / sex exact", "sex_l = sex_r", 0.98),
     )),
-    Comparison("unit", _null("village_code"), (
-        Level("同村居 / same village", "village_code_l = village_code_r", 0.80),
+    Comparison("unit", "(village_code_l IS NULL OR village_code_r IS NULL) AND "
+               "(address_l IS NULL OR address_r IS NULL)", (
+        Level("同一地址 / same address", "address_l = address_r", 0.50),
+        Level("同村居 / same village", "village_code_l = village_code_r", 0.35),
         Level("同镇街 / same town", "town_code_l = town_code_r", 0.10),
     )),
 )
@@ -181,6 +199,7 @@ CHINESE_BLOCKING: tuple[str, ...] = (
     "l.phone_ends = r.phone_ends",
     "l.phone_mask = r.phone_mask AND l.surname_fz = r.surname_fz",
     "l.surname_fz = r.surname_fz AND l.birth_date = r.birth_date",
+    "l.surname_fz = r.surname_fz AND l.address = r.address",
 )
 
 

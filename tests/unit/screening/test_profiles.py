@@ -48,7 +48,8 @@ def test_id_number_levels(left: str | None, right: str | None, level: str) -> No
     ("单雄信", "善雄信", "拼音一致 / same pinyin"),
     ("陈宁", "程林", "模糊拼音一致 / same fuzzy pinyin"),
     ("王小明", "王晓红", "其他 / other"),
-    ("王小明", "王大明", "姓名差一字 / one character"),
+    ("王小明", "王大明", "三字以上差一字 / one character of three or more"),
+    ("王明", "王亮", "姓名差一字 / one character"),
 ])
 def test_name_levels(left: str, right: str, level: str) -> None:
     assert _level("name", {"name": left}, {"name": right}) == level
