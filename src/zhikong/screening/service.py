@@ -144,7 +144,7 @@ class LinkSummary:
 
 def _unit_for_code(session: Session, code: str | None) -> int | None:
     """The village of a code, else its town, else the district (first unit at district level)."""
-    for c in ([code, code[:9] + "000"] if code else []):
+    for c in ([code, code[:9], code[:9] + "000"] if code else []):
         uid = session.scalar(select(AdminUnit.id).where(AdminUnit.code == c))
         if uid is not None:
             return uid
