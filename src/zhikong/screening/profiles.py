@@ -127,8 +127,10 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
         "id_sorted": ["".join(sorted(i)) if i else None for i in ids],
         "id_region": [i[:6] if i and len(i) >= 14 else None for i in ids],
         "id_birth": [i[6:14] if i and len(i) >= 14 else None for i in ids],
-        "id_head": [i[:10] if i and len(i) == 18 else None for i in ids],
-        "id_tail": [i[10:] if i and len(i) == 18 else None for i in ids],
+        # three overlapping parts: any one mistyped character leaves one of them intact
+        "id_k1": [i[:14] if i and len(i) >= 17 else None for i in ids],  # region + birth date
+        "id_k2": [i[6:17] if i and len(i) >= 17 else None for i in ids],  # birth date + sequence
+        "id_k3": [i[:6] + i[14:17] if i and len(i) >= 17 else None for i in ids],  # region + seq
         "phone": phones,
         "phone_last8": [p[-8:] if p and len(p) == 11 else None for p in phones],
         "phone_head7": [p[:7] if p and len(p) == 11 else None for p in phones],
@@ -190,8 +192,9 @@ CHINESE_COMPARISONS: tuple[Comparison, ...] = (
 CHINESE_BLOCKING: tuple[str, ...] = (
     "l.id_number = r.id_number",
     "l.phone = r.phone",
-    "l.id_head = r.id_head",
-    "l.id_tail = r.id_tail",
+    "l.id_k1 = r.id_k1",
+    "l.id_k2 = r.id_k2",
+    "l.id_k3 = r.id_k3 AND l.surname_fz = r.surname_fz",
     "l.name_fz = r.name_fz AND l.birth_date = r.birth_date",
     "l.name_fz = r.name_fz AND l.village_code = r.village_code",
     "l.phone_last8 = r.phone_last8",

@@ -180,9 +180,9 @@ def test_link_list_decisions(session: Session, tmp_path: Path, ledger: pd.DataFr
             wrong += lk.person_id != pid_of[t]
             assert lk.explanation["name"]["level"]
         if lk.decision == Decision.NOT_IN_LEDGER:
-            assert lk.person_id is None and lk.unit_id is not None
+            assert lk.person_id is None and lk.unit_id is not None and lk.task_id is not None
         if lk.decision == Decision.REVIEW:
-            assert lk.unit_id is not None and lk.person_id is not None
+            assert lk.unit_id is not None and lk.person_id is not None and lk.task_id is not None
     assert wrong == 0
     outsiders = sum(t is None for t in truth)
     assert summary.not_in_ledger >= outsiders - 1
