@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from zhikong.auth.models import Role, User
 from zhikong.auth.service import restrict
+from zhikong.core.errors import ZhikongError
 from zhikong.web.i18n import N_
 from zhikong.web.pages.mapdata import S
 from zhikong.web.pages.templating import render
@@ -70,6 +71,12 @@ def page(request: Request, user: User, template: str, context: Mapping[str, Any]
     if context:
         ctx.update(context)
     return render(request, template, ctx, status_code=status_code)
+
+
+def error_page(request: Request, user: User, error: ZhikongError) -> Response:
+    """A refused or missing page: the status of the error, a message, never the data."""
+    return page(request, user, "error.html", {"status": error.http_status, "message": error.message},
+                status_code=error.http_status)
 
 
 class UserLimit:

@@ -100,6 +100,7 @@
     if (outline && outline.getLayers().length) { map.fitBounds(outline.getBounds(), { padding: [10, 10] }); }
     status.textContent = t.ready;
     document.body.setAttribute("data-map-ready", "1");
+    window.zhikongMap = { map: map, layers: layers, setVisible: setVisible };
     window.zhikongMapReadyAt = performance.now();
   }).catch(function (err) {
     status.textContent = t.failed + " " + err.message;

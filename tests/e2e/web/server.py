@@ -1,0 +1,122 @@
+"""A live zhikong server for browser tests and benchmarks: a temp SQLite database with a district,
+users for the main roles, served by uvicorn in a thread on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "Demo-pass-2020!"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    #: role name -> (username, unit code, unit name)
+    logins: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed(banan: bool) -> dict[str, Any]:
+    """Create the schema, the district and one user per main role; return what the tests need."""
+    from sqlalchemy import select
+
+    from zhikong.auth import service as auth_service
+    from zhikong.auth.models import Role
+    from zhikong.core import migrate
+    from zhikong.core.db import get_engine, unit_of_work
+    from zhikong.geo.models import AdminUnit, UnitLevel
+
+    migrate.upgrade()
+    info: dict[str, Any] = {"logins": {}}
+    with unit_of_work(get_engine()) as session:
+        if banan:
+            from zhikong.geo import service as geo_service  # lands with the geo domain
+
+            geo_service.load_district(session)  # type: ignore[attr-defined]
+        else:
+            from tests.integration.web import small_district
+
+            small_district.build(session)
+        district = session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.DISTRICT)).first()
+        town = session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.TOWN)
+                               .order_by(AdminUnit.code)).first()
+        assert district is not None and town is not None
+        village = session.scalars(select(AdminUnit).where(AdminUnit.parent_id == town.id)
+                                  .order_by(AdminUnit.code.desc())).first()
+        assert village is not None
+        for role, unit, username in [(Role.DISTRICT_COMMAND, district, "e2e_district"),
+                                     (Role.TOWN_OPERATOR, town, "e2e_town"),
+                                     (Role.VILLAGE_OPERATOR, village, "e2e_village")]:
+            auth_service.create_user(session, username=username, password=PASSWORD, role=role,
+                                     unit_id=unit.id, display_name=username)
+            info["logins"][role.value] = (username, unit.code, unit.name)
+        info["village_count"] = len(session.scalars(
+            select(AdminUnit.id).where(AdminUnit.level == UnitLevel.VILLAGE)).all())
+    return info
+
+
+@contextmanager
+def live_server(tmp: Path, *, banan: bool = False) -> Iterator[LiveServer]:
+    """Serve zhikong on a temp database; environment restored afterwards."""
+    from zhikong.core import config as config_mod
+    from zhikong.core import db as db_mod
+
+    saved = {k: os.environ.get(k) for k in ("ZHIKONG_DATA_DIR", "ZHIKONG_SECRET_KEY", "ZHIKONG_DATABASE_URL",
+                                            "ZHIKONG_COOKIE_SECURE", "ZHIKONG_CONFIG")}
+    os.environ["ZHIKONG_DATA_DIR"] = str(tmp / "var")
+    os.environ["ZHIKONG_SECRET_KEY"] = "e2e-secret-key-0123456789abcdef"
+    os.environ["ZHIKONG_COOKIE_SECURE"] = "false"
+    os.environ.pop("ZHIKONG_DATABASE_URL", None)
+    os.environ.pop("ZHIKONG_CONFIG", None)
+    config_mod.get_settings.cache_clear()
+    cache_clear = getattr(db_mod, "_engine_for", None)
+    if cache_clear is not None:
+        cache_clear.cache_clear()
+    try:
+        info = _seed(banan)
+        from zhikong.web.app import create_app
+
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        try:
+            yield LiveServer(url=f"http://127.0.0.1:{port}", data_dir=tmp, logins=info["logins"], extra=info)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        config_mod.get_settings.cache_clear()
+        if cache_clear is not None:
+            cache_clear.cache_clear()
