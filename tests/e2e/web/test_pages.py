@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .conftest import login, run_axe, screenshot
+from .conftest import login, screenshot
 from .server import LiveServer
 
 NewPage = Callable[..., Any]

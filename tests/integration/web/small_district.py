@@ -10,7 +10,8 @@ from zhikong.geo.models import AdminUnit, Place, PlaceKind, UnitKind, UnitLevel
 
 
 def square(lon: float, lat: float, d: float) -> str:
-    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d],
+            [lon - d, lat - d]]
     return json.dumps({"type": "Polygon", "coordinates": [ring]})
 
 

@@ -33,7 +33,8 @@ def test_whole_district(session: Session) -> None:
     assert villages["features"][0]["properties"]["parent"] == "第1镇"
     places = mapdata.layer_collection(session, "places", mapdata.no_limit)
     iso = mapdata.layer_collection(session, "isolation", mapdata.no_limit)
-    assert len(places["features"]) == 4 and {f["properties"]["kind"] for f in places["features"]} == {"market"}
+    assert len(places["features"]) == 4
+    assert {f["properties"]["kind"] for f in places["features"]} == {"market"}
     assert [f["properties"]["name"] for f in iso["features"]] == ["第1镇隔离点"]
 
 

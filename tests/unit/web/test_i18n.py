@@ -57,7 +57,8 @@ def test_templates_hard_code_no_visible_text(tpl: str) -> None:
     # attributes people read (labels for screen readers, placeholders, titles) must be translated too
     raw = (TEMPLATE_DIR / tpl).read_text()
     for attr in re.findall(r'(?:aria-label|placeholder|title|alt)="([^"]*)"', raw):
-        assert not _VISIBLE.search(re.sub(r"\{\{.*?\}\}", "", attr)), f"{tpl}: untranslated attribute {attr!r}"
+        bare = re.sub(r"\{\{.*?\}\}", "", attr)
+        assert not _VISIBLE.search(bare), f"{tpl}: untranslated attribute {attr!r}"
 
 
 def test_translations_switch_language() -> None:

@@ -18,7 +18,7 @@ Workflow (see ``docs/web.md``)::
 from __future__ import annotations
 
 import gettext as _gettext
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Final
@@ -36,12 +36,12 @@ DEFAULT_LOCALE: Final = "zh_CN"
 COOKIE: Final = "zhikong_lang"
 
 
-def N_(message: str) -> str:  # noqa: N802 - the conventional name of the no-op marker
+def N_(message: str) -> str:
     """Mark a string for extraction without translating it now (translated when rendered)."""
     return message
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> _gettext.NullTranslations:
     """The translations of ``locale`` (``NullTranslations`` for English or an unknown locale)."""
     folder = CATALOGUE_DIR / locale / "LC_MESSAGES"

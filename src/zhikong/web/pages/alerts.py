@@ -67,7 +67,8 @@ async def alert_act(request: Request, alert_id: int, session: SessionDep, user: 
         ctx = _context(request, session, user, values.get("show", "open"))
         field = e.field if e.field in {"reason"} else "action"
         ctx.update({"errors": {field: e.message}, "form": values, "failed_alert": alert_id})
-        return page(request, user, "alerts.html", ctx, status_code=e.http_status if e.http_status < 500 else 400)
+        status = e.http_status if e.http_status < 500 else 400
+        return page(request, user, "alerts.html", ctx, status_code=status)
     if action == "confirm" and alert.task_id:
         return RedirectResponse(f"/tasks/{alert.task_id}", status_code=303)
     return RedirectResponse("/alerts", status_code=303)

@@ -25,7 +25,7 @@ def safe_next(next_url: str | None) -> str:
 
 
 @router.get("/lang/{code}")
-def switch_language(code: str, next: Annotated[str | None, Query()] = None) -> Response:  # noqa: A002
+def switch_language(code: str, next: Annotated[str | None, Query()] = None) -> Response:
     """Switch the interface language (stored in a cookie) and go back to the page."""
     if code not in LOCALES:
         raise NotFound(f"unknown language {code!r}; choose one of {', '.join(LOCALES)}", field="code")

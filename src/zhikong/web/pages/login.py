@@ -31,7 +31,7 @@ def home(user: OptionalUser) -> Response:
 
 
 @router.get("/login")
-def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:  # noqa: A002
+def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:
     """The login form."""
     if user is not None:
         return RedirectResponse(safe_next(next or "/map"), status_code=303)
@@ -44,7 +44,7 @@ def login_submit(
     session: SessionDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/map",  # noqa: A002
+    next: Annotated[str, Form()] = "/map",
 ) -> Response:
     """Check the credentials; on success set the session cookie and go on."""
     gettext, _ = gettext_for(request_locale(request))

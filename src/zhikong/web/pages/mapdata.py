@@ -2,8 +2,8 @@
 
 Each layer is a function ``(session, limit) -> list of features``. ``limit(stmt, unit_column)`` applies
 the viewer's jurisdiction to a statement; the pages pass ``auth.service.restrict`` bound to the user,
-so a user sees their unit and the units under it only (tests may pass ``no_limit``). Boundaries are stored as GeoJSON text and are passed through without being
-parsed again. Layers whose domain has not stored anything show as empty, never as made-up data.
+so a user sees their unit and the units under it only (tests may pass ``no_limit``). Boundaries are
+stored as GeoJSON text. Layers whose domain has not stored anything show as empty, never as made-up data.
 """
 
 from __future__ import annotations

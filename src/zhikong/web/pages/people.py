@@ -52,7 +52,8 @@ def people_list(request: Request, session: SessionDep, user: OptionalUser, q: st
     page_no = max(1, page_no)
     rows = session.scalars(stmt.order_by(Person.id).limit(PAGE_SIZE).offset((page_no - 1) * PAGE_SIZE)).all()
     return page(request, user, "people.html", {"people": rows, "total": total, "q": q, "page_no": page_no,
-                                                "pages": max(1, -(-total // PAGE_SIZE)), "residence": RESIDENCE,
+                                                "pages": max(1, -(-total // PAGE_SIZE)),
+                                                "residence": RESIDENCE,
                                                 "sex": SEX})
 
 
@@ -96,7 +97,8 @@ async def person_reveal(request: Request, person_id: int, session: SessionDep, u
 
             raise PermissionDenied(gettext("Your role may not see full identifiers."), field="reason")
         if len(reason) < 4:
-            raise InvalidInput(gettext("Give the reason for viewing (at least 4 characters)."), field="reason")
+            raise InvalidInput(gettext("Give the reason for viewing (at least 4 characters)."),
+                               field="reason")
         cipher = get_cipher()
         revealed = {
             "id_number": cipher.decrypt(person.id_number_enc) if person.id_number_enc else "",

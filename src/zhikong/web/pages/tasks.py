@@ -85,8 +85,10 @@ def _task_context(session: Any, user: Any, task: Task) -> dict[str, Any]:
         "events": task_service.task_events(session, task),
         "attachments": task_service.task_attachments(session, task),
         "actions": [a.value for a in allowed_actions(task.state, user.role)],
-        "needs_reason": {a.value for a in REASON_REQUIRED}, "needs_feedback": {a.value for a in FEEDBACK_REQUIRED},
-        "needs_unit": {a.value for a in UNIT_REQUIRED}, "needs_deadline": {a.value for a in DEADLINE_REQUIRED},
+        "needs_reason": {a.value for a in REASON_REQUIRED},
+        "needs_feedback": {a.value for a in FEEDBACK_REQUIRED},
+        "needs_unit": {a.value for a in UNIT_REQUIRED},
+        "needs_deadline": {a.value for a in DEADLINE_REQUIRED},
         "max_photos": MAX_PHOTOS,
     }
 
@@ -109,7 +111,8 @@ def _parse_deadline(text: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as e:
-        raise InvalidInput("deadline must be a date and time such as 2020-03-01T18:00", field="deadline") from e
+        raise InvalidInput("deadline must be a date and time such as 2020-03-01T18:00",
+                           field="deadline") from e
     return value.replace(tzinfo=CHINA_TZ) if value.tzinfo is None else value
 
 
