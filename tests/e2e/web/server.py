@@ -70,9 +70,44 @@ def _seed(banan: bool) -> dict[str, Any]:
             auth_service.create_user(session, username=username, password=PASSWORD, role=role,
                                      unit_id=unit.id, display_name=username)
             info["logins"][role.value] = (username, unit.code, unit.name)
+        _seed_work(session, info, village, town)
         info["village_count"] = len(session.scalars(
             select(AdminUnit.id).where(AdminUnit.level == UnitLevel.VILLAGE)).all())
     return info
+
+
+def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> None:
+    """A task for the village, one for a unit outside it, and a few people in the village's ledger."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from zhikong.core.crypto import get_cipher, mask_middle
+    from zhikong.geo.models import AdminUnit
+    from zhikong.people.models import Person
+    from zhikong.tasks.service import create_task
+
+    other = session.scalars(select(AdminUnit).where(AdminUnit.parent_id.is_not(None),
+                                                    ~AdminUnit.path.startswith(town.path))
+                            .order_by(AdminUnit.code)).first()
+    mine = create_task(session, kind="registration", unit_id=village.id, title="E2E 排查登记 村内任务",
+                       description="核查返乡人员登记情况", priority="normal", source="e2e", actor="e2e")
+    theirs = create_task(session, kind="registration", unit_id=other.id, title="E2E 其他镇街的任务",
+                         description="不应被看到", priority="high", source="e2e", actor="e2e")
+    cipher = get_cipher()
+    people = []
+    for i, (name, idn, phone) in enumerate([("张三", "500113199001011234", "+8613800138000"),
+                                            ("李四", "50011319851212002X", "+8613900139001")]):
+        p = Person(name=name, sex="male" if i == 0 else "female", birth_date=date(1990 - 5 * i, 1, 1),
+                   id_number_enc=cipher.encrypt(idn), id_number_hash=cipher.keyed_hash(idn),
+                   id_number_masked=mask_middle(idn, 6, 4), phone_enc=cipher.encrypt(phone),
+                   phone_hash=cipher.keyed_hash(phone), phone_masked=mask_middle(phone, 6, 4),
+                   village_id=village.id, address=f"{village.name}{i + 1}号")
+        session.add(p)
+        people.append(p)
+    session.flush()
+    info.update(task_id=mine.id, other_task_id=theirs.id, person_id=people[0].id, village_id=village.id,
+                other_unit_id=other.id)
 
 
 @contextmanager

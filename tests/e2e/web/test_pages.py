@@ -47,7 +47,8 @@ def test_district_map_layers_toggle_and_panel(new_page: NewPage, live: LiveServe
     # clicking a village opens its panel
     point = page.evaluate("""() => {
         const z = window.zhikongMap; const lyr = z.layers.villages.getLayers()[0];
-        const p = z.map.latLngToContainerPoint(lyr.getBounds().getCenter());
+        const b = lyr.getBounds(), c = b.getCenter(), sw = b.getSouthWest();  // off the centre's markers
+        const p = z.map.latLngToContainerPoint([(c.lat + sw.lat) / 2, (c.lng + sw.lng) / 2]);
         return {x: p.x, y: p.y, name: lyr.feature.properties.name};
     }""")
     box = page.locator("#map").bounding_box()

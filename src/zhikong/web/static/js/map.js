@@ -81,10 +81,18 @@
     return loading[id];
   }
 
+  // drawing order: towns, villages, then the point layers (the topmost feature takes the click)
+  var ORDER = ["towns", "villages", "cases", "tasks", "places", "isolation", "cameras", "devices", "alerts"];
+  function restack() {
+    ORDER.forEach(function (id) {
+      if (layers[id] && map.hasLayer(layers[id])) { layers[id].bringToFront(); }
+    });
+  }
+
   function setVisible(id, on) {
     return load(id).then(function (lyr) {
       if (on) { lyr.addTo(map); } else { map.removeLayer(lyr); }
-      if (layers.towns && map.hasLayer(layers.towns)) { layers.towns.bringToFront(); }
+      restack();
       return lyr;
     });
   }
