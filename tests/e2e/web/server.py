@@ -50,9 +50,11 @@ def _seed(banan: bool) -> dict[str, Any]:
     info: dict[str, Any] = {"logins": {}}
     with unit_of_work(get_engine()) as session:
         if banan:
-            from zhikong.geo import service as geo_service  # lands with the geo domain
+            from zhikong.geo import service as geo_service
+            from zhikong.geo.places import demo_places, import_places
 
-            geo_service.load_district(session)  # type: ignore[attr-defined]
+            geo_service.load_builtin(session, "500113")
+            import_places(session, demo_places(geo_service.builtin_definition("500113")), file="demo places")
         else:
             from tests.integration.web import small_district
 
@@ -111,7 +113,7 @@ def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> N
 
 
 @contextmanager
-def live_server(tmp: Path, *, banan: bool = False) -> Iterator[LiveServer]:
+def live_server(tmp: Path, *, banan: bool = True) -> Iterator[LiveServer]:
     """Serve zhikong on a temp database; environment restored afterwards."""
     from zhikong.core import config as config_mod
     from zhikong.core import db as db_mod

@@ -44,17 +44,21 @@ def test_district_map_layers_toggle_and_panel(new_page: NewPage, live: LiveServe
     # a layer that is off by default loads on first use
     page.check("#layer-cameras")
     page.wait_for_function("() => !!window.zhikongMap.layers.cameras")
-    # clicking a village opens its panel
+    # clicking a village opens its panel (point layers off, so the click lands on a polygon)
+    for layer in ("places", "isolation", "alerts", "cases", "cameras"):
+        page.uncheck(f"#layer-{layer}")
     point = page.evaluate("""() => {
         const z = window.zhikongMap; const lyr = z.layers.villages.getLayers()[0];
-        const b = lyr.getBounds(), c = b.getCenter(), sw = b.getSouthWest();  // off the centre's markers
-        const p = z.map.latLngToContainerPoint([(c.lat + sw.lat) / 2, (c.lng + sw.lng) / 2]);
-        return {x: p.x, y: p.y, name: lyr.feature.properties.name};
+        const p = z.map.latLngToContainerPoint(lyr.getBounds().getCenter());
+        return {x: p.x, y: p.y, names: z.layers.villages.getLayers().map(l => l.feature.properties.name)};
     }""")
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
     page.wait_for_selector("#map-panel:not([hidden])")
-    assert page.inner_text("#map-panel-title") == point["name"]
+    assert page.get_attribute("#map-panel", "data-layer") == "villages"
+    assert page.inner_text("#map-panel-title") in point["names"]
+    for layer in ("places", "isolation"):
+        page.check(f"#layer-{layer}")
     screenshot(page, "map-district")
 
 
