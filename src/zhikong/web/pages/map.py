@@ -12,7 +12,7 @@ from zhikong.core.config import get_settings
 from zhikong.geo.models import AdminUnit, PlaceKind, UnitKind, UnitLevel
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.i18n import N_
-from zhikong.web.pages import mapdata
+from zhikong.web.pages import labels, mapdata
 from zhikong.web.pages.common import UserLimit, login_redirect, page
 from zhikong.web.pages.templating import gettext_for, request_locale
 
@@ -23,7 +23,8 @@ FIELD_LABELS: dict[str, str] = {
     "code": N_("Code"), "kind": N_("Kind"), "parent": N_("Belongs to"), "population": N_("People in ledger"),
     "address": N_("Address"), "unit": N_("Unit"), "state": N_("State"), "severity": N_("Severity"),
     "cases": N_("Cases"), "contacts": N_("Close contacts"), "count": N_("Count"), "at": N_("Time"),
-    "title": N_("Title"), "deadline": N_("Deadline"), "status": N_("Status"),
+    "title": N_("Title"), "deadline": N_("Deadline"), "status": N_("Status"), "overdue": N_("Overdue"),
+    "states": N_("By state"),
 }
 #: labels of enumerated values (place and unit kinds; other domains' states come with their layers)
 VALUE_LABELS: dict[str, str] = {
@@ -35,6 +36,7 @@ VALUE_LABELS: dict[str, str] = {
     PlaceKind.OTHER: N_("Other"),
     UnitKind.DISTRICT: N_("District"), UnitKind.STREET: N_("Street"), UnitKind.TOWN: N_("Town"),
     UnitKind.COMMUNITY: N_("Community"), UnitKind.VILLAGE: N_("Village"),
+    **labels.TASK_STATES, **labels.ALERT_KINDS, **labels.SEVERITIES, **labels.ALERT_STATES,
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from zhikong.core.errors import NotFound
@@ -116,6 +116,55 @@ def places(session: Session, limit: Limit, kinds: Iterable[PlaceKind] | None = N
     ]
 
 
+def open_alerts(session: Session, limit: Limit) -> list[Feature]:
+    """Open alerts (new or acknowledged) at their position, their place or their unit's centre."""
+    from zhikong.alerts.models import Alert, AlertState
+
+    stmt = limit(
+        select(Alert.id, Alert.title, Alert.kind, Alert.severity, Alert.state, Alert.occurred_at, Alert.count,
+               Alert.lat, Alert.lon, Place.lat, Place.lon, AdminUnit.lat, AdminUnit.lon, AdminUnit.name)
+        .join(AdminUnit, AdminUnit.id == Alert.unit_id)
+        .join(Place, Place.id == Alert.place_id, isouter=True)
+        .where(Alert.state.in_([AlertState.NEW, AlertState.ACKNOWLEDGED]))
+        .order_by(Alert.id.desc()).limit(2000), Alert.unit_id)
+    out: list[Feature] = []
+    for aid, title, kind, severity, state, at, count, lat, lon, plat, plon, ulat, ulon, unit in \
+            session.execute(stmt).all():
+        y, x = (lat, lon) if lat is not None and lon is not None else \
+            (plat, plon) if plat is not None and plon is not None else (ulat, ulon)
+        out.append(_point(x, y, {"id": aid, "name": title, "kind": str(kind), "severity": str(severity),
+                                 "state": str(state), "at": at.isoformat(timespec="minutes"), "count": count,
+                                 "unit": unit, "link": "/alerts"}))
+    return out
+
+
+def tasks_by_unit(session: Session, limit: Limit) -> list[Feature]:
+    """Open tasks per unit (a circle at the unit's centre) with their count per state and overdue."""
+    from zhikong.core.time import utcnow
+    from zhikong.tasks.models import Task
+    from zhikong.tasks.workflow import FINAL_STATES
+
+    now = utcnow()
+    stmt = limit(
+        select(Task.unit_id, Task.state, func.count(), func.sum(case((Task.deadline_at < now, 1), else_=0)))
+        .where(Task.state.not_in(list(FINAL_STATES)))
+        .group_by(Task.unit_id, Task.state), Task.unit_id)
+    per_unit: dict[int, dict[str, Any]] = {}
+    for unit_id, state, n, overdue in session.execute(stmt).all():
+        entry = per_unit.setdefault(unit_id, {"states": {}, "count": 0, "overdue": 0})
+        entry["states"][str(state)] = int(n)
+        entry["count"] += int(n)
+        entry["overdue"] += int(overdue or 0)
+    if not per_unit:
+        return []
+    units = session.execute(select(AdminUnit.id, AdminUnit.name, AdminUnit.lat, AdminUnit.lon)
+                            .where(AdminUnit.id.in_(list(per_unit)))).all()
+    return [_point(lon, lat, {"id": uid, "name": name, "count": per_unit[uid]["count"],
+                              "overdue": per_unit[uid]["overdue"], "states": per_unit[uid]["states"],
+                              "radius": min(18, 5 + per_unit[uid]["count"]), "link": "/tasks"})
+            for uid, name, lat, lon in units]
+
+
 def domain_available(domain: str | None) -> bool:
     """Whether the domain that feeds a layer is installed (its models module exists)."""
     if domain is None:
@@ -131,6 +180,8 @@ _PROVIDERS: dict[str, LayerFn] = {
     "villages": lambda s, limit: units(s, limit, UnitLevel.VILLAGE),
     "places": lambda s, limit: places(s, limit, exclude=[PlaceKind.ISOLATION_POINT]),
     "isolation": lambda s, limit: places(s, limit, kinds=[PlaceKind.ISOLATION_POINT]),
+    "alerts": open_alerts,
+    "tasks": tasks_by_unit,
 }
 
 

@@ -28,6 +28,9 @@
   }
   function label(key) { return (t.fields && t.fields[key]) || key; }
   function valueText(key, v) {
+    if (v && typeof v === "object") {
+      return Object.keys(v).map(function (k) { return ((t.values && t.values[k]) || k) + " " + v[k]; }).join(" · ");
+    }
     if (key === "kind" || key === "state" || key === "severity") { return (t.values && t.values[v]) || v; }
     return v;
   }
