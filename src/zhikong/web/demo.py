@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 def logins_table(user_ids: dict[str, int]) -> Table | None:
     """The demo logins (created by the auth step, ``ctx.data["demo_users"]``) with role and unit."""
     from zhikong.auth.demo import DEMO_PASSWORD
-    from zhikong.auth.models import User
-    from zhikong.web.pages.common import ROLE_LABELS
+    from zhikong.auth.models import ROLE_LABELS, User
 
     if not user_ids:
         return None

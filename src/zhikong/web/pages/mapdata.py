@@ -12,7 +12,7 @@ import importlib.util
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, Unpack
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
@@ -50,7 +50,8 @@ LAYERS: tuple[Layer, ...] = (
 LAYER_BY_ID = {layer.id: layer for layer in LAYERS}
 
 
-S = TypeVar("S", bound=Select[Any])
+#: any SELECT, whatever its columns
+S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])
 
 
 class Limit(Protocol):
