@@ -39,9 +39,9 @@ def free_port() -> int:
 def _seed(banan: bool) -> dict[str, Any]:
     """Create the schema, the district and one user per main role; return what the tests need."""
     from sqlalchemy import select
-    from zhikong.auth.models import Role
 
     from zhikong.auth import service as auth_service
+    from zhikong.auth.models import Role
     from zhikong.core import migrate
     from zhikong.core.db import get_engine, unit_of_work
     from zhikong.geo.models import AdminUnit, UnitLevel

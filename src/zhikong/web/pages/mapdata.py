@@ -12,7 +12,7 @@ import importlib.util
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, Unpack
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
@@ -51,7 +51,7 @@ LAYER_BY_ID = {layer.id: layer for layer in LAYERS}
 
 
 #: any SELECT, whatever its columns
-S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class Limit(Protocol):
