@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 from sqlalchemy import select
 
 from zhikong.core.config import get_settings
@@ -14,28 +13,25 @@ if TYPE_CHECKING:
     from zhikong.demo import DemoContext
 
 
-def logins_table(user_ids: dict[str, int]) -> Table | None:
-    """The demo logins (created by the auth step, ``ctx.data["demo_users"]``) with role and unit."""
+def logins_line(user_ids: dict[str, int]) -> str | None:
+    """One line naming the demo logins (created and listed by the auth step, ``ctx.data["demo_users"]``)."""
     from zhikong.auth.demo import DEMO_PASSWORD
     from zhikong.auth.models import ROLE_LABELS, User
 
     if not user_ids:
         return None
-    table = Table("用户名 username", "密码 password", "角色 role", "单位 unit", title="演示账号 demo logins")
     with unit_of_work() as session:
-        for user in session.scalars(select(User).where(User.id.in_(list(user_ids.values())))
-                                    .order_by(User.id)):
-            table.add_row(user.username, DEMO_PASSWORD, f"{ROLE_LABELS[user.role]} ({user.role.value})",
-                          user.unit.name)
-    return table
+        users = session.scalars(select(User).where(User.id.in_(list(user_ids.values()))).order_by(User.id))
+        names = " · ".join(f"{u.username} {ROLE_LABELS[u.role]}（{u.unit.name}）" for u in users)
+    return f"演示账号 demo logins (密码 password {DEMO_PASSWORD}): {names}"
 
 
 def step(ctx: DemoContext) -> None:
     s = get_settings()
     url = f"http://{s.host}:{s.port}/"
-    table = logins_table(dict(ctx.data.get("demo_users") or {}))
-    if table is not None:
-        ctx.console.print(table)
+    line = logins_line(dict(ctx.data.get("demo_users") or {}))
+    if line is not None:
+        ctx.console.print(line)
     else:
         ctx.console.print("no demo logins (the auth step did not run); create users with `zhikong auth`")
     if not ctx.serve:
