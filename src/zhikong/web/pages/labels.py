@@ -22,6 +22,7 @@ TASK_ACTIONS: dict[str, str] = {
     "assign": N_("Assign"), "sign_for": N_("Sign for"), "start": N_("Start handling"),
     "submit": N_("Submit feedback"), "accept": N_("Accept"), "return": N_("Return"),
     "escalate": N_("Escalate"), "push": N_("Push"), "reassign": N_("Reassign"), "close": N_("Close task"),
+    "create": N_("Create"), "edit": N_("Edit"),
 }
 ALERT_KINDS: dict[str, str] = {
     "crowd": N_("Crowd"), "no_mask": N_("No mask"), "fever": N_("Fever"),
