@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from zhikong.alerts import service as alert_service
 from zhikong.alerts.models import AlertState
 from zhikong.core.errors import NotFound, PermissionDenied, ZhikongError
+from zhikong.geo.models import AdminUnit
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.pages import labels
 from zhikong.web.pages.common import error_page, login_redirect, page
@@ -26,7 +28,11 @@ def _context(request: Request, session: Any, user: Any, show: str) -> dict[str, 
     states = OPEN if show != "all" else None
     alerts, total = alert_service.list_alerts(session, user, state=states, limit=200)
     gettext, _ = gettext_for(request_locale(request))
-    return {"alerts": alerts, "total": total, "show": show, "labels": labels, "local_time": local_time,
+    unit_ids = {a.unit_id for a in alerts}
+    rows = session.execute(select(AdminUnit.id, AdminUnit.name).where(AdminUnit.id.in_(unit_ids))).all() \
+        if unit_ids else []
+    return {"alerts": alerts, "unit_names": dict(rows), "total": total, "show": show, "labels": labels,
+            "local_time": local_time,
             "last_id": max((a.id for a in alerts), default=0), "errors": {}, "form": {},
             "live_text": {"new": gettext("New alert"), "lost": gettext("Live updates interrupted; retrying…"),
                           "live": gettext("Live updates on")}}

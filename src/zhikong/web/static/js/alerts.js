@@ -10,7 +10,7 @@
   function changed(ev) {
     received += 1;
     document.body.setAttribute("data-alerts-received", String(received));
-    status.textContent = cfg.text.new + " · " + new Date().toLocaleTimeString();
+    status.textContent = cfg.text.new + " · " + new Date().toLocaleTimeString(document.documentElement.lang || undefined);
     document.body.dispatchEvent(new CustomEvent("alerts-changed"));
   }
   source.onopen = function () {
