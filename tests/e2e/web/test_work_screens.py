@@ -73,6 +73,9 @@ def test_another_units_task_is_not_shown(new_page: NewPage, live: LiveServer) ->
     assert api.status in (403, 404)
     page.goto("/tasks")
     assert "其他镇街的任务" not in page.inner_text("main")
+    resp = page.goto(f"/tasks?unit={live.extra['other_unit_id']}")
+    assert resp.status == 403
+    assert "其他镇街的任务" not in page.inner_text("body")
 
 
 def test_live_alert_reaches_the_console(new_page: NewPage, live: LiveServer) -> None:
@@ -101,6 +104,18 @@ def test_live_alert_reaches_the_console(new_page: NewPage, live: LiveServer) -> 
     page.fill(f"#reason-{alert_id}", "人员已疏散，误报")
     page.click(f"tr[data-alert-id='{alert_id}'] [data-testid=alert-dismiss]")
     page.wait_for_selector(f"tr[data-alert-id='{alert_id}']", state="detached")
+    # confirming an alert turns it into a task for the unit
+    with unit_of_work() as session:
+        second, _ = alert_service.intake(session, alert_service.AlertIn(
+            idempotency_key="e2e-live-2", kind=AlertKind.FEVER, occurred_at=datetime.now(UTC),
+            severity=Severity.WARNING, title="E2E 体温异常", unit_id=live.extra["village_id"],
+            source="e2e"), actor="e2e")
+        second_id = second.id
+    page.wait_for_selector(f"tr[data-alert-id='{second_id}']", timeout=10000)
+    page.click(f"tr[data-alert-id='{second_id}'] [data-testid=alert-confirm]")
+    page.wait_for_url("**/tasks/*")
+    assert "E2E 体温异常" in page.inner_text("h1")
+    assert state_text(page) == "已交办"
 
 
 def test_person_page_masks_and_audits(new_page: NewPage, live: LiveServer) -> None:

@@ -11,10 +11,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from zhikong.auth.models import User
+from zhikong.auth.service import require_unit
 from zhikong.core.errors import InvalidInput, NotFound, PermissionDenied, ZhikongError
 from zhikong.core.time import CHINA_TZ, utcnow
+from zhikong.geo.models import AdminUnit, UnitLevel
 from zhikong.tasks import service as task_service
 from zhikong.tasks.models import Task, TaskKind, TaskState
 from zhikong.tasks.workflow import (
@@ -45,7 +50,8 @@ def local_time(at: datetime | None) -> str:
 
 def _filters(request: Request) -> tuple[task_service.TaskFilter, dict[str, Any], dict[str, str]]:
     q = request.query_params
-    values = {"state": q.get("state", ""), "kind": q.get("kind", ""), "overdue": q.get("overdue", "")}
+    values = {"state": q.get("state", ""), "kind": q.get("kind", ""), "overdue": q.get("overdue", ""),
+              "unit": q.get("unit", "")}
     errors: dict[str, str] = {}
     gettext, _ = gettext_for(request_locale(request))
     flt = task_service.TaskFilter(limit=200)
@@ -63,7 +69,22 @@ def _filters(request: Request) -> tuple[task_service.TaskFilter, dict[str, Any],
             errors["kind"] = gettext("Unknown kind.")
     if values["overdue"] == "1":
         flt.overdue = True
+    if values["unit"]:
+        if not values["unit"].isdigit():
+            errors["unit"] = gettext("Unknown unit.")
+        else:
+            flt.unit_id = int(values["unit"])
     return flt, values, errors
+
+
+def _child_units(session: Session, user: User) -> list[tuple[int, str]]:
+    """The units one level below the user's (a district's towns, a town's villages) for the filter."""
+    parent = user.unit
+    if user.sees_all:
+        parent = session.scalar(select(AdminUnit).where(AdminUnit.level == UnitLevel.DISTRICT)) or parent
+    rows = session.execute(select(AdminUnit.id, AdminUnit.name).where(AdminUnit.parent_id == parent.id)
+                           .order_by(AdminUnit.code)).all()
+    return [(parent.id, parent.name)] + [(uid, name) for uid, name in rows]
 
 
 @router.get("/tasks")
@@ -72,10 +93,15 @@ def task_board(request: Request, session: SessionDep, user: OptionalUser) -> Res
     if user is None:
         return login_redirect(request)
     flt, values, errors = _filters(request)
+    if flt.unit_id is not None:
+        try:  # another unit's board is refused, not shown empty
+            require_unit(session, user, flt.unit_id, field="unit")
+        except (InvalidInput, PermissionDenied) as e:
+            return error_page(request, user, e)
     tasks, total = ([], 0) if errors else task_service.list_tasks(session, user, flt)
     return page(request, user, "tasks.html", {
         "tasks": tasks, "total": total, "values": values, "errors": errors, "labels": labels,
-        "is_overdue": is_overdue, "local_time": local_time,
+        "is_overdue": is_overdue, "local_time": local_time, "units": _child_units(session, user),
     }, status_code=422 if errors else 200)
 
 
