@@ -53,19 +53,19 @@ def file_path(url: str) -> Path:
     return Path(url[7:] if url.lower().startswith("file://") else url)
 
 
-def diagnose(url: str, username: str | None, password: str | None, timeout: float = 3.0) -> str:
-    """Why a source does not open, in words for the duty staff."""
+def precheck(url: str, username: str | None, password: str | None, timeout: float = 3.0) -> str | None:
+    """A fast reason why a source cannot work (unreachable, wrong credentials), or None.
+
+    Used to explain a failed open, and to re-check a camera that refused our credentials without
+    an OpenCV open: OpenCV opens streams one at a time, so a doomed open holds up every other
+    camera's (re)connection.
+    """
     if is_file_source(url):
         p = file_path(url)
-        return f"file {p} does not exist" if not p.exists() else f"file {p} is not a readable video"
+        return None if p.is_file() else f"file {p} does not exist"
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}.get(parts.scheme, 0)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as e:
-        return f"unreachable: {host}:{port} ({e.strerror or e})"
     if parts.scheme in ("http", "https"):
         import httpx
 
@@ -76,10 +76,27 @@ def diagnose(url: str, username: str | None, password: str | None, timeout: floa
                     return f"wrong credentials (HTTP {r.status_code})"
                 if r.status_code >= 400:
                     return f"HTTP {r.status_code} from {host}"
-                ctype = r.headers.get("content-type", "")
-                return f"stream answered ({ctype or 'no content type'}) but no frame could be decoded"
+                return None
+        except httpx.ConnectError as e:
+            return f"unreachable: {host}:{port} ({e})"
         except httpx.HTTPError as e:
-            return f"HTTP error: {e}"
+            return f"HTTP error from {host}:{port}: {type(e).__name__}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"unreachable: {host}:{port} ({e.strerror or e})"
+
+
+def diagnose(url: str, username: str | None, password: str | None, timeout: float = 3.0) -> str:
+    """Why a source does not open, in words for the duty staff."""
+    reason = precheck(url, username, password, timeout)
+    if reason is not None:
+        return reason
+    if is_file_source(url):
+        return f"file {file_path(url)} is not a readable video"
+    if url.lower().startswith("http"):
+        return "the stream answered but no frame could be decoded"
     return "stream did not open (wrong credentials or path?)"
 
 
@@ -204,15 +221,26 @@ class CameraWorker(threading.Thread):
         next_tick = 0.0
         bad_grabs = 0
         last_grab = time.perf_counter()
+        last_reason: str | None = None
         while not self.stop_event.is_set():
             if source.cap is None:
-                try:
-                    opened = source.open()
-                except Exception as e:  # a bad URL must not kill the thread
-                    opened = False
-                    self._error(f"cannot open: {e}")
+                # re-check a camera that refused our credentials (or a missing file) cheaply, without
+                # an OpenCV open; never probe an unknown server first, since a single-client stream
+                # server (ffmpeg -listen 1) would spend its one connection on the probe
+                reason = None
+                if last_reason and last_reason.startswith(("wrong credentials", "HTTP 4", "file ")):
+                    reason = precheck(self.spec.url, self.spec.username, self.spec.password)
+                opened = False
+                if reason is None:
+                    try:
+                        opened = source.open()
+                    except Exception as e:  # a bad URL must not kill the thread
+                        reason = f"cannot open: {e}"
+                    if not opened and reason is None:
+                        reason = diagnose(self.spec.url, self.spec.username, self.spec.password)
+                last_reason = reason
                 if not opened:
-                    self._error(diagnose(self.spec.url, self.spec.username, self.spec.password))
+                    self._error(reason or "stream did not open")
                     failures += 1
                     with self.lock:
                         self.health.reconnects += 1

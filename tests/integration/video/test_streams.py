@@ -148,8 +148,8 @@ def test_bad_cameras_never_stop_the_good_one(tmp_path: Path) -> None:
         pool = DetectorPool(CountingDetector, 1)
         # OpenCV opens streams one at a time: a hanging open (garbage) delays the others' opens,
         # which the back-off keeps rare
-        sup = Supervisor(specs, pool, sink, fps=4.0, offline_after_s=6.0, backoff_s=0.5,
-                         max_backoff_s=4.0).start()
+        sup = Supervisor(specs, pool, sink, fps=4.0, offline_after_s=8.0, backoff_s=0.5,
+                         max_backoff_s=8.0).start()
         try:
             assert wait_for(
                 lambda: {a.camera for a in sink.alarms if a.kind == AlarmKind.CAMERA_OFFLINE}
