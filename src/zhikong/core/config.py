@@ -83,6 +83,21 @@ class Settings(BaseSettings):
     #: HTTP server defaults
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: login sessions: cookie ``Secure`` flag (browsers treat localhost as secure), lifetime
+    cookie_secure: bool = True
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    #: lock-out after this many failed logins in a row, for this many minutes
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: task deadline policy: hours to the deadline by priority (交办时限)
+    task_deadline_hours: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 2.0, "high": 12.0, "normal": 24.0, "low": 72.0})
+    #: largest accepted attachment or snapshot (bytes)
+    attachment_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: alerts of the same kind at the same place/camera within this window are one alert
+    alert_suppression_minutes: float = Field(default=30.0, ge=0)
+    #: seconds between two rounds of the deadline worker
+    worker_interval_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -45,4 +45,4 @@ def test_db_upgrade_command(settings: Settings) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001_foundation" in result.output
+    assert "database at" in result.output  # the heads of every domain branch

@@ -1,0 +1,7 @@
+"""Audit log: append-only and hash-chained (see ``zhikong.audit.service``)."""
+
+from __future__ import annotations
+
+from zhikong.audit.service import VerifyResult, record, record_pii_read, verify
+
+__all__ = ["VerifyResult", "record", "record_pii_read", "verify"]

@@ -1,0 +1,82 @@
+"""The FastAPI application factory.
+
+Routers are discovered: every ``zhikong.<domain>.router`` module with a ``router`` is included (the
+API, under ``/api/...``), then every module of ``zhikong.web.pages`` with a ``router`` (HTML pages);
+static files are served at ``/static`` when ``zhikong/web/static`` exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+
+from fastapi import APIRouter, FastAPI
+
+import zhikong
+from zhikong.core.config import Settings, get_settings
+from zhikong.core.db import make_engine
+from zhikong.web.errors import install_error_handlers
+
+WEB_DIR = Path(__file__).resolve().parent
+STATIC_DIR = WEB_DIR / "static"
+
+
+def _import_optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise
+
+
+def discover_routers() -> list[APIRouter]:
+    """Every ``zhikong.<domain>.router.router``, then every ``zhikong.web.pages.<module>.router``."""
+    routers: list[APIRouter] = []
+    for mod in sorted(pkgutil.iter_modules(zhikong.__path__), key=lambda m: m.name):
+        if not mod.ispkg:
+            continue
+        module = _import_optional(f"zhikong.{mod.name}.router")
+        router = getattr(module, "router", None) if module else None
+        if isinstance(router, APIRouter):
+            routers.append(router)
+    pages = _import_optional("zhikong.web.pages")
+    if pages is not None:
+        router = getattr(pages, "router", None)
+        if isinstance(router, APIRouter):
+            routers.append(router)
+        if hasattr(pages, "__path__"):
+            for mod in sorted(pkgutil.iter_modules(pages.__path__), key=lambda m: m.name):
+                module = _import_optional(f"zhikong.web.pages.{mod.name}")
+                router = getattr(module, "router", None) if module else None
+                if isinstance(router, APIRouter):
+                    routers.append(router)
+    return routers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. ``settings`` defaults to ``get_settings()``."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="zhikong 智控",
+        summary="Epidemic prevention and control command platform: tasks 交办/督办, alerts, audit.",
+        version=getattr(zhikong, "__version__", "0"),
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.resolved_database_url)
+    install_error_handlers(app)
+
+    @app.get("/api/health", tags=["system"])
+    def health() -> dict[str, str]:
+        """Liveness probe."""
+        return {"status": "ok"}
+
+    for router in discover_routers():
+        app.include_router(router)
+    if STATIC_DIR.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
