@@ -5,14 +5,13 @@ Services take a session (or an engine for the thread-safe sink) and plain data; 
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import json
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -192,44 +191,47 @@ def store_alarm(session: Session, alarm: Alarm, snapshot_dir: Path, data_dir: Pa
     return row
 
 
+#: video alarm kinds → alert kinds of the intake (camera online is a recovery: not forwarded)
+ALERT_KINDS = {
+    AlarmKind.CROWD: "crowd",
+    AlarmKind.INTRUSION: "intrusion",
+    AlarmKind.LOITERING: "intrusion",
+    AlarmKind.CAMERA_OFFLINE: "device",
+}
+FINDING_ALERT_KINDS = {"gathering": "crowd", "no_masks": "no_mask"}
+
+
 def forward_to_alerts(session: Session, alarm: Alarm, cam: Camera, snapshot: str | None) -> int | None:
-    """Hand the alarm to the alert intake (``zhikong.alerts.service.intake``) if it is installed.
+    """Hand the alarm to the alert intake, routed to the unit of the camera's place.
 
-    The alert is routed to the unit of the camera's place; the alarm's key is the idempotency key.
+    The alarm's key is the intake's idempotency key, so a retried delivery is a replay, never a
+    second alert. Returns the alert id (None when the alarm is not forwarded).
     """
-    try:
-        alerts = importlib.import_module("zhikong.alerts.service")
-    except ModuleNotFoundError:
+    from zhikong.alerts.models import AlertKind, Severity
+    from zhikong.alerts.service import AlertIn, intake
+
+    if alarm.kind == AlarmKind.PATROL_FINDING:
+        kind = FINDING_ALERT_KINDS.get(str(alarm.detail.get("finding")), "other")
+    elif alarm.kind in ALERT_KINDS:
+        kind = ALERT_KINDS[alarm.kind]
+    else:
         return None
-    intake = getattr(alerts, "intake", None)
-    if intake is None:
-        return None
-    payload: dict[str, Any] = {
-        "source": "video",
-        "kind": str(alarm.kind),
-        "title": alarm.title,
-        "message": alarm.message,
-        "unit_code": unit_code_of(session, cam),
-        "at": alarm.at,
-        "idempotency_key": alarm.key,
-        "snapshot_path": snapshot,
-        "detail": {"camera": cam.code, "zone": alarm.zone, "people": alarm.people, **alarm.detail},
-    }
-    result = _call_intake(intake, session, payload)
-    alert_id = getattr(result, "id", result)
-    return alert_id if isinstance(alert_id, int) else None
-
-
-def _call_intake(intake: Any, session: Session, payload: dict[str, Any]) -> Any:
-    """Call the intake with the keywords it accepts (its signature is owned by the alerts domain)."""
-    import inspect
-
-    params = inspect.signature(intake).parameters
-    kwargs = {k: v for k, v in payload.items() if k in params}
-    if "session" in params:
-        kwargs["session"] = session
-        return intake(**kwargs)
-    return intake(session, **kwargs)
+    if cam.place_id is None and cam.unit_id is None:
+        return None  # nowhere to route it; the video alarm itself is kept
+    key = alarm.key if len(alarm.key) <= 128 else "video:" + hashlib.sha256(alarm.key.encode()).hexdigest()
+    severity = Severity.CRITICAL if alarm.kind == AlarmKind.INTRUSION else Severity.WARNING
+    where = f"，区域 {alarm.zone}" if alarm.zone else ""
+    detail = f"{alarm.message}（摄像头 {cam.name} {cam.code}{where}）"
+    alert, _outcome = intake(
+        session,
+        AlertIn(
+            idempotency_key=key, kind=AlertKind(kind), occurred_at=alarm.at, severity=severity,
+            title=f"{alarm.title}：{cam.name}", description=detail, place_id=cam.place_id,
+            camera_code=cam.code, unit_id=cam.unit_id, snapshot=alarm.snapshot_jpeg, source="video",
+        ),
+        actor="video",
+    )
+    return int(alert.id)
 
 
 @dataclass
@@ -255,12 +257,12 @@ class StoringSink:
     def deliver(self, alarm: Alarm) -> None:
         try:
             with unit_of_work(self.engine) as s:
-                store_alarm(s, alarm, self.snapshot_dir, self.data_dir)
-        except (Conflict, NotFound) as e:
+                stored = store_alarm(s, alarm, self.snapshot_dir, self.data_dir)
+        except (Conflict, NotFound, InvalidInput) as e:
             with self._lock:
                 self.errors.append(f"{alarm.camera}: {e}")
             return
-        if alarm.frame_clock is not None:
+        if stored is not None and alarm.frame_clock is not None:
             with self._lock:
                 self.latencies.append(LatencySample(str(alarm.kind), time.perf_counter() - alarm.frame_clock))
 
