@@ -223,3 +223,13 @@ def test_ingest_world(settings: Settings, tmp_path: Path) -> None:
     meta = json.loads((w / "world.json").read_text())
     assert get_lake().meta()["origin_lat"] == meta["origin"]["lat"]
     assert all(r.skipped for r in ingest_world(w))
+
+
+def test_time_window_option(lake_with_refs: Path) -> None:
+    f = _feed(lake_with_refs, "cell.csv", GOOD)
+    r = CliRunner().invoke(app, ["lake", "ingest", str(f), "--source", "cell",
+                                 "--since", "2020-03-02T00:00:00+08:00"])
+    assert r.exit_code == 0, r.output
+    assert "1 rows landed" in r.output and "2 rejected" in r.output and "out of range" in r.output
+    r = CliRunner().invoke(app, ["lake", "ingest", str(f), "--source", "cell", "--since", "2020-03-02"])
+    assert r.exit_code != 0
