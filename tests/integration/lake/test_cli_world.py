@@ -26,3 +26,19 @@ def test_generate_ingest_stats(settings: Settings, tmp_path: Path) -> None:
     assert r.exit_code == 0 and f"{meta['rows']['cell']:,}" in r.output
     r = runner.invoke(app, ["sim", "generate", "--people", "5", "--out", str(tmp_path / "x")])
     assert r.exit_code != 0
+
+
+def test_demo_steps(settings: Settings) -> None:
+    from rich.console import Console
+
+    from zhikong.demo import DemoContext
+    from zhikong.lake import demo as lake_demo
+    from zhikong.sim import demo as sim_demo
+
+    ctx = DemoContext(console=Console(record=True, width=200), people=200, days=1, seed=3, serve=False)
+    sim_demo.step(ctx)
+    assert ctx.data["world_dir"] == settings.data_dir / "worlds" / "demo"
+    assert ctx.data["ledger_csv"].is_file()
+    lake_demo.step(ctx)
+    text = ctx.console.export_text()
+    assert "cell" in text and "files ingested, 0 rows rejected" in text
