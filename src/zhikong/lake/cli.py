@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -116,7 +117,7 @@ def purge(
     if keep < 0:
         raise InvalidInput("--older-than must be ≥ 0", field="older_than")
     try:
-        ref = date.fromisoformat(today) if today else utcnow().astimezone().date()
+        ref = date.fromisoformat(today) if today else utcnow().astimezone(ZoneInfo(s.timezone)).date()
     except ValueError as e:
         raise InvalidInput(f"--today {today!r} is not a date YYYY-MM-DD", field="today") from e
     cutoff = ref - timedelta(days=keep)
