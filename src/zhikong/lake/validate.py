@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from zhikong.core.errors import InvalidInput
+
 TS = pa.timestamp("us", tz="UTC")
 _CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 _WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
@@ -213,28 +215,52 @@ _PHONE_RE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _ID_RE = re.compile(r"^\d{17}[\dX]$")
 
 
+def _people_reason(exc: InvalidInput) -> str:
+    """The people domain's message without the value it quotes (no identifier in reject files)."""
+    return re.sub(r"\s+", " ", re.sub(r"'[^']*'\s*", "", exc.message)).strip()
+
+
 def normalise_phone(raw: str) -> tuple[str | None, str]:
-    """``(E.164 form, '')`` or ``(None, reason)`` for a mainland mobile number."""
+    """``(E.164 form, '')`` or ``(None, reason)`` for a mainland mobile number.
+
+    The common spellings (11 digits, +86/0086/86, spaces, dashes) take a fast path; anything else
+    goes through the ledger's own normaliser (``people.phone``: full-width digits, other separators,
+    number ranges), so a pid means the same number as the ledger's hash.
+    """
     s = raw.strip().replace(" ", "").replace("-", "")
     if not s:
         return None, "missing phone number"
     m = _PHONE_RE.match(s)
-    if m is None:
-        return None, "not a mainland mobile number"
-    return "+86" + m.group(1), ""
+    if m is not None:
+        return "+86" + m.group(1), ""
+    from zhikong.people import phone
+
+    try:
+        return phone.normalise(raw), ""
+    except InvalidInput as e:
+        return None, f"not a mainland mobile number ({_people_reason(e)})"
 
 
 def normalise_id(raw: str) -> tuple[str | None, str]:
-    """``(18-character upper-case ID number, '')`` or ``(None, reason)``."""
+    """``(18-character upper-case ID number, '')`` or ``(None, reason)``.
+
+    Well-formed 18-character numbers with a valid check character take a fast path; anything else
+    goes through the ledger's normaliser (``people.idcard``: full-width characters, the old
+    15-digit form, birth-date checks).
+    """
     s = raw.strip().upper()
     if not s:
         return None, "missing ID number"
-    if _ID_RE.match(s) is None:
-        return None, "not an 18-character ID number"
-    digits = np.frombuffer(s[:17].encode(), dtype=np.uint8).astype(np.int64) - 48
-    if _CHECK[int((digits * _WEIGHTS).sum() % 11)] != ord(s[17]):
-        return None, "ID number checksum does not match"
-    return s, ""
+    if _ID_RE.match(s) is not None:
+        digits = np.frombuffer(s[:17].encode(), dtype=np.uint8).astype(np.int64) - 48
+        if _CHECK[int((digits * _WEIGHTS).sum() % 11)] == ord(s[17]):
+            return s, ""
+    from zhikong.people import idcard
+
+    try:
+        return idcard.normalise(raw), ""
+    except InvalidInput as e:
+        return None, f"not a valid ID number ({_people_reason(e)})"
 
 
 def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker,
