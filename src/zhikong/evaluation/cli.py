@@ -55,3 +55,16 @@ def tracing_cmd(
                 str(m["fn"]),
             )
     console.print(t)
+
+
+@app.command("screening")
+def screening_cmd(
+    world: Path | None = typer.Option(None, "--world",
+                                      help="World directory (default <data_dir>/worlds/demo)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    backend: str = typer.Option("duckdb", "--backend", help="duckdb or spark."),
+) -> None:
+    """Linkage precision/recall/F1 and blocking recall on the noisy lists; concealment precision/recall."""
+    from zhikong.screening.cli import eval_screening
+
+    eval_screening(world, as_json, backend)
