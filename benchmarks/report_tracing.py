@@ -4,9 +4,12 @@ recall of close contacts falls as each source's observation rate falls.
 Usage::
 
     PYTHONPATH=src:. python benchmarks/report_tracing.py --world DIR            # table + PR curve
-    PYTHONPATH=src:. python benchmarks/report_tracing.py --rates --people 5000  # recall vs rates
+    PYTHONPATH=src:. python benchmarks/report_tracing.py --world DIR --thin venue_scan,gps --keep 0.5,0
+    PYTHONPATH=src:. python benchmarks/report_tracing.py --rates --people 20000  # regenerate worlds
 
-``--rates`` generates one small world per setting (same seed, one parameter changed at a time).
+``--thin`` keeps a share of one source's rows at a time in a copy of the world's lake (cheap);
+``--rates`` generates one world per simulator setting (same seed, one parameter changed at a time;
+the world needs enough people to have reported cases, ~10,000+).
 """
 
 from __future__ import annotations
@@ -63,15 +66,58 @@ def rates(people: int, days: int, seed: int) -> None:
                 )
 
 
+def thinned_lake(lake: Path, out: Path, source: str, keep: float) -> Path:
+    """A copy of ``lake`` where ``source`` keeps each row with probability ``keep`` (deterministic)."""
+    import duckdb
+
+    out.mkdir(parents=True)
+    for child in lake.iterdir():
+        if child.name != source and not child.name.startswith("_"):
+            (out / child.name).symlink_to(child)
+    if keep > 0:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{lake / source}/*/*.parquet', hive_partitioning = true) "
+            f"WHERE hash(pid || CAST(ts AS VARCHAR)) % 1000 < {int(keep * 1000)}) TO '{out / source}' "
+            "(FORMAT parquet, PARTITION_BY (day))"
+        )
+        con.close()
+    return out
+
+
+def thin(world_dir: Path, sources: list[str], keeps: list[float]) -> None:
+    from zhikong.evaluation.world import world_lake
+
+    world = World(world_dir)
+    lake = world_lake(world)
+    print(f"recall / precision of close contacts on {world_dir} as one source's rows are thinned")
+    for source in sources:
+        for keep in keeps:
+            with tempfile.TemporaryDirectory() as tmp, duckdb_engine() as eng:
+                thinned = thinned_lake(lake, Path(tmp) / "lake", source, keep)
+                ev = evaluate_tracing(world, eng, load_policy(), methods=("zhikong",), lake=thinned)
+                c = ev.table["zhikong"]["close"]
+                print(
+                    f"{source:<11} keep {keep:>4}  recall {c['recall']:.3f}  precision {c['precision']:.3f}"
+                    f"  (tp {c['tp']}, fp {c['fp']}, fn {c['fn']})",
+                    flush=True,
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--world", type=Path)
     ap.add_argument("--rates", action="store_true")
+    ap.add_argument("--thin", default="", help="sources to thin on --world, e.g. venue_scan,gps")
+    ap.add_argument("--keep", default="0.5,0", help="shares of rows kept when thinning")
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--seed", type=int, default=20200301)
     args = ap.parse_args()
-    if args.world:
+    if args.world and args.thin:
+        thin(args.world, args.thin.split(","), [float(k) for k in args.keep.split(",")])
+    elif args.world:
         table_and_curve(args.world)
     if args.rates:
         rates(args.people, args.days, args.seed)
