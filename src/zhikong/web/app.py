@@ -65,7 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=getattr(zhikong, "__version__", "0"),
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    # one connection for each of the (40) threads that run sync endpoints, so none waits for the pool
+    pool = {} if url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 30, "pool_timeout": 10}
+    app.state.engine = make_engine(url, **pool)
     install_error_handlers(app)
 
     @app.get("/api/health", tags=["system"])
