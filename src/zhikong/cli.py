@@ -26,7 +26,7 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 #: package name → command group name, where they differ
-GROUP_NAMES: dict[str, str] = {"core": "db"}
+GROUP_NAMES: dict[str, str] = {"core": "db", "evaluation": "eval"}
 
 
 def _mount_domains() -> None:
@@ -75,7 +75,7 @@ def report_error(exc: ZhikongError) -> int:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns the code of a `typer.Exit` raised by a command
     except ZhikongError as exc:
         sys.exit(report_error(exc))
     except typer.Exit as exc:
@@ -90,3 +90,5 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
