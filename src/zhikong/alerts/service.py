@@ -2,8 +2,8 @@
 
 * **Idempotency**: every delivery carries a key; the same key with the same content returns the
   alert it created (a replay), the same key with other content is a ``Conflict``.
-* **Routing**: the deepest unit containing the position (``geo.service.try_locate``; for units
-  loaded without boundaries the nearest village centre), else the place's unit, else the unit given.
+* **Routing**: the deepest unit containing the position (``geo.service.locate`` when available,
+  else the nearest village centre), else the place's unit, else the unit given.
 * **Suppression**: a delivery of the same kind at the same place/camera/~100 m cell within
   ``settings.alert_suppression_minutes`` of the last one, while the alert is still open, is folded
   into it (``count`` + 1, ``last_seen_at`` moved, severity raised).
@@ -35,7 +35,6 @@ from zhikong.auth.service import restrict
 from zhikong.core.config import get_settings
 from zhikong.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from zhikong.core.time import as_utc, utcnow
-from zhikong.geo import service as geo_service
 from zhikong.geo.models import AdminUnit, Place, UnitLevel
 from zhikong.tasks.files import store_image
 from zhikong.tasks.models import Priority, SubjectType, Task, TaskKind
@@ -144,12 +143,15 @@ def decode_snapshot(text: str | None) -> bytes | None:
 
 
 def _locate(session: Session, lat: float, lon: float) -> AdminUnit | None:
-    """The deepest unit whose boundary contains the point; units loaded without boundaries fall
-    back to the nearest village/community centre within ~5 km."""
-    unit = geo_service.try_locate(session, lat, lon)
+    """The deepest unit whose boundary contains the point (``geo.service.try_locate``); when no unit
+    has a boundary loaded, the nearest village/community centre within ~5 km."""
+    from zhikong.geo.service import try_locate
+
+    unit = try_locate(session, lat, lon)
     if unit is not None:
         return unit
-    # fallback: the nearest village/community centre within ~5 km
+    if session.scalar(select(AdminUnit.id).where(AdminUnit.boundary.is_not(None)).limit(1)) is not None:
+        return None  # boundaries are known and the point lies outside all of them
     best: tuple[float, AdminUnit] | None = None
     for u in session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.VILLAGE)):
         d = math.hypot((u.lat - lat) * 111.0, (u.lon - lon) * 111.0 * math.cos(math.radians(lat)))
