@@ -154,7 +154,8 @@ def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> N
         session.add(p)
         people.append(p)
     session.flush()
-    _seed_tracing(session, people, village)
+    case_id = _seed_tracing(session, people, village)
+    info.update(case_id=case_id, contact_person_id=people[1].id)
     info.update(
         task_id=mine.id,
         other_task_id=theirs.id,
@@ -164,7 +165,7 @@ def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> N
     )
 
 
-def _seed_tracing(session: Any, people: list[Any], village: Any) -> None:
+def _seed_tracing(session: Any, people: list[Any], village: Any) -> int:
     """A case (the first person) with the second as a close contact, and a key person under control."""
     from datetime import date, timedelta
 
@@ -226,6 +227,7 @@ def _seed_tracing(session: Any, people: list[Any], village: Any) -> None:
         )
     )
     session.flush()
+    return int(case.id)
 
 
 @contextmanager

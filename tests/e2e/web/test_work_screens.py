@@ -176,6 +176,10 @@ def test_case_page_lists_contacts_and_is_audited(new_page: NewPage, live: LiveSe
     assert "person.read_trajectory" in actions
     page.goto("/screening")
     assert "集中隔离" in page.inner_text("main")
+    # the contact's page shows the category, the measure and the exposure timeline
+    page.goto(f"/people/{live.extra['contact_person_id']}")
+    assert "集中隔离" in page.inner_text("#person-measures ~ table, main")
+    assert "农贸市场" in page.inner_text("main")
     page.goto("/map")
     page.wait_for_selector("body[data-map-ready='1']")
     assert page.inner_text("#count-cases") == "1"
@@ -203,7 +207,12 @@ def test_accessibility_of_every_page(new_page: NewPage, live: LiveServer) -> Non
     page.goto("/login")
     report["/login"] = run_axe(page)
     login(page, live, "district_command")
-    paths = [*PAGES[1:], f"/tasks/{live.extra['task_id']}", f"/people/{live.extra['person_id']}"]
+    paths = [
+        *PAGES[1:],
+        f"/tasks/{live.extra['task_id']}",
+        f"/people/{live.extra['contact_person_id']}",
+        f"/cases/{live.extra['case_id']}",
+    ]
     for path in paths:
         page.goto(path)
         if path == "/map":
