@@ -144,7 +144,7 @@ def tile_grid(
     return out
 
 
-class _TiledDetector:
+class TiledDetector:
     """Runs a whole-frame detector on the frame and, for wide views, on overlapping tiles."""
 
     name = "tiled"
@@ -156,17 +156,21 @@ class _TiledDetector:
     def _detect_image(self, image: np.ndarray) -> list[Box]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def grid_for(self, width: int, height: int) -> tuple[int, int] | None:
-        if self.tiles == "auto":
+    def grid_for(
+        self, width: int, height: int, tiles: tuple[int, int] | str | None = "default"
+    ) -> tuple[int, int] | None:
+        tiles = self.tiles if tiles == "default" else tiles
+        if tiles == "auto":
             if width >= 1.5 * height or width > 1280:
                 return (max(2, round(width / height)), max(1, round(height / 720)))
             return None
-        return self.tiles if isinstance(self.tiles, tuple) else None
+        return tiles if isinstance(tiles, tuple) else None
 
-    def detect(self, frame: np.ndarray) -> list[Box]:
+    def detect(self, frame: np.ndarray, tiles: tuple[int, int] | str | None = "default") -> list[Box]:
+        """Person boxes; ``tiles`` overrides the detector's tiling for this frame (a camera's own)."""
         frame = check_frame(frame)
         h, w = frame.shape[:2]
-        grid = self.grid_for(w, h)
+        grid = self.grid_for(w, h, self.tiles if tiles == "default" else tiles)
         if grid is None or grid == (1, 1):
             return self._detect_image(frame)
         # tiles only: each ~60 % of the frame, overlapping by 30 %, so a person cut by one tile's
@@ -201,7 +205,7 @@ def cached_text_graph(pb: Path, cache_dir: Path) -> Path:
     return out
 
 
-class SsdLitePersonDetector(_TiledDetector):
+class SsdLitePersonDetector(TiledDetector):
     """SSDLite MobileNet person detector (300 x 300 input) run by OpenCV dnn."""
 
     name = "ssdlite"
@@ -244,7 +248,7 @@ class SsdLitePersonDetector(_TiledDetector):
         return nms(boxes)
 
 
-class OnnxPersonDetector(_TiledDetector):
+class OnnxPersonDetector(TiledDetector):
     """A user-supplied ONNX detector with YOLO-style output (``N x (4 + [obj] + classes)``).
 
     ``person_class`` is the class index of a person (0 in COCO-trained YOLO models).
