@@ -1,0 +1,86 @@
+"""Daily unit reports 数据上报: form definitions (from YAML), the reports, their history, reminders."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhikong.core.db import Base, UTCDateTime, str_enum
+from zhikong.core.time import utcnow
+
+
+class ReminderStage(enum.StrEnum):
+    REMIND = "remind"  # 催报
+    OVERDUE = "overdue"  # 逾期转督办任务
+
+
+class ReportForm(Base):
+    """A report form as loaded from ``reporting/forms/*.yaml`` (the definition is kept as JSON)."""
+
+    __tablename__ = "report_form"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    #: which tier reports: ``town`` or ``village`` (``geo.models.UnitLevel``)
+    tier: Mapped[str] = mapped_column(String(16))
+    #: local deadline time ``HH:MM``
+    deadline: Mapped[str] = mapped_column(String(5))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyReport(Base):
+    """One unit's figures for one form and day; corrections bump ``revision`` and keep history."""
+
+    __tablename__ = "daily_report"
+    __table_args__ = (UniqueConstraint("form_id", "unit_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("report_form.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(16), default="web")
+    late: Mapped[bool] = mapped_column(default=False)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReportRevision(Base):
+    """Every version of a report: the first submission and each correction with its reason."""
+
+    __tablename__ = "daily_report_revision"
+    __table_args__ = (UniqueConstraint("report_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("daily_report.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="web")
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReportReminder(Base):
+    """A reminder (催报) or an overdue task sent for a missing report; one per stage, so reruns are no-ops."""
+
+    __tablename__ = "report_reminder"
+    __table_args__ = (UniqueConstraint("form_id", "unit_id", "day", "stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("report_form.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    stage: Mapped[ReminderStage] = mapped_column(str_enum(ReminderStage, 12))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
