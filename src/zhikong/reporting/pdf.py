@@ -125,7 +125,7 @@ def summary_pdf(s: DailySummary) -> bytes:
     gen = s.generated_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
     story: list[Any] = [
         Paragraph(title, st["title"]),
-        Paragraph(f"{s.day.isoformat()}　　生成时间 {gen}　　区疫情防控指挥部", st["sub"]),
+        Paragraph(f"{s.day.isoformat()} | 生成时间 {gen} | 区疫情防控指挥部", st["sub"]),
         Spacer(1, 5 * mm),
         Paragraph("一、疫情与密接", st["h"]),
     ]
@@ -201,7 +201,7 @@ def day_view_pdf(view: DayView) -> bytes:
     story: list[Any] = [
         Paragraph(f"{fd.name}汇总", st["title"]),
         Paragraph(
-            f"{view.day.isoformat()}　已报 {view.reported}/{view.expected}　迟报 {view.late}", st["sub"]
+            f"{view.day.isoformat()}   已报 {view.reported}/{view.expected}   迟报 {view.late}", st["sub"]
         ),
         Spacer(1, 5 * mm),
     ]

@@ -112,7 +112,7 @@ def build_summary(session: Session, day: date, now: datetime | None = None) -> D
 
     active = (
         (KeyPerson.start_date <= day)
-        & (KeyPerson.end_date >= day)
+        & ((KeyPerson.end_date >= day) | (KeyPerson.status == KeyStatus.ACTIVE))
         & (KeyPerson.status != KeyStatus.TRANSFERRED)
     )
     key_by_measure = {m: 0 for m in MEASURE_LABELS}
@@ -131,12 +131,19 @@ def build_summary(session: Session, day: date, now: datetime | None = None) -> D
         or 0
     )
 
-    lists = session.scalar(select(func.count(IncomingList.id)).where(IncomingList.list_date == day)) or 0
+    lists = (
+        session.scalar(
+            select(func.count(IncomingList.id)).where(
+                IncomingList.created_at >= start, IncomingList.created_at < end
+            )
+        )
+        or 0
+    )
     rows = (
         session.scalar(
             select(func.count(ListRow.id))
             .join(IncomingList, IncomingList.id == ListRow.list_id)
-            .where(IncomingList.list_date == day)
+            .where(IncomingList.created_at >= start, IncomingList.created_at < end)
         )
         or 0
     )
@@ -146,7 +153,7 @@ def build_summary(session: Session, day: date, now: datetime | None = None) -> D
             select(ListLink.decision, func.count())
             .join(ListRow, ListRow.id == ListLink.row_id)
             .join(IncomingList, IncomingList.id == ListRow.list_id)
-            .where(IncomingList.list_date == day)
+            .where(IncomingList.created_at >= start, IncomingList.created_at < end)
             .group_by(ListLink.decision)
         )
     }
@@ -201,7 +208,7 @@ def build_summary(session: Session, day: date, now: datetime | None = None) -> D
             if tid is not None:
                 per_town[tid][0] += 1
         for tid, (got, want) in per_town.items():
-            sep = " · " if lines[tid].reports else ""
+            sep = "，" if lines[tid].reports else ""
             lines[tid].reports += f"{sep}{got}/{want}"
         forms.append({"code": fd.code, "name": fd.name, "reported": len(reported), "expected": len(units)})
     return DailySummary(

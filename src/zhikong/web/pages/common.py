@@ -27,6 +27,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/people", N_("People")),
     ("/cases", N_("Cases")),
     ("/screening", N_("Screening queue")),
+    ("/reports", N_("Daily reports")),
+    ("/summary", N_("Daily summary")),
 )
 
 ROLE_LABELS: dict[Role, str] = {
