@@ -1,6 +1,6 @@
 """District daily summary PDF: render time on the Banan demo database (goal ≤ 10 s).
 
-Usage: ``ZHIKONG_DATA_DIR=<data dir after zhikong demo> PYTHONPATH=src python benchmarks/bench_daily_summary.py
+Usage: ``ZHIKONG_DATA_DIR=<data dir> PYTHONPATH=src python benchmarks/bench_daily_summary.py
 [--day YYYY-MM-DD] [--runs 5] [--png out.png]``. Measures, in the same run: gathering + rendering the
 summary PDF, and as the peer the day view of the town daily report gathered and exported to Excel
 (the other per-day export). Prints medians and the ratio. With ``--png`` it converts page 1 with

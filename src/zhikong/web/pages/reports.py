@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from zhikong.auth.models import User
 from zhikong.auth.service import restrict
-from zhikong.core.errors import InvalidInput, PermissionDenied, RowErrors, ZhikongError
+from zhikong.core.errors import InvalidInput, NotFound, PermissionDenied, RowErrors, ZhikongError
 from zhikong.core.time import local_day, utcnow
 from zhikong.geo.models import AdminUnit, UnitLevel
 from zhikong.reporting import excel, pdf, service
@@ -163,7 +163,7 @@ def reports_fill(
         d = _day(day)
         _, fd = service.get_form(session, form)
         if unit_id not in {u.id for u in _my_units(session, user, fd.tier)}:
-            raise InvalidInput("this unit does not report this form in your jurisdiction", field="unit_id")
+            raise NotFound("this unit does not report this form in your jurisdiction", field="unit_id")
         ctx = _fill_context(session, form, unit_id, d)
     except ZhikongError as e:
         return error_page(request, user, e)
