@@ -28,16 +28,14 @@ def _f1(pred: set[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[float,
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def data(n_list: int, n_ledger: int, seed: int
-         ) -> tuple[pd.DataFrame, pd.DataFrame, set[tuple[str, str]]]:
+def data(n_list: int, n_ledger: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, set[tuple[str, str]]]:
     ledger = synthetic_ledger(n_ledger, seed=seed, villages=max(60, n_ledger // 3000))
     records, truth = noisy_list(ledger, n_list, seed=seed + 1, noise=0.35)
     pairs = {(str(u), str(t)) for u, t in truth.items() if t is not None}
     return records, ledger, pairs
 
 
-def run_zhikong(records: pd.DataFrame, ledger: pd.DataFrame, truth: set[tuple[str, str]]
-                ) -> dict[str, float]:
+def run_zhikong(records: pd.DataFrame, ledger: pd.DataFrame, truth: set[tuple[str, str]]) -> dict[str, float]:
     t0 = time.perf_counter()
     run = link(records, ledger, threshold=0.01)
     cands = decide(run, list(records["unique_id"]), Thresholds())
@@ -47,8 +45,9 @@ def run_zhikong(records: pd.DataFrame, ledger: pd.DataFrame, truth: set[tuple[st
     return {"seconds": secs, "precision": p, "recall": r, "f1": f1}
 
 
-def run_recordlinkage(records: pd.DataFrame, ledger: pd.DataFrame, truth: set[tuple[str, str]]
-                      ) -> dict[str, float]:
+def run_recordlinkage(
+    records: pd.DataFrame, ledger: pd.DataFrame, truth: set[tuple[str, str]]
+) -> dict[str, float]:
     """The classic recordlinkage pipeline: blocking index, field comparisons, ECM classifier."""
     import recordlinkage as rl
 
@@ -77,8 +76,7 @@ def run_recordlinkage(records: pd.DataFrame, ledger: pd.DataFrame, truth: set[tu
 
 
 def _line(name: str, m: dict[str, float]) -> str:
-    return (f"  {name:<24}{m['seconds']:8.1f} s  P {m['precision']:.4f} R {m['recall']:.4f} "
-            f"F1 {m['f1']:.4f}")
+    return f"  {name:<24}{m['seconds']:8.1f} s  P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}"
 
 
 def main() -> None:

@@ -136,9 +136,17 @@ def latency(frames: list[np.ndarray], workdir: Path, n: int = 100) -> list[float
     settings = Settings()
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
-    rules = {"frame_width": 768, "frame_height": 432,
-             "zones": [{"name": "all", "polygon": [[0, 0], [768, 0], [768, 432], [0, 432], [0, 0]],
-                        "crowd": {"min_people": 1, "min_seconds": 0, "release_seconds": 0}}]}
+    rules = {
+        "frame_width": 768,
+        "frame_height": 432,
+        "zones": [
+            {
+                "name": "all",
+                "polygon": [[0, 0], [768, 0], [768, 432], [0, 432], [0, 0]],
+                "crowd": {"min_people": 1, "min_seconds": 0, "release_seconds": 0},
+            }
+        ],
+    }
     with unit_of_work(engine) as s:
         register_camera(s, CameraIn(code="bench", name="bench", stream_url="x.mp4", rules=rules))
     det = SsdLitePersonDetector(workdir / "models")
@@ -189,24 +197,32 @@ def main() -> None:
         ssd_counts = {f: len(ssd_tiled.detect(frames[f])) for f in wanted}
         plain_counts = {f: len(ssd_plain.detect(frames[f])) for f in wanted}
         print("\ndetector (1 thread)          ms/frame  cameras/core@1fps  count MAE (40 labelled frames)")
-        for name, ms, m in [("ssdlite + 2x1 tiles (default)", ms_tiled, mae(ssd_counts)),
-                            ("ssdlite whole frame", ms_plain, mae(plain_counts)),
-                            ("peer: MOG2 blobs", ms_peer, mae(peer_counts))]:
+        for name, ms, m in [
+            ("ssdlite + 2x1 tiles (default)", ms_tiled, mae(ssd_counts)),
+            ("ssdlite whole frame", ms_plain, mae(plain_counts)),
+            ("peer: MOG2 blobs", ms_peer, mae(peer_counts)),
+        ]:
             print(f"{name:<29}{ms:>8.1f}  {1000 / ms:>17.1f}  {m:>8.3f}")
-        print(f"ratio ssdlite(default)/peer ms: {ms_tiled / ms_peer:.1f}x; "
-              f"MAE peer/ssdlite: {mae(peer_counts) / max(mae(ssd_counts), 1e-9):.1f}x")
+        print(
+            f"ratio ssdlite(default)/peer ms: {ms_tiled / ms_peer:.1f}x; "
+            f"MAE peer/ssdlite: {mae(peer_counts) / max(mae(ssd_counts), 1e-9):.1f}x"
+        )
         cv2.setNumThreads(0)
         n_cams = args.cameras or 20 * cores
         mean_fps, min_fps = sustained(sample, n_cams, args.seconds, work)
-        print(f"\nsustained: {n_cams} file cameras (decoded in real time at 10 fps) for {args.seconds:.0f} s "
-              f"at 1 fps on {cores} cores: mean {mean_fps:.2f} fps/camera, slowest {min_fps:.2f} "
-              f"→ {n_cams * min(1.0, mean_fps) / cores:.1f} cameras per core")
+        print(
+            f"\nsustained: {n_cams} file cameras (decoded in real time at 10 fps) for {args.seconds:.0f} s "
+            f"at 1 fps on {cores} cores: mean {mean_fps:.2f} fps/camera, slowest {min_fps:.2f} "
+            f"→ {n_cams * min(1.0, mean_fps) / cores:.1f} cameras per core"
+        )
         lats = latency(frames, work / "lat")
         if lats:
             q = statistics.quantiles(lats, n=20)
-            print(f"\nalarm latency (frame read → detected → rule → snapshot → stored + alert intake), "
-                  f"{len(lats)} alarms: median {statistics.median(lats) * 1000:.0f} ms, "
-                  f"p95 {q[18] * 1000:.0f} ms")
+            print(
+                f"\nalarm latency (frame read → detected → rule → snapshot → stored + alert intake), "
+                f"{len(lats)} alarms: median {statistics.median(lats) * 1000:.0f} ms, "
+                f"p95 {q[18] * 1000:.0f} ms"
+            )
 
 
 if __name__ == "__main__":
