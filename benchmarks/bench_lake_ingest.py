@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--world", type=Path)
     ap.add_argument("--people", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--max-files", type=int, default=0, help="Use only the first N daily files.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-lake-"))
     os.environ["ZHIKONG_DATA_DIR"] = str(tmp / "var")
@@ -48,10 +49,8 @@ def main() -> None:
         generate_world(world, SimParams(people=args.people, days=args.days))
         print(f"world {args.people:,} people × {args.days} days generated in {time.perf_counter() - t:.1f} s")
     text = dict.fromkeys(["phone", "ts", "tower_id", "event"], pa.string())
-    tables = [
-        pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=text))
-        for f in sorted((world / "feeds" / "cell").glob("*.csv"))
-    ]
+    tables = [pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=text))
+              for f in sorted((world / "feeds" / "cell").glob("*.csv"))[:args.max_files or None]]
     raw = pa.concat_tables(tables)
     csv_file = tmp / "cell.csv"
     pacsv.write_csv(raw, csv_file, pacsv.WriteOptions(quoting_style="needed"))
@@ -60,10 +59,8 @@ def main() -> None:
     pq_file = tmp / "cell.parquet"
     pq.write_table(zoned, pq_file)
     n = raw.num_rows
-    print(
-        f"cell feed: {n:,} rows, CSV {csv_file.stat().st_size / 1e6:.0f} MB, "
-        f"Parquet {pq_file.stat().st_size / 1e6:.0f} MB"
-    )
+    print(f"cell feed: {n:,} rows, CSV {csv_file.stat().st_size / 1e6:.0f} MB, "
+          f"Parquet {pq_file.stat().st_size / 1e6:.0f} MB")
 
     results: dict[str, float] = {}
     for kind, f in [("parquet", pq_file), ("csv", csv_file)]:
@@ -73,18 +70,14 @@ def main() -> None:
         res = ingest_file(f, "cell", lake)
         dt = time.perf_counter() - t
         results[kind] = n / dt
-        print(
-            f"zhikong ingest {kind:<7}: {dt:6.2f} s  {n / dt:>12,.0f} rows/s  "
-            f"({res.accepted:,} landed, {res.rejected:,} rejected)"
-        )
+        print(f"zhikong ingest {kind:<7}: {dt:6.2f} s  {n / dt:>12,.0f} rows/s  "
+              f"({res.accepted:,} landed, {res.rejected:,} rejected)")
         t = time.perf_counter()
         df = pd.read_parquet(f) if kind == "parquet" else pd.read_csv(f, dtype=str)
         df.to_parquet(tmp / f"peer-{kind}.parquet")
         pdt = time.perf_counter() - t
-        print(
-            f"pandas read+write {kind:<4}: {pdt:6.2f} s  {n / pdt:>12,.0f} rows/s  "
-            f"(zhikong/pandas ratio {pdt / dt:.2f}×)"
-        )
+        print(f"pandas read+write {kind:<4}: {pdt:6.2f} s  {n / pdt:>12,.0f} rows/s  "
+              f"(zhikong/pandas ratio {pdt / dt:.2f}×)")
     shutil.rmtree(tmp)
 
 
