@@ -50,53 +50,30 @@ def _villages(engine):  # type: ignore[no-untyped-def]
 
     specs = []
     with Session(engine) as s:
-        d = AdminUnit(
-            code="500113",
-            name="巴南区",
-            level=UnitLevel.DISTRICT,
-            kind=UnitKind.DISTRICT,
-            path="/500113/",
-            lat=29.4,
-            lon=106.5,
-        )
+        d = AdminUnit(code="500113", name="巴南区", level=UnitLevel.DISTRICT, kind=UnitKind.DISTRICT,
+                      path="/500113/", lat=29.4, lon=106.5)
         s.add(d)
         s.flush()
         for t in range(1, 23):
             tcode = f"500113{t:03d}"
-            town = AdminUnit(
-                code=tcode,
-                name=f"镇{t}",
-                level=UnitLevel.TOWN,
-                kind=UnitKind.TOWN,
-                parent_id=d.id,
-                path=f"/500113/{tcode}/",
-                lat=29.4,
-                lon=106.5,
-            )
+            town = AdminUnit(code=tcode, name=f"镇{t}", level=UnitLevel.TOWN, kind=UnitKind.TOWN,
+                             parent_id=d.id, path=f"/500113/{tcode}/", lat=29.4, lon=106.5)
             s.add(town)
             s.flush()
             for v in range(1, 15):
                 vcode = f"{tcode}{v:03d}"
                 urban = t <= 8 and v <= 10
-                s.add(
-                    AdminUnit(
-                        code=vcode,
-                        name=f"{'社区' if urban else '村'}{v}",
-                        urban=urban,
-                        level=UnitLevel.VILLAGE,
-                        parent_id=town.id,
-                        kind=UnitKind.COMMUNITY if urban else UnitKind.VILLAGE,
-                        path=f"/500113/{tcode}/{vcode}/",
-                        lat=29.4,
-                        lon=106.5,
-                    )
-                )
+                s.add(AdminUnit(code=vcode, name=f"{'社区' if urban else '村'}{v}", urban=urban,
+                                level=UnitLevel.VILLAGE, parent_id=town.id,
+                                kind=UnitKind.COMMUNITY if urban else UnitKind.VILLAGE,
+                                path=f"/500113/{tcode}/{vcode}/", lat=29.4, lon=106.5))
                 specs.append(VillageSpec(vcode, f"村{v}", urban, f"镇{t}"))
         s.commit()
     return specs
 
 
-def _run_import(label: str, url: str, csv_path: Path, read_rate: float, n: int, workers: int | None) -> None:
+def _run_import(label: str, url: str, csv_path: Path, read_rate: float, n: int,
+                workers: int | None) -> None:
     from zhikong.core.db import make_engine
     from zhikong.core.migrate import upgrade
     from zhikong.people.importer import import_ledger
@@ -110,14 +87,11 @@ def _run_import(label: str, url: str, csv_path: Path, read_rate: float, n: int, 
         cpu = _cpu() - cpu0
         assert res.rejected == 0 and res.rows_total == n, res.errors[:3]
         rate = res.rows_total / res.seconds
-        print(
-            f"{label:10s} {attempt:12s} {res.rows_total:>9,} rows {res.seconds:7.1f} s wall "
-            f"{rate:>9,.0f} rows/s  ({res.rows_total / cpu:>9,.0f} rows per CPU-s, {res.workers} worker)  "
-            f"inserted {res.inserted:,} unchanged {res.unchanged:,}  "
-            f"ratio to csv.reader {rate / read_rate:.3f}  peak RSS {_rss_mib():.0f} MiB "
-            f"(worker {_child_rss_mib():.0f} MiB)  load {os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
+        print(f"{label:10s} {attempt:12s} {res.rows_total:>9,} rows {res.seconds:7.1f} s wall "
+              f"{rate:>9,.0f} rows/s  ({res.rows_total / cpu:>9,.0f} rows per CPU-s, {res.workers} worker)  "
+              f"inserted {res.inserted:,} unchanged {res.unchanged:,}  "
+              f"ratio to csv.reader {rate / read_rate:.3f}  peak RSS {_rss_mib():.0f} MiB "
+              f"(worker {_child_rss_mib():.0f} MiB)  load {os.getloadavg()[0]:.1f}", flush=True)
     engine.dispose()
 
 
@@ -139,11 +113,8 @@ def main() -> None:
     from zhikong.core.migrate import upgrade
     from zhikong.people.generate import generate_population, write_ledger_csv
 
-    print(
-        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
-        f"python {sys.version.split()[0]}",
-        flush=True,
-    )
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+          f"python {sys.version.split()[0]}", flush=True)
     csv_path = work / f"ledger-{args.people}.csv"
     scratch = make_engine(f"sqlite:///{work / 'villages.db'}")
     upgrade(scratch)
@@ -152,11 +123,8 @@ def main() -> None:
     t0 = time.perf_counter()
     n = write_ledger_csv(generate_population(villages, args.people, args.seed), csv_path)
     gen_s = time.perf_counter() - t0
-    print(
-        f"generated  {n:,} persons in {gen_s:.1f} s ({n / gen_s:,.0f}/s), "
-        f"{csv_path.stat().st_size / 1e6:.0f} MB CSV, peak RSS {_rss_mib():.0f} MiB",
-        flush=True,
-    )
+    print(f"generated  {n:,} persons in {gen_s:.1f} s ({n / gen_s:,.0f}/s), "
+          f"{csv_path.stat().st_size / 1e6:.0f} MB CSV, peak RSS {_rss_mib():.0f} MiB", flush=True)
 
     t0 = time.perf_counter()
     with csv_path.open(encoding="utf-8", newline="") as fh:

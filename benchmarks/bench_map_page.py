@@ -41,23 +41,15 @@ def seed_load(n_alerts: int, n_tasks: int, seed: int = 7) -> float:
     rng = random.Random(seed)
     t0 = time.perf_counter()
     with unit_of_work() as session:
-        villages = session.execute(
-            select(AdminUnit.id, AdminUnit.lat, AdminUnit.lon).where(AdminUnit.level == UnitLevel.VILLAGE)
-        ).all()
+        villages = session.execute(select(AdminUnit.id, AdminUnit.lat, AdminUnit.lon)
+                                   .where(AdminUnit.level == UnitLevel.VILLAGE)).all()
         now = datetime.now(UTC)
         kinds = list(AlertKind)
         for i in range(n_alerts):
             uid, lat, lon = rng.choice(villages)
-            base = dict(
-                idempotency_key=f"bench-{i}",
-                kind=kinds[i % len(kinds)],
-                occurred_at=now - timedelta(minutes=rng.randint(0, 600)),
-                severity=Severity.WARNING,
-                title=f"bench alert {i}",
-                unit_id=uid,
-                camera_code=f"CAM{i}",
-                source="bench",
-            )
+            base = dict(idempotency_key=f"bench-{i}", kind=kinds[i % len(kinds)],
+                        occurred_at=now - timedelta(minutes=rng.randint(0, 600)), severity=Severity.WARNING,
+                        title=f"bench alert {i}", unit_id=uid, camera_code=f"CAM{i}", source="bench")
             pos = {"lat": lat + rng.uniform(-0.002, 0.002), "lon": lon + rng.uniform(-0.002, 0.002)}
             try:
                 with session.begin_nested():
@@ -66,16 +58,8 @@ def seed_load(n_alerts: int, n_tasks: int, seed: int = 7) -> float:
                 alert_service.intake(session, alert_service.AlertIn(**base), actor="bench")
         for i in range(n_tasks):
             uid, _, _ = rng.choice(villages)
-            create_task(
-                session,
-                kind="registration",
-                unit_id=uid,
-                title=f"bench task {i}",
-                description="",
-                priority="normal",
-                source="bench",
-                actor="bench",
-            )
+            create_task(session, kind="registration", unit_id=uid, title=f"bench task {i}", description="",
+                        priority="normal", source="bench", actor="bench")
     return time.perf_counter() - t0
 
 
@@ -112,27 +96,20 @@ def main() -> None:
                 pg.goto("/map", wait_until="commit")
                 pg.wait_for_selector("body[data-map-ready='1']", timeout=60000)
                 map_ms.append(float(pg.evaluate("() => window.zhikongMapReadyAt")))
-                features = int(
-                    pg.evaluate(
-                        "() => Object.values(window.zhikongMap.layers)"
-                        ".reduce((n, l) => n + l.getLayers().length, 0)"
-                    )
-                )
+                features = int(pg.evaluate("() => Object.values(window.zhikongMap.layers)"
+                                           ".reduce((n, l) => n + l.getLayers().length, 0)"))
                 c.close()
                 c = browser.new_context(base_url=live.url)
                 pg = c.new_page()
                 pg.goto("/login", wait_until="load")
-                login_ms.append(
-                    float(pg.evaluate("() => performance.getEntriesByType('navigation')[0].loadEventEnd"))
-                )
+                login_ms.append(float(pg.evaluate(
+                    "() => performance.getEntriesByType('navigation')[0].loadEventEnd")))
                 c.close()
             browser.close()
     med_map, med_login = statistics.median(map_ms), statistics.median(login_ms)
     print(f"map features drawn: {features} (default layers)")
-    print(
-        f"map interactive after navigation: median {med_map:.0f} ms, "
-        f"runs {', '.join(f'{m:.0f}' for m in map_ms)} ms (goal: under 2000 ms)"
-    )
+    print(f"map interactive after navigation: median {med_map:.0f} ms, "
+          f"runs {', '.join(f'{m:.0f}' for m in map_ms)} ms (goal: under 2000 ms)")
     print(f"peer, login page load: median {med_login:.0f} ms; ratio map/login {med_map / med_login:.1f}x")
 
 

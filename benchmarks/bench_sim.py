@@ -37,17 +37,14 @@ def main() -> None:
         if done == total:
             stages[stage] = time.perf_counter() - t0
 
-    summary = generate_world(
-        out, SimParams(seed=args.seed, people=args.people, days=args.days), progress=progress
-    )
+    summary = generate_world(out, SimParams(seed=args.seed, people=args.people, days=args.days),
+                             progress=progress)
     dt = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total_rows = sum(summary.rows.values())
     total_bytes = sum(summary.bytes.values())
-    print(
-        f"sim {args.people:,} people × {args.days} days: {dt:.1f} s wall "
-        f"(people & places {stages.get('people', 0):.1f} s), peak RSS {rss:,.0f} MiB"
-    )
+    print(f"sim {args.people:,} people × {args.days} days: {dt:.1f} s wall "
+          f"(people & places {stages.get('people', 0):.1f} s), peak RSS {rss:,.0f} MiB")
     print(f"{'feed':<11} {'rows':>13} {'MB':>9} {'rows/s':>12}")
     for src, n in summary.rows.items():
         print(f"{src:<11} {n:>13,} {summary.bytes[src] / 1e6:>9.1f} {n / dt:>12,.0f}")
@@ -60,10 +57,8 @@ def main() -> None:
     t = time.perf_counter()
     df.to_csv(Path(tempfile.mkdtemp()) / "peer.csv", index=False)
     peer = (time.perf_counter() - t) / max(1, len(df))
-    print(
-        f"peer: pandas to_csv {1 / peer:,.0f} rows/s; writing all rows that way alone would take "
-        f"{peer * total_rows:.1f} s (sim/peer time ratio {dt / (peer * total_rows):.2f})"
-    )
+    print(f"peer: pandas to_csv {1 / peer:,.0f} rows/s; writing all rows that way alone would take "
+          f"{peer * total_rows:.1f} s (sim/peer time ratio {dt / (peer * total_rows):.2f})")
     if args.out is None:
         shutil.rmtree(out.parent)
 
