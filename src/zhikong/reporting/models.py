@@ -84,3 +84,49 @@ class ReportReminder(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"))
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NetizenStatus(enum.StrEnum):
+    NEW = "new"  # 待分拣
+    ASSIGNED = "assigned"  # 已交办
+    ANSWERED = "answered"  # 已答复
+    REJECTED = "rejected"  # 不予受理
+
+
+class NetizenReport(Base):
+    """网民举报: a public report (web form or the 12345 hotline), followed by its code."""
+
+    __tablename__ = "netizen_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the reporter's follow-up code (random, shown once on submission)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="web")
+    #: the hotline's own ticket number (12345 import); unique so a re-import is refused
+    external_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: sha256 of the normalised text and place: the same report twice is refused
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(255))
+    lat: Mapped[float | None] = mapped_column()
+    lon: Mapped[float | None] = mapped_column()
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("place.id"))
+    status: Mapped[NetizenStatus] = mapped_column(str_enum(NetizenStatus, 12), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class NetizenPhoto(Base):
+    __tablename__ = "netizen_photo"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("netizen_report.id", ondelete="CASCADE"), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))

@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/screening", N_("Screening queue")),
     ("/reports", N_("Daily reports")),
     ("/summary", N_("Daily summary")),
+    ("/netizen", N_("Netizen reports")),
 )
 
 ROLE_LABELS: dict[Role, str] = {
