@@ -146,3 +146,17 @@ def summary_cmd(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     console.print(f"wrote {path} ({len(data) // 1024} KiB, {time.perf_counter() - t0:.2f} s)")
+
+
+@app.command("hotline-import")
+def hotline_import_cmd(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="12345 export CSV (工单编号,受理时间,诉求内容,地址)."
+    ),
+) -> None:
+    """Import netizen reports from a 12345 hotline CSV: every row stored, or none."""
+    from zhikong.reporting import netizen
+
+    with unit_of_work() as s:
+        n = len(netizen.import_hotline_csv(s, path.read_bytes(), path.name))
+    console.print(f"imported {n} hotline reports from {path.name}")
