@@ -356,6 +356,6 @@ def dedupe_list(session: Session, list_id: int, *, backend: Backend = "duckdb",
     th = threshold if threshold is not None else Thresholds.from_settings().auto_link
     _, clusters = dedupe(records, backend=backend, cluster_threshold=th)
     row_no = dict(session.execute(select(ListRow.id, ListRow.row_no)
-                                  .where(ListRow.list_id == list_id)).tuples().all())
+                                  .where(ListRow.list_id == list_id)).all())
     groups = clusters.groupby("cluster_id")["unique_id"].apply(list)
     return sorted(sorted(row_no[int(u)] for u in g) for g in groups if len(g) > 1)
