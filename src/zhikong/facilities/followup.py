@@ -6,7 +6,7 @@ rerun of the sweep never raises the same alert twice)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from zhikong.facilities.models import (
     FollowupState,
     HealthCheck,
     Measure,
-    TestOutcome,
+    LabOutcome,
     TestResult,
 )
 from zhikong.facilities.policy import Policy, builtin_policy
@@ -131,7 +131,7 @@ def record_check(session: Session, actor: User | str | None, followup_id: int, *
     return CheckResult(chk, alert_id)
 
 
-def record_test(session: Session, actor: User | str | None, followup_id: int, *, outcome: TestOutcome,
+def record_test(session: Session, actor: User | str | None, followup_id: int, *, outcome: LabOutcome,
                 sampled_at: datetime | None = None, day: int | None = None) -> TestResult:
     fu = get_followup(session, followup_id, actor if isinstance(actor, User) else None)
     when = as_utc(sampled_at) if sampled_at else utcnow()
@@ -142,7 +142,7 @@ def record_test(session: Session, actor: User | str | None, followup_id: int, *,
     n = day if day is not None else day_number(fu, when)
     existing = session.scalar(select(TestResult).where(TestResult.followup_id == fu.id, TestResult.day_number == n))
     if existing is not None:
-        if existing.outcome != TestOutcome.PENDING:
+        if existing.outcome != LabOutcome.PENDING:
             raise Conflict(f"the day-{n} test of follow-up {fu.id} is already {existing.outcome.value}",
                            field="day")
         existing.outcome = outcome
@@ -153,7 +153,7 @@ def record_test(session: Session, actor: User | str | None, followup_id: int, *,
                          recorded_by_id=actor.id if isinstance(actor, User) else None)
         session.add(res)
     session.flush()
-    if outcome == TestOutcome.POSITIVE:
+    if outcome == LabOutcome.POSITIVE:
         person = session.get(Person, fu.person_id)
         intake(session, AlertIn(
             idempotency_key=f"test:{res.id}:positive", kind=AlertKind.OTHER, occurred_at=when,
@@ -165,7 +165,7 @@ def record_test(session: Session, actor: User | str | None, followup_id: int, *,
 
 
 def _slot_deadline(day: date, slot: str, pol: Policy) -> datetime:
-    return datetime.combine(day, pol.slots[slot], tzinfo=CHINA_TZ).astimezone(as_utc(utcnow()).tzinfo)
+    return datetime.combine(day, pol.slots[slot], tzinfo=CHINA_TZ).astimezone(UTC)
 
 
 def sweep_missing(session: Session, now: datetime | None = None, policy: Policy | None = None) -> int:

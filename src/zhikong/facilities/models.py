@@ -177,7 +177,7 @@ class HealthCheck(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class TestOutcome(enum.StrEnum):
+class LabOutcome(enum.StrEnum):
     PENDING = "pending"
     NEGATIVE = "negative"
     POSITIVE = "positive"
@@ -193,7 +193,7 @@ class TestResult(Base):
     #: day of the measure (1 = first day) the sample belongs to
     day_number: Mapped[int] = mapped_column(Integer)
     sampled_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    outcome: Mapped[TestOutcome] = mapped_column(str_enum(TestOutcome, 12))
+    outcome: Mapped[LabOutcome] = mapped_column(str_enum(LabOutcome, 12))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -363,7 +363,8 @@ def sweep_offline(session: Session, now: datetime | None = None, policy: Policy 
         dev.status = DeviceStatus.OFFLINE
         alert, _ = intake(session, AlertIn(
             idempotency_key=f"dev-offline:{dev.code}:{dev.last_seen_at.isoformat()}"[:128],
-            kind=AlertKind.DEVICE, severity=Severity.WARNING, occurred_at=now,
+            kind=AlertKind.DEVICE, severity=Severity.WARNING,
+            occurred_at=min(dev.last_seen_at + timedelta(seconds=pol.offline_after_seconds), utcnow()),
             title=f"设备离线：{dev.name or dev.code}（{fac.name}）"[:200],
             description=f"last seen {dev.last_seen_at.isoformat()}", place_id=fac.place_id,
             camera_code=f"{dev.code}#status", source="facilities.devices"), actor="facilities.devices")
