@@ -130,14 +130,18 @@ class Consumer:
                     break
             self.flush()
             self.client.loop(timeout=0.1)  # send the last acks
-        finally:
-            self.client.disconnect()
+        except BaseException:
+            self.abandon()  # like a crash: no DISCONNECT, unacknowledged messages stay with the broker
+            raise
+        self.client.disconnect()
         return self.stats
 
     def abandon(self) -> None:
         """Drop the connection without acknowledging buffered messages (a crash, for tests)."""
         self._buf = []
-        self.client.socket().close() if self.client.socket() else None  # type: ignore[union-attr]
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
 
 
 def publisher(host: str, port: int, client_id: str) -> mqtt.Client:
