@@ -46,9 +46,11 @@ class LocalBroker:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             "max_inflight_messages 0\nmax_queued_messages 0\nmax_queued_bytes 0\n"
-            f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n")
-        self.proc = subprocess.Popen([self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+            f"log_dest file {Path(self._dir.name) / 'mosquitto.log'}\n"
+        )
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

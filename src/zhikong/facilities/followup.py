@@ -25,8 +25,8 @@ from zhikong.facilities.models import (
     Followup,
     FollowupState,
     HealthCheck,
-    Measure,
     LabOutcome,
+    Measure,
     TestResult,
 )
 from zhikong.facilities.policy import Policy, builtin_policy
@@ -34,19 +34,26 @@ from zhikong.facilities.service import day_number, get_followup
 from zhikong.people.models import Person
 
 SYMPTOMS = {
-    "fever": "发热", "cough": "咳嗽", "sore_throat": "咽痛", "fatigue": "乏力", "diarrhoea": "腹泻",
-    "loss_of_smell": "嗅味觉减退", "short_breath": "呼吸困难", "muscle_ache": "肌肉酸痛",
+    "fever": "发热",
+    "cough": "咳嗽",
+    "sore_throat": "咽痛",
+    "fatigue": "乏力",
+    "diarrhoea": "腹泻",
+    "loss_of_smell": "嗅味觉减退",
+    "short_breath": "呼吸困难",
+    "muscle_ache": "肌肉酸痛",
 }
 MEASURE_ZH = {Measure.CENTRAL: "集中隔离", Measure.HOME: "居家隔离", Measure.MONITORING: "居家健康监测"}
 _SALT = "zhikong.facilities.self-report"
 
 
-def _alert_target(session: Session, fu: Followup) -> dict[str, int | None]:
+def _alert_target(session: Session, fu: Followup) -> tuple[int | None, int | None]:
+    """``(place_id, unit_id)`` to route an alert: the facility's place, else the village."""
     if fu.facility_id is not None:
         fac = session.get(Facility, fu.facility_id)
         if fac is not None:
-            return {"place_id": fac.place_id}
-    return {"unit_id": fu.unit_id}
+            return fac.place_id, None
+    return None, fu.unit_id
 
 
 def slot_of(at: datetime, policy: Policy) -> str:
@@ -74,10 +81,19 @@ class CheckResult:
     alert_id: int | None
 
 
-def record_check(session: Session, actor: User | str | None, followup_id: int, *, temperature: float,
-                 symptoms: list[str] | str | None = None, source: CheckSource = CheckSource.STAFF,
-                 measured_at: datetime | None = None, slot: str | None = None, note: str | None = None,
-                 policy: Policy | None = None) -> CheckResult:
+def record_check(
+    session: Session,
+    actor: User | str | None,
+    followup_id: int,
+    *,
+    temperature: float,
+    symptoms: list[str] | str | None = None,
+    source: CheckSource = CheckSource.STAFF,
+    measured_at: datetime | None = None,
+    slot: str | None = None,
+    note: str | None = None,
+    policy: Policy | None = None,
+) -> CheckResult:
     """Record one check; fever (≥ threshold) or symptoms raise an alert for the responsible unit."""
     pol = policy or builtin_policy()
     fu = get_followup(session, followup_id, actor if isinstance(actor, User) else None)
@@ -87,8 +103,9 @@ def record_check(session: Session, actor: User | str | None, followup_id: int, *
         raise InvalidInput("temperature must be a number", field="temperature")
     lo, hi = pol.temperature_range
     if not 34.0 <= temperature <= 43.0 or not lo <= temperature <= hi:
-        raise InvalidInput(f"temperature {temperature} °C is not a plausible body temperature (34–43)",
-                           field="temperature")
+        raise InvalidInput(
+            f"temperature {temperature} °C is not a plausible body temperature (34–43)", field="temperature"
+        )
     now = utcnow()
     when = as_utc(measured_at) if measured_at else now
     if when > now + timedelta(minutes=5):
@@ -101,13 +118,24 @@ def record_check(session: Session, actor: User | str | None, followup_id: int, *
     day = local_day(when)
     syms = _symptoms(symptoms)
     abnormal = temperature >= pol.fever_threshold or bool(syms)
-    if session.scalar(select(HealthCheck.id).where(HealthCheck.followup_id == fu.id, HealthCheck.day == day,
-                                                   HealthCheck.slot == slot)):
+    if session.scalar(
+        select(HealthCheck.id).where(
+            HealthCheck.followup_id == fu.id, HealthCheck.day == day, HealthCheck.slot == slot
+        )
+    ):
         raise Conflict(f"the {slot} check of {day} is already recorded for follow-up {fu.id}", field="slot")
-    chk = HealthCheck(followup_id=fu.id, day=day, slot=slot, temperature=round(float(temperature), 1),
-                      symptoms=",".join(syms), abnormal=abnormal, source=source,
-                      recorded_by_id=actor.id if isinstance(actor, User) else None, measured_at=when,
-                      note=(note or "").strip()[:500] or None)
+    chk = HealthCheck(
+        followup_id=fu.id,
+        day=day,
+        slot=slot,
+        temperature=round(float(temperature), 1),
+        symptoms=",".join(syms),
+        abnormal=abnormal,
+        source=source,
+        recorded_by_id=actor.id if isinstance(actor, User) else None,
+        measured_at=when,
+        note=(note or "").strip()[:500] or None,
+    )
     session.add(chk)
     try:
         with session.begin_nested():
@@ -118,21 +146,47 @@ def record_check(session: Session, actor: User | str | None, followup_id: int, *
     if abnormal:
         person = session.get(Person, fu.person_id)
         fever = temperature >= pol.fever_threshold
-        what = f"体温 {temperature:.1f}℃" + ("，症状：" + "、".join(SYMPTOMS[s] for s in syms) if syms else "")
-        alert, _ = intake(session, AlertIn(
-            idempotency_key=f"hc:{chk.id}", kind=AlertKind.FEVER if fever else AlertKind.OTHER,
-            occurred_at=when, severity=Severity.CRITICAL if fever else Severity.WARNING,
-            title=f"{MEASURE_ZH[fu.measure]}人员异常：{person.name if person else fu.person_id} {what}"[:200],
-            description=f"follow-up {fu.id}, {day} {slot}, source {source.value}",
-            source="facilities.checks", **_alert_target(session, fu)))
+        what = f"体温 {temperature:.1f}℃" + (
+            "，症状：" + "、".join(SYMPTOMS[s] for s in syms) if syms else ""
+        )
+        target = _alert_target(session, fu)
+        alert, _ = intake(
+            session,
+            AlertIn(
+                idempotency_key=f"hc:{chk.id}",
+                kind=AlertKind.FEVER if fever else AlertKind.OTHER,
+                occurred_at=when,
+                severity=Severity.CRITICAL if fever else Severity.WARNING,
+                title=f"{MEASURE_ZH[fu.measure]}人员异常：{person.name if person else fu.person_id} {what}"[
+                    :200
+                ],
+                description=f"follow-up {fu.id}, {day} {slot}, source {source.value}",
+                source="facilities.checks",
+                place_id=target[0],
+                unit_id=target[1],
+            ),
+        )
         alert_id = alert.id
-    audit.record(session, actor or "self-report", "facilities.check", "followup", fu.id,
-                 {"day": day, "slot": slot, "abnormal": abnormal, "source": source.value})
+    audit.record(
+        session,
+        actor or "self-report",
+        "facilities.check",
+        "followup",
+        fu.id,
+        {"day": day, "slot": slot, "abnormal": abnormal, "source": source.value},
+    )
     return CheckResult(chk, alert_id)
 
 
-def record_test(session: Session, actor: User | str | None, followup_id: int, *, outcome: LabOutcome,
-                sampled_at: datetime | None = None, day: int | None = None) -> TestResult:
+def record_test(
+    session: Session,
+    actor: User | str | None,
+    followup_id: int,
+    *,
+    outcome: LabOutcome,
+    sampled_at: datetime | None = None,
+    day: int | None = None,
+) -> TestResult:
     fu = get_followup(session, followup_id, actor if isinstance(actor, User) else None)
     when = as_utc(sampled_at) if sampled_at else utcnow()
     if when < fu.started_at - timedelta(hours=1):
@@ -140,26 +194,44 @@ def record_test(session: Session, actor: User | str | None, followup_id: int, *,
     if when > utcnow() + timedelta(minutes=5):
         raise InvalidInput("sampled_at is in the future", field="sampled_at")
     n = day if day is not None else day_number(fu, when)
-    existing = session.scalar(select(TestResult).where(TestResult.followup_id == fu.id, TestResult.day_number == n))
+    existing = session.scalar(
+        select(TestResult).where(TestResult.followup_id == fu.id, TestResult.day_number == n)
+    )
     if existing is not None:
         if existing.outcome != LabOutcome.PENDING:
-            raise Conflict(f"the day-{n} test of follow-up {fu.id} is already {existing.outcome.value}",
-                           field="day")
+            raise Conflict(
+                f"the day-{n} test of follow-up {fu.id} is already {existing.outcome.value}", field="day"
+            )
         existing.outcome = outcome
         existing.sampled_at = when
         res = existing
     else:
-        res = TestResult(followup_id=fu.id, day_number=n, sampled_at=when, outcome=outcome,
-                         recorded_by_id=actor.id if isinstance(actor, User) else None)
+        res = TestResult(
+            followup_id=fu.id,
+            day_number=n,
+            sampled_at=when,
+            outcome=outcome,
+            recorded_by_id=actor.id if isinstance(actor, User) else None,
+        )
         session.add(res)
     session.flush()
     if outcome == LabOutcome.POSITIVE:
         person = session.get(Person, fu.person_id)
-        intake(session, AlertIn(
-            idempotency_key=f"test:{res.id}:positive", kind=AlertKind.OTHER, occurred_at=when,
-            severity=Severity.CRITICAL,
-            title=f"核酸阳性：{person.name if person else fu.person_id}（{MEASURE_ZH[fu.measure]}第{n}天）",
-            source="facilities.tests", **_alert_target(session, fu)))
+        target = _alert_target(session, fu)
+        intake(
+            session,
+            AlertIn(
+                idempotency_key=f"test:{res.id}:positive",
+                kind=AlertKind.OTHER,
+                occurred_at=when,
+                severity=Severity.CRITICAL,
+                title=f"核酸阳性：{person.name if person else fu.person_id}"
+                f"（{MEASURE_ZH[fu.measure]}第{n}天）",
+                source="facilities.tests",
+                place_id=target[0],
+                unit_id=target[1],
+            ),
+        )
     audit.record(session, actor, "facilities.test", "followup", fu.id, {"day": n, "outcome": outcome.value})
     return res
 
@@ -175,8 +247,12 @@ def sweep_missing(session: Session, now: datetime | None = None, policy: Policy 
     now = as_utc(now) if now else utcnow()
     raised = 0
     for fu in session.scalars(select(Followup).where(Followup.state == FollowupState.ACTIVE)):
-        have = {(d, s) for d, s in session.execute(
-            select(HealthCheck.day, HealthCheck.slot).where(HealthCheck.followup_id == fu.id))}
+        have = {
+            (d, s)
+            for d, s in session.execute(
+                select(HealthCheck.day, HealthCheck.slot).where(HealthCheck.followup_id == fu.id)
+            )
+        }
         day = local_day(fu.started_at)
         end = min(local_day(now), local_day(fu.planned_end_at))
         while day <= end:
@@ -185,12 +261,22 @@ def sweep_missing(session: Session, now: datetime | None = None, policy: Policy 
                 if deadline <= fu.started_at or deadline > now or (day, slot) in have:
                     continue
                 person = session.get(Person, fu.person_id)
-                _, outcome = intake(session, AlertIn(
-                    idempotency_key=f"hc-missing:{fu.id}:{day}:{slot}", kind=AlertKind.OTHER,
-                    occurred_at=deadline, severity=Severity.WARNING,
-                    title=f"未按时测温：{person.name if person else fu.person_id} {day} "
-                          f"{'上午' if slot == 'am' else '下午'}（{MEASURE_ZH[fu.measure]}）",
-                    description=f"follow-up {fu.id}", source="facilities.checks", **_alert_target(session, fu)))
+                target = _alert_target(session, fu)
+                _, outcome = intake(
+                    session,
+                    AlertIn(
+                        idempotency_key=f"hc-missing:{fu.id}:{day}:{slot}",
+                        kind=AlertKind.OTHER,
+                        occurred_at=deadline,
+                        severity=Severity.WARNING,
+                        title=f"未按时测温：{person.name if person else fu.person_id} {day} "
+                        f"{'上午' if slot == 'am' else '下午'}（{MEASURE_ZH[fu.measure]}）",
+                        description=f"follow-up {fu.id}",
+                        source="facilities.checks",
+                        place_id=target[0],
+                        unit_id=target[1],
+                    ),
+                )
                 raised += outcome != "replayed"
             day += timedelta(days=1)
     return raised

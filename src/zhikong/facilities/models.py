@@ -66,7 +66,9 @@ class Room(Base):
     __table_args__ = (UniqueConstraint("building_id", "number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    building_id: Mapped[int] = mapped_column(ForeignKey("facility_building.id", ondelete="CASCADE"), index=True)
+    building_id: Mapped[int] = mapped_column(
+        ForeignKey("facility_building.id", ondelete="CASCADE"), index=True
+    )
     facility_id: Mapped[int] = mapped_column(ForeignKey("facility.id", ondelete="CASCADE"), index=True)
     floor: Mapped[int] = mapped_column(Integer)
     number: Mapped[str] = mapped_column(String(16))
@@ -106,8 +108,13 @@ class Followup(Base):
     __tablename__ = "followup"
     __table_args__ = (
         # a person is under at most one active measure at a time
-        Index("uq_followup_active_person", "person_id", unique=True,
-              sqlite_where=text("state = 'active'"), postgresql_where=text("state = 'active'")),
+        Index(
+            "uq_followup_active_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -135,8 +142,13 @@ class Stay(Base):
 
     __tablename__ = "facility_stay"
     __table_args__ = (
-        Index("uq_facility_stay_active_bed", "bed_id", unique=True,
-              sqlite_where=text("ended_at IS NULL"), postgresql_where=text("ended_at IS NULL")),
+        Index(
+            "uq_facility_stay_active_bed",
+            "bed_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

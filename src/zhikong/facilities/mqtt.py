@@ -47,10 +47,20 @@ class ConsumerStats:
 class Consumer:
     """Subscribe, batch, store, commit, then acknowledge."""
 
-    def __init__(self, host: str, port: int, *, client_id: str = "zhikong-facilities", engine: Engine | None = None,
-                 batch_size: int = 500, max_wait: float = 0.2, policy: Policy | None = None,
-                 topic: str = TOPIC_FILTER, sweep_every: float = 30.0,
-                 after_commit: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "zhikong-facilities",
+        engine: Engine | None = None,
+        batch_size: int = 500,
+        max_wait: float = 0.2,
+        policy: Policy | None = None,
+        topic: str = TOPIC_FILTER,
+        sweep_every: float = 30.0,
+        after_commit: Callable[[int], None] | None = None,
+    ) -> None:
         self.host, self.port, self.topic = host, port, topic
         self.engine = engine
         self.batch_size, self.max_wait = batch_size, max_wait
@@ -62,8 +72,9 @@ class Consumer:
         self._buf: list[tuple[int, RawMessage]] = []
         self._first_at = 0.0
         self._connected = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                                  manual_ack=True)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
 
@@ -77,7 +88,9 @@ class Consumer:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if not self._buf:
             self._first_at = time.monotonic()
-        self._buf.append((msg.mid, RawMessage(payload=msg.payload, received_at=utcnow(), topic=msg.topic)))
+        self._buf.append(
+            (msg.mid, RawMessage(payload=bytes(msg.payload), received_at=utcnow(), topic=msg.topic))
+        )
         self.stats.received += 1
 
     def connect(self) -> None:

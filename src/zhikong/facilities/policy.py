@@ -38,7 +38,9 @@ class Policy:
 def _int(doc: dict[str, Any], key: str, where: str, lo: int = 0, hi: int = 365) -> int:
     v = doc.get(key)
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(f"policy {where}.{key} must be an integer {lo}..{hi}, not {v!r}", field=f"{where}.{key}")
+        raise ConfigError(
+            f"policy {where}.{key} must be an integer {lo}..{hi}, not {v!r}", field=f"{where}.{key}"
+        )
     return v
 
 
@@ -48,16 +50,20 @@ def _rule(doc: Any, where: str) -> MeasureRule:
     days = _int(doc, "days", where, 1)
     tests = doc.get("test_days", [])
     if not isinstance(tests, list) or not all(isinstance(d, int) and 1 <= d <= days for d in tests):
-        raise ConfigError(f"policy {where}.test_days must list days 1..{days}, not {tests!r}", field=f"{where}.test_days")
+        raise ConfigError(
+            f"policy {where}.test_days must list days 1..{days}, not {tests!r}", field=f"{where}.test_days"
+        )
     return MeasureRule(days, tuple(sorted(set(tests))))
 
 
 def parse_policy(doc: Any) -> Policy:
     if not isinstance(doc, dict):
         raise ConfigError("the policy file must be a YAML mapping")
-    rules = {Measure.CENTRAL: _rule(doc.get("central"), "central"),
-             Measure.HOME: _rule(doc.get("home"), "home"),
-             Measure.MONITORING: _rule(doc.get("monitoring"), "monitoring")}
+    rules = {
+        Measure.CENTRAL: _rule(doc.get("central"), "central"),
+        Measure.HOME: _rule(doc.get("home"), "home"),
+        Measure.MONITORING: _rule(doc.get("monitoring"), "monitoring"),
+    }
     after = doc.get("home_after_central") or {}
     after_measure: Measure | None = None
     after_days = 0
@@ -65,10 +71,14 @@ def parse_policy(doc: Any) -> Policy:
         try:
             after_measure = Measure(after.get("measure", "monitoring"))
         except ValueError as e:
-            raise ConfigError("policy home_after_central.measure must be home or monitoring",
-                              field="home_after_central.measure") from e
+            raise ConfigError(
+                "policy home_after_central.measure must be home or monitoring",
+                field="home_after_central.measure",
+            ) from e
         if after_measure == Measure.CENTRAL:
-            raise ConfigError("home_after_central.measure cannot be central", field="home_after_central.measure")
+            raise ConfigError(
+                "home_after_central.measure cannot be central", field="home_after_central.measure"
+            )
         after_days = _int(after, "days", "home_after_central", 0)
     checks = doc.get("checks") or {}
     tele = doc.get("telemetry") or {}
@@ -81,15 +91,20 @@ def parse_policy(doc: Any) -> Policy:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"invalid policy value: {e}") from e
     if not 35.0 <= threshold <= 40.0:
-        raise ConfigError(f"fever_threshold {threshold} is not a plausible body temperature",
-                          field="checks.fever_threshold")
+        raise ConfigError(
+            f"fever_threshold {threshold} is not a plausible body temperature", field="checks.fever_threshold"
+        )
     if sorted(slots) != ["am", "pm"]:
         raise ConfigError("checks.slots must define am and pm deadlines", field="checks.slots")
     if not lo < threshold < hi:
-        raise ConfigError("temperature_range must contain the fever threshold", field="telemetry.temperature_range")
+        raise ConfigError(
+            "temperature_range must contain the fever threshold", field="telemetry.temperature_range"
+        )
     if offline <= 0 or skew <= 0:
         raise ConfigError("offline_after_seconds and max_clock_skew_seconds must be positive")
-    link_days = _int(doc.get("self_report") or {"link_days_after_end": 1}, "link_days_after_end", "self_report")
+    link_days = _int(
+        doc.get("self_report") or {"link_days_after_end": 1}, "link_days_after_end", "self_report"
+    )
     return Policy(rules, after_measure, after_days, threshold, slots, offline, skew, (lo, hi), link_days)
 
 

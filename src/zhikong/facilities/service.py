@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from zhikong import audit
 from zhikong.auth.models import User
-from zhikong.auth.service import require_unit, restrict
+from zhikong.auth.service import jurisdiction_clause, require_unit, restrict
 from zhikong.core.errors import Conflict, InvalidInput, NotFound
 from zhikong.core.time import as_utc, local_day, utcnow
 from zhikong.facilities.models import (
@@ -58,15 +58,18 @@ def ensure_facility(session: Session, place: Place, kind: FacilityKind | None = 
         elif place.kind == PlaceKind.ADMIN_CENTRE:
             kind = FacilityKind.SCREENING_POINT
         else:
-            raise InvalidInput(f"place {place.code} is a {place.kind.value}; give the facility kind", field="kind")
+            raise InvalidInput(
+                f"place {place.code} is a {place.kind.value}; give the facility kind", field="kind"
+            )
     fac = Facility(place_id=place.id, kind=kind, name=place.name, unit_id=place.unit_id, active=True)
     session.add(fac)
     session.flush()
     return fac
 
 
-def add_building(session: Session, facility: Facility, name: str, floors: int, rooms_per_floor: int,
-                 beds_per_room: int = 1) -> Building:
+def add_building(
+    session: Session, facility: Facility, name: str, floors: int, rooms_per_floor: int, beds_per_room: int = 1
+) -> Building:
     """A building with ``floors`` × ``rooms_per_floor`` rooms (numbered 101, 102, … 201, …)."""
     if not (1 <= floors <= 60 and 1 <= rooms_per_floor <= 99 and 1 <= beds_per_room <= 8):
         raise InvalidInput("floors 1..60, rooms per floor 1..99, beds per room 1..8", field="floors")
@@ -83,8 +86,10 @@ def add_building(session: Session, facility: Facility, name: str, floors: int, r
             room = Room(building_id=b.id, facility_id=facility.id, floor=f, number=f"{f}{r:02d}")
             session.add(room)
             session.flush()
-            session.add_all(Bed(room_id=room.id, facility_id=facility.id, label=chr(ord("A") + k), usable=True)
-                            for k in range(beds_per_room))
+            session.add_all(
+                Bed(room_id=room.id, facility_id=facility.id, label=chr(ord("A") + k), usable=True)
+                for k in range(beds_per_room)
+            )
     session.flush()
     return b
 
@@ -95,7 +100,9 @@ def get_facility(session: Session, facility_id: int, user: User | None = None) -
         stmt = restrict(stmt, user, Facility.unit_id)
     fac = session.scalar(stmt)
     if fac is None:
-        raise NotFound(f"no facility {facility_id}" + (" in your jurisdiction" if user else ""), field="facility_id")
+        raise NotFound(
+            f"no facility {facility_id}" + (" in your jurisdiction" if user else ""), field="facility_id"
+        )
     return fac
 
 
@@ -135,10 +142,18 @@ def day_number(followup: Followup, at: datetime) -> int:
     return (local_day(at) - local_day(followup.started_at)).days + 1
 
 
-def start_followup(session: Session, actor: Actor, person_id: int, measure: Measure, *,
-                   at: datetime | None = None, key_person_id: int | None = None,
-                   days: int | None = None, previous_id: int | None = None,
-                   policy: Policy | None = None) -> Followup:
+def start_followup(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    measure: Measure,
+    *,
+    at: datetime | None = None,
+    key_person_id: int | None = None,
+    days: int | None = None,
+    previous_id: int | None = None,
+    policy: Policy | None = None,
+) -> Followup:
     """Put a person under home quarantine or health monitoring in their village."""
     if measure == Measure.CENTRAL:
         raise InvalidInput("central quarantine starts with admit()", field="measure")
@@ -150,29 +165,55 @@ def start_followup(session: Session, actor: Actor, person_id: int, measure: Meas
     start = as_utc(at) if at else utcnow()
     rule = pol.rules[measure]
     n = days if days is not None else rule.days
-    fu = Followup(person_id=person.id, key_person_id=key_person_id, measure=measure, state=FollowupState.ACTIVE,
-                  unit_id=person.village_id, facility_id=None, started_at=start,
-                  planned_end_at=start + timedelta(days=n),
-                  test_days=",".join(str(d) for d in rule.test_days if d <= n), previous_id=previous_id)
+    fu = Followup(
+        person_id=person.id,
+        key_person_id=key_person_id,
+        measure=measure,
+        state=FollowupState.ACTIVE,
+        unit_id=person.village_id,
+        facility_id=None,
+        started_at=start,
+        planned_end_at=start + timedelta(days=n),
+        test_days=",".join(str(d) for d in rule.test_days if d <= n),
+        previous_id=previous_id,
+    )
     _require_no_active(session, person.id)
     session.add(fu)
     _flush_unique(session, f"person {person.id} is already under an active measure")
-    audit.record(session, actor, "facilities.followup.start", "followup", fu.id,
-                 {"person_id": person.id, "measure": measure.value, "days": n})
+    audit.record(
+        session,
+        actor,
+        "facilities.followup.start",
+        "followup",
+        fu.id,
+        {"person_id": person.id, "measure": measure.value, "days": n},
+    )
     return fu
 
 
 def _require_no_active(session: Session, person_id: int) -> None:
-    other = session.scalar(select(Followup).where(Followup.person_id == person_id,
-                                                  Followup.state == FollowupState.ACTIVE))
+    other = session.scalar(
+        select(Followup).where(Followup.person_id == person_id, Followup.state == FollowupState.ACTIVE)
+    )
     if other is not None:
-        raise Conflict(f"person {person_id} is already under {other.measure.value} (follow-up {other.id}); "
-                       "release or transfer it first", field="person_id")
+        raise Conflict(
+            f"person {person_id} is already under {other.measure.value} (follow-up {other.id}); "
+            "release or transfer it first",
+            field="person_id",
+        )
 
 
-def admit(session: Session, actor: Actor, person_id: int, *, bed_id: int | None = None,
-          facility_id: int | None = None, at: datetime | None = None, key_person_id: int | None = None,
-          policy: Policy | None = None) -> tuple[Followup, Stay]:
+def admit(
+    session: Session,
+    actor: Actor,
+    person_id: int,
+    *,
+    bed_id: int | None = None,
+    facility_id: int | None = None,
+    at: datetime | None = None,
+    key_person_id: int | None = None,
+    policy: Policy | None = None,
+) -> tuple[Followup, Stay]:
     """Admit a person to a bed (or the first free bed of ``facility_id``) for central quarantine."""
     pol = policy or builtin_policy()
     person = session.get(Person, person_id)
@@ -185,7 +226,7 @@ def admit(session: Session, actor: Actor, person_id: int, *, bed_id: int | None 
         if facility_id is not None and bed.facility_id != facility_id:
             raise InvalidInput(f"bed {bed_id} is not in facility {facility_id}", field="bed_id")
     elif facility_id is not None:
-        bed = session.scalars(_free_beds(facility_id).limit(1)).first()  # type: ignore[assignment]
+        bed = session.scalars(_free_beds(facility_id).limit(1)).first()
         if bed is None:
             raise Conflict(f"facility {facility_id} has no free bed", field="facility_id")
     else:
@@ -199,25 +240,44 @@ def admit(session: Session, actor: Actor, person_id: int, *, bed_id: int | None 
         raise Conflict(f"bed {bed_label(session, bed)} is out of service", field="bed_id")
     holder = _active_stay_of_bed(session, bed.id)
     if holder is not None:
-        raise Conflict(f"bed {bed_label(session, bed)} is already occupied (follow-up {holder.followup_id})",
-                       field="bed_id")
+        raise Conflict(
+            f"bed {bed_label(session, bed)} is already occupied (follow-up {holder.followup_id})",
+            field="bed_id",
+        )
     _require_no_active(session, person.id)
     start = as_utc(at) if at else utcnow()
     if start > utcnow() + timedelta(minutes=5):
         raise InvalidInput("admission time is in the future", field="at")
     rule = pol.rules[Measure.CENTRAL]
-    fu = Followup(person_id=person.id, key_person_id=key_person_id, measure=Measure.CENTRAL,
-                  state=FollowupState.ACTIVE, unit_id=fac.unit_id, facility_id=fac.id, started_at=start,
-                  planned_end_at=start + timedelta(days=rule.days),
-                  test_days=",".join(str(d) for d in rule.test_days))
+    fu = Followup(
+        person_id=person.id,
+        key_person_id=key_person_id,
+        measure=Measure.CENTRAL,
+        state=FollowupState.ACTIVE,
+        unit_id=fac.unit_id,
+        facility_id=fac.id,
+        started_at=start,
+        planned_end_at=start + timedelta(days=rule.days),
+        test_days=",".join(str(d) for d in rule.test_days),
+    )
     session.add(fu)
     _flush_unique(session, f"person {person.id} is already under an active measure")
     stay = Stay(followup_id=fu.id, bed_id=bed.id, room_id=bed.room_id, facility_id=fac.id, started_at=start)
     session.add(stay)
     _flush_unique(session, f"bed {bed.id} was just given to someone else")
-    audit.record(session, actor, "facilities.admit", "followup", fu.id,
-                 {"person_id": person.id, "bed_id": bed.id, "facility_id": fac.id,
-                  "planned_end_at": fu.planned_end_at})
+    audit.record(
+        session,
+        actor,
+        "facilities.admit",
+        "followup",
+        fu.id,
+        {
+            "person_id": person.id,
+            "bed_id": bed.id,
+            "facility_id": fac.id,
+            "planned_end_at": fu.planned_end_at,
+        },
+    )
     return fu, stay
 
 
@@ -227,8 +287,9 @@ def get_followup(session: Session, followup_id: int, user: User | None = None) -
         stmt = restrict(stmt, user, Followup.unit_id)
     fu = session.scalar(stmt)
     if fu is None:
-        raise NotFound(f"no follow-up {followup_id}" + (" in your jurisdiction" if user else ""),
-                       field="followup_id")
+        raise NotFound(
+            f"no follow-up {followup_id}" + (" in your jurisdiction" if user else ""), field="followup_id"
+        )
     return fu
 
 
@@ -236,8 +297,9 @@ def current_stay(session: Session, followup_id: int) -> Stay | None:
     return session.scalar(select(Stay).where(Stay.followup_id == followup_id, Stay.ended_at.is_(None)))
 
 
-def transfer(session: Session, actor: Actor, followup_id: int, to_bed_id: int,
-             at: datetime | None = None) -> Stay:
+def transfer(
+    session: Session, actor: Actor, followup_id: int, to_bed_id: int, at: datetime | None = None
+) -> Stay:
     """Move an occupant to another bed (same or another isolation point)."""
     fu = get_followup(session, followup_id, actor if isinstance(actor, User) else None)
     stay = current_stay(session, fu.id)
@@ -266,8 +328,14 @@ def transfer(session: Session, actor: Actor, followup_id: int, to_bed_id: int,
     fu.facility_id = fac.id
     fu.unit_id = fac.unit_id
     _flush_unique(session, f"bed {bed.id} was just given to someone else")
-    audit.record(session, actor, "facilities.transfer", "followup", fu.id,
-                 {"from_bed_id": stay.bed_id, "to_bed_id": bed.id})
+    audit.record(
+        session,
+        actor,
+        "facilities.transfer",
+        "followup",
+        fu.id,
+        {"from_bed_id": stay.bed_id, "to_bed_id": bed.id},
+    )
     return new
 
 
@@ -278,8 +346,15 @@ class ReleaseResult:
     task_id: int | None
 
 
-def release(session: Session, actor: Actor, followup_id: int, *, at: datetime | None = None,
-            reason: str = "期满解除", policy: Policy | None = None) -> ReleaseResult:
+def release(
+    session: Session,
+    actor: Actor,
+    followup_id: int,
+    *,
+    at: datetime | None = None,
+    reason: str = "期满解除",
+    policy: Policy | None = None,
+) -> ReleaseResult:
     """Release a follow-up. After central quarantine the person goes on to home monitoring in the home
     village (policy ``home_after_central``) and the village gets a task to take over control."""
     pol = policy or builtin_policy()
@@ -288,8 +363,9 @@ def release(session: Session, actor: Actor, followup_id: int, *, at: datetime | 
         raise Conflict(f"follow-up {fu.id} is already {fu.state.value}", field="followup_id")
     when = as_utc(at) if at else utcnow()
     if when < fu.started_at:
-        raise InvalidInput(f"release at {when.isoformat()} is before admission at {fu.started_at.isoformat()}",
-                           field="at")
+        raise InvalidInput(
+            f"release at {when.isoformat()} is before admission at {fu.started_at.isoformat()}", field="at"
+        )
     if when > utcnow() + timedelta(minutes=5):
         raise InvalidInput("release time is in the future", field="at")
     stay = current_stay(session, fu.id)
@@ -300,26 +376,48 @@ def release(session: Session, actor: Actor, followup_id: int, *, at: datetime | 
     fu.ended_at = when
     fu.end_reason = (reason or "").strip()[:200] or None
     session.flush()
-    audit.record(session, actor, "facilities.release", "followup", fu.id,
-                 {"person_id": fu.person_id, "measure": fu.measure.value, "reason": fu.end_reason})
+    audit.record(
+        session,
+        actor,
+        "facilities.release",
+        "followup",
+        fu.id,
+        {"person_id": fu.person_id, "measure": fu.measure.value, "reason": fu.end_reason},
+    )
     nxt: Followup | None = None
     task_id: int | None = None
     if fu.measure == Measure.CENTRAL and pol.after_central is not None and pol.after_central_days > 0:
         person = session.get(Person, fu.person_id)
         assert person is not None
-        nxt = start_followup(session, "facilities", person.id, pol.after_central, at=when,
-                             key_person_id=fu.key_person_id, days=pol.after_central_days,
-                             previous_id=fu.id, policy=pol)
+        nxt = start_followup(
+            session,
+            "facilities",
+            person.id,
+            pol.after_central,
+            at=when,
+            key_person_id=fu.key_person_id,
+            days=pol.after_central_days,
+            previous_id=fu.id,
+            policy=pol,
+        )
         fac = session.get(Facility, fu.facility_id) if fu.facility_id else None
         what = "居家健康监测" if pol.after_central == Measure.MONITORING else "居家隔离"
         task = create_task(
-            session, kind=TaskKind.CONTACT_QUARANTINE, unit_id=person.village_id,
+            session,
+            kind=TaskKind.CONTACT_QUARANTINE,
+            unit_id=person.village_id,
             title=f"接回管控：{person.name} 解除集中隔离，{what}{pol.after_central_days}天",
-            description=(f"{person.name}（{person.id_number_masked or '—'}）于 {local_day(when)} 从"
-                         f"{fac.name if fac else '集中隔离点'}解除集中隔离，请村居落实{what}"
-                         f"至 {local_day(nxt.planned_end_at)}，每日两次体温与症状随访。"),
-            priority=Priority.HIGH, subject_type=SubjectType.PERSON, subject_id=person.id,
-            source="facilities", actor="facilities")
+            description=(
+                f"{person.name}（{person.id_number_masked or '—'}）于 {local_day(when)} 从"
+                f"{fac.name if fac else '集中隔离点'}解除集中隔离，请村居落实{what}"
+                f"至 {local_day(nxt.planned_end_at)}，每日两次体温与症状随访。"
+            ),
+            priority=Priority.HIGH,
+            subject_type=SubjectType.PERSON,
+            subject_id=person.id,
+            source="facilities",
+            actor="facilities",
+        )
         task_id = task.id
     return ReleaseResult(fu, nxt, task_id)
 
@@ -343,18 +441,32 @@ class CapacityRow:
 
 def capacity(session: Session, user: User | None = None) -> list[CapacityRow]:
     """Beds, usable beds and occupied beds per isolation point (in the user's jurisdiction)."""
-    stmt = select(Facility, Place).join(Place, Place.id == Facility.place_id).where(
-        Facility.kind == FacilityKind.ISOLATION_POINT, Facility.active.is_(True))
-    if user is not None:
-        stmt = restrict(stmt, user, Facility.unit_id)
+    stmt = (
+        select(Facility, Place)
+        .join(Place, Place.id == Facility.place_id)
+        .where(Facility.kind == FacilityKind.ISOLATION_POINT, Facility.active.is_(True))
+    )
+    clause = jurisdiction_clause(user, Facility.unit_id) if user is not None else None
+    if clause is not None:
+        stmt = stmt.where(clause)
     facs = session.execute(stmt.order_by(Facility.id)).all()
     beds = dict(session.execute(select(Bed.facility_id, func.count()).group_by(Bed.facility_id)).all())
-    usable = dict(session.execute(select(Bed.facility_id, func.count()).where(Bed.usable.is_(True))
-                                  .group_by(Bed.facility_id)).all())
-    occ = dict(session.execute(select(Stay.facility_id, func.count()).where(Stay.ended_at.is_(None))
-                               .group_by(Stay.facility_id)).all())
-    return [CapacityRow(f.id, f.name, f.unit_id, p.lat, p.lon, beds.get(f.id, 0), usable.get(f.id, 0),
-                        occ.get(f.id, 0)) for f, p in facs]
+    usable = dict(
+        session.execute(
+            select(Bed.facility_id, func.count()).where(Bed.usable.is_(True)).group_by(Bed.facility_id)
+        ).all()
+    )
+    occ = dict(
+        session.execute(
+            select(Stay.facility_id, func.count()).where(Stay.ended_at.is_(None)).group_by(Stay.facility_id)
+        ).all()
+    )
+    return [
+        CapacityRow(
+            f.id, f.name, f.unit_id, p.lat, p.lon, beds.get(f.id, 0), usable.get(f.id, 0), occ.get(f.id, 0)
+        )
+        for f, p in facs
+    ]
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -391,12 +503,22 @@ def find_free_bed(session: Session, user: User | None = None, near_unit_id: int 
     best = rows[0]
     bed = session.scalars(_free_beds(best.facility_id).limit(1)).first()
     assert bed is not None
-    return FreeBed(best.facility_id, best.name, bed.id, bed_label(session, bed),
-                   round(dist[best.facility_id], 2) if dist else None, best.free)
+    return FreeBed(
+        best.facility_id,
+        best.name,
+        bed.id,
+        bed_label(session, bed),
+        round(dist[best.facility_id], 2) if dist else None,
+        best.free,
+    )
 
 
 def occupants(session: Session, facility_id: int) -> list[tuple[Followup, Stay, Person]]:
-    stmt = (select(Followup, Stay, Person).join(Stay, Stay.followup_id == Followup.id)
-            .join(Person, Person.id == Followup.person_id)
-            .where(Stay.facility_id == facility_id, Stay.ended_at.is_(None)).order_by(Stay.bed_id))
+    stmt = (
+        select(Followup, Stay, Person)
+        .join(Stay, Stay.followup_id == Followup.id)
+        .join(Person, Person.id == Followup.person_id)
+        .where(Stay.facility_id == facility_id, Stay.ended_at.is_(None))
+        .order_by(Stay.bed_id)
+    )
     return [(f, s, p) for f, s, p in session.execute(stmt)]

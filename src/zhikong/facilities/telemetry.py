@@ -118,7 +118,7 @@ def parse(raw: RawMessage, policy: Policy) -> Parsed:
     if raw.topic is not None:
         if not (raw.topic.startswith(TOPIC_PREFIX) and raw.topic.endswith("/telemetry")):
             raise Rejected("malformed", f"unexpected topic {raw.topic!r}")
-        topic_code = raw.topic[len(TOPIC_PREFIX):-len("/telemetry")] or None
+        topic_code = raw.topic[len(TOPIC_PREFIX) : -len("/telemetry")] or None
     try:
         doc = json.loads(raw.payload)
     except (UnicodeDecodeError, ValueError) as e:
@@ -127,9 +127,13 @@ def parse(raw: RawMessage, policy: Policy) -> Parsed:
         raise Rejected("malformed", "the payload must be a JSON object", topic_code)
     code = doc.get("device", topic_code)
     if not isinstance(code, str) or not 0 < len(code) <= 64:
-        raise Rejected("malformed", "field device: a device code of 1 to 64 characters is required", topic_code)
+        raise Rejected(
+            "malformed", "field device: a device code of 1 to 64 characters is required", topic_code
+        )
     if topic_code is not None and code != topic_code:
-        raise Rejected("malformed", f"field device {code!r} differs from the topic's {topic_code!r}", topic_code)
+        raise Rejected(
+            "malformed", f"field device {code!r} differs from the topic's {topic_code!r}", topic_code
+        )
     if "msg_id" in doc:
         mid = doc["msg_id"]
         if not isinstance(mid, str | int) or isinstance(mid, bool) or not 0 < len(str(mid)) <= 60:
@@ -143,18 +147,24 @@ def parse(raw: RawMessage, policy: Policy) -> Parsed:
     else:
         raise Rejected("malformed", "a msg_id or seq field is required (de-duplication)", code)
     try:
-        mtype = MessageType(doc.get("type"))
+        mtype = MessageType(str(doc.get("type")))
     except ValueError as e:
-        raise Rejected("malformed", f"field type: one of {', '.join(MessageType)}, not {doc.get('type')!r}",
-                       code) from e
+        raise Rejected(
+            "malformed", f"field type: one of {', '.join(MessageType)}, not {doc.get('type')!r}", code
+        ) from e
     try:
         device_at = _timestamp(doc.get("ts"))
     except (ValueError, OverflowError, OSError) as e:
-        raise Rejected("malformed", f"field ts: epoch seconds or ISO-8601 with offset ({e})"[:200], code) from e
+        raise Rejected(
+            "malformed", f"field ts: epoch seconds or ISO-8601 with offset ({e})"[:200], code
+        ) from e
     skew = abs((device_at - raw.received_at).total_seconds())
     if skew > policy.max_clock_skew_seconds:
-        raise Rejected("clock_skew", f"device clock is {skew:.0f} s off (limit {policy.max_clock_skew_seconds:.0f})",
-                       code)
+        raise Rejected(
+            "clock_skew",
+            f"device clock is {skew:.0f} s off (limit {policy.max_clock_skew_seconds:.0f})",
+            code,
+        )
     p = Parsed(code, key, mtype, device_at, raw.received_at, raw.channel)
     if mtype == MessageType.READING:
         v = doc.get("value")
@@ -183,9 +193,16 @@ def parse(raw: RawMessage, policy: Policy) -> Parsed:
 def _reject(session: Session, res: IngestResult, raw: RawMessage, r: Rejected) -> None:
     res.counts[r.reason] += 1
     text = raw.payload[:500].decode("utf-8", errors="replace")
-    session.add(TelemetryReject(reason=r.reason, device_code=(r.device_code or "")[:64] or None,
-                                detail=r.detail[:500], payload=text, channel=raw.channel,
-                                received_at=raw.received_at))
+    session.add(
+        TelemetryReject(
+            reason=r.reason,
+            device_code=(r.device_code or "")[:64] or None,
+            detail=r.detail[:500],
+            payload=text,
+            channel=raw.channel,
+            received_at=raw.received_at,
+        )
+    )
     log.info("telemetry rejected (%s): %s", r.reason, r.detail)
 
 
@@ -193,16 +210,22 @@ def bump_counters(session: Session, counts: Counter[str]) -> None:
     for name, n in counts.items():
         if n <= 0:
             continue
-        done = session.execute(update(TelemetryCounter).where(TelemetryCounter.name == name)
-                               .values(value=TelemetryCounter.value + n)).rowcount  # type: ignore[attr-defined]
+        done = session.execute(
+            update(TelemetryCounter)
+            .where(TelemetryCounter.name == name)
+            .values(value=TelemetryCounter.value + n)
+        ).rowcount  # type: ignore[attr-defined]
         if not done:
             try:
                 with session.begin_nested():
                     session.add(TelemetryCounter(name=name, value=n))
                     session.flush()
             except IntegrityError:
-                session.execute(update(TelemetryCounter).where(TelemetryCounter.name == name)
-                                .values(value=TelemetryCounter.value + n))
+                session.execute(
+                    update(TelemetryCounter)
+                    .where(TelemetryCounter.name == name)
+                    .values(value=TelemetryCounter.value + n)
+                )
 
 
 def counters(session: Session) -> dict[str, int]:
@@ -215,8 +238,15 @@ def _room_snapshot(session: Session, dev: Device) -> bytes | None:
     """The latest snapshot of a camera in the device's room (or the device's own)."""
     paths = [dev.snapshot_path] if dev.snapshot_path else []
     if dev.room_id is not None:
-        paths += [p for p in session.scalars(select(Device.snapshot_path).where(
-            Device.room_id == dev.room_id, Device.snapshot_path.is_not(None))) if p]
+        paths += [
+            p
+            for p in session.scalars(
+                select(Device.snapshot_path).where(
+                    Device.room_id == dev.room_id, Device.snapshot_path.is_not(None)
+                )
+            )
+            if p
+        ]
     for path in paths:
         try:
             return read_stored(path)
@@ -225,16 +255,28 @@ def _room_snapshot(session: Session, dev: Device) -> bytes | None:
     return None
 
 
-def _alarm(session: Session, dev: Device, fac: Facility, p: Parsed, policy: Policy,
-           occupied_rooms: set[int]) -> tuple[AlertKind, Severity, str] | None:
+def _alarm(
+    session: Session, dev: Device, fac: Facility, p: Parsed, policy: Policy, occupied_rooms: set[int]
+) -> tuple[AlertKind, Severity, str] | None:
     if p.type == MessageType.TAMPER:
         return AlertKind.DEVICE, Severity.CRITICAL, f"设备被破坏/遮挡：{dev.name or dev.code}（{fac.name}）"
     if p.type == MessageType.DOOR and p.state == "open" and dev.room_id in occupied_rooms:
-        return (AlertKind.QUARANTINE_BREACH, Severity.CRITICAL,
-                f"隔离期间房门被打开：{dev.name or dev.code}（{fac.name}）")
-    if p.type == MessageType.READING and dev.kind == DeviceKind.THERMAL_CAMERA and p.value is not None \
-            and p.value >= policy.fever_threshold:
-        return AlertKind.FEVER, Severity.CRITICAL, f"体温异常 {p.value:.1f}℃：{dev.name or dev.code}（{fac.name}）"
+        return (
+            AlertKind.QUARANTINE_BREACH,
+            Severity.CRITICAL,
+            f"隔离期间房门被打开：{dev.name or dev.code}（{fac.name}）",
+        )
+    if (
+        p.type == MessageType.READING
+        and dev.kind == DeviceKind.THERMAL_CAMERA
+        and p.value is not None
+        and p.value >= policy.fever_threshold
+    ):
+        return (
+            AlertKind.FEVER,
+            Severity.CRITICAL,
+            f"体温异常 {p.value:.1f}℃：{dev.name or dev.code}（{fac.name}）",
+        )
     return None
 
 
@@ -249,13 +291,19 @@ def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = Non
         except Rejected as r:
             _reject(session, res, raw, r)
     codes = {p.device_code for _, p in parsed}
-    devices = {d.code: d for d in session.scalars(select(Device).where(Device.code.in_(codes)))} if codes else {}
+    devices = (
+        {d.code: d for d in session.scalars(select(Device).where(Device.code.in_(codes)))} if codes else {}
+    )
     fresh: dict[tuple[int, str], Parsed] = {}
     for raw, p in parsed:
         dev = devices.get(p.device_code)
         if dev is None or not dev.active:
-            _reject(session, res, raw, Rejected("unknown_device", f"no active device {p.device_code!r}",
-                                                p.device_code))
+            _reject(
+                session,
+                res,
+                raw,
+                Rejected("unknown_device", f"no active device {p.device_code!r}", p.device_code),
+            )
             continue
         k = (dev.id, p.msg_key)
         if k in fresh:
@@ -265,8 +313,13 @@ def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = Non
     if fresh:
         ids = {k[0] for k in fresh}
         keys = {k[1] for k in fresh}
-        seen = set(session.execute(select(TelemetryMessage.device_id, TelemetryMessage.msg_key).where(
-            TelemetryMessage.device_id.in_(ids), TelemetryMessage.msg_key.in_(keys))).all())
+        seen = set(
+            session.execute(
+                select(TelemetryMessage.device_id, TelemetryMessage.msg_key).where(
+                    TelemetryMessage.device_id.in_(ids), TelemetryMessage.msg_key.in_(keys)
+                )
+            ).all()
+        )
         for k in seen & fresh.keys():
             del fresh[k]
             res.counts["duplicate"] += 1
@@ -277,13 +330,25 @@ def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = Non
     return res
 
 
-def _store(session: Session, res: IngestResult, fresh: dict[tuple[int, str], Parsed],
-           devices: dict[str, Device], pol: Policy) -> None:
+def _store(
+    session: Session,
+    res: IngestResult,
+    fresh: dict[tuple[int, str], Parsed],
+    devices: dict[str, Device],
+    pol: Policy,
+) -> None:
     by_id = {d.id: d for d in devices.values()}
-    facs = {f.id: f for f in session.scalars(select(Facility).where(
-        Facility.id.in_({d.facility_id for d in by_id.values()})))}
-    occupied = set(session.scalars(select(Stay.room_id).where(
-        Stay.ended_at.is_(None), Stay.facility_id.in_(facs.keys()))))
+    facs = {
+        f.id: f
+        for f in session.scalars(
+            select(Facility).where(Facility.id.in_({d.facility_id for d in by_id.values()}))
+        )
+    }
+    occupied = set(
+        session.scalars(
+            select(Stay.room_id).where(Stay.ended_at.is_(None), Stay.facility_id.in_(facs.keys()))
+        )
+    )
     now = utcnow()
     rows: list[dict[str, Any]] = []
     screening: Counter[tuple[int, date, str]] = Counter()
@@ -296,20 +361,39 @@ def _store(session: Session, res: IngestResult, fresh: dict[tuple[int, str], Par
         alarm = _alarm(session, dev, fac, p, pol, occupied)
         if alarm is not None:
             kind, sev, title = alarm
-            alert, _ = intake(session, AlertIn(
-                idempotency_key=f"tm:{dev.code}:{key}"[:128], kind=kind, severity=sev,
-                occurred_at=min(p.device_at, now), title=title[:200],
-                description=f"device {dev.code} ({dev.kind.value}) message {key}", place_id=fac.place_id,
-                camera_code=dev.code, snapshot=p.snapshot or _room_snapshot(session, dev),
-                source="facilities.devices"), actor="facilities.devices")
+            alert, _ = intake(
+                session,
+                AlertIn(
+                    idempotency_key=f"tm:{dev.code}:{key}"[:128],
+                    kind=kind,
+                    severity=sev,
+                    occurred_at=min(p.device_at, now),
+                    title=title[:200],
+                    description=f"device {dev.code} ({dev.kind.value}) message {key}",
+                    place_id=fac.place_id,
+                    camera_code=dev.code,
+                    snapshot=p.snapshot or _room_snapshot(session, dev),
+                    source="facilities.devices",
+                ),
+                actor="facilities.devices",
+            )
             alert_id = alert.id
             res.alerts.append(alert.id)
         if dev.status == DeviceStatus.OFFLINE:
-            back, _ = intake(session, AlertIn(
-                idempotency_key=f"dev-online:{dev.code}:{key}"[:128], kind=AlertKind.DEVICE,
-                severity=Severity.INFO, occurred_at=min(p.device_at, now),
-                title=f"设备恢复在线：{dev.name or dev.code}（{fac.name}）"[:200], place_id=fac.place_id,
-                camera_code=f"{dev.code}#status", source="facilities.devices"), actor="facilities.devices")
+            back, _ = intake(
+                session,
+                AlertIn(
+                    idempotency_key=f"dev-online:{dev.code}:{key}"[:128],
+                    kind=AlertKind.DEVICE,
+                    severity=Severity.INFO,
+                    occurred_at=min(p.device_at, now),
+                    title=f"设备恢复在线：{dev.name or dev.code}（{fac.name}）"[:200],
+                    place_id=fac.place_id,
+                    camera_code=f"{dev.code}#status",
+                    source="facilities.devices",
+                ),
+                actor="facilities.devices",
+            )
             res.alerts.append(back.id)
         dev.status = DeviceStatus.ONLINE
         if dev.last_seen_at is None or p.device_at > dev.last_seen_at:
@@ -319,9 +403,20 @@ def _store(session: Session, res: IngestResult, fresh: dict[tuple[int, str], Par
             screening[(fac.id, d, "readings")] += 1
             if p.value >= pol.fever_threshold:
                 screening[(fac.id, d, "fevers")] += 1
-        rows.append({"device_id": dev_id, "msg_key": key, "type": p.type, "value": p.value, "state": p.state,
-                     "device_at": p.device_at, "received_at": p.received_at, "stored_at": now,
-                     "channel": p.channel, "alert_id": alert_id})
+        rows.append(
+            {
+                "device_id": dev_id,
+                "msg_key": key,
+                "type": p.type,
+                "value": p.value,
+                "state": p.state,
+                "device_at": p.device_at,
+                "received_at": p.received_at,
+                "stored_at": now,
+                "channel": p.channel,
+                "alert_id": alert_id,
+            }
+        )
     try:
         with session.begin_nested():
             session.execute(insert(TelemetryMessage), rows)
@@ -340,7 +435,9 @@ def _store(session: Session, res: IngestResult, fresh: dict[tuple[int, str], Par
 def _count_screening(session: Session, screening: Counter[tuple[int, date, str]]) -> None:
     days = {(f, d) for f, d, _ in screening}
     for fac_id, d in days:
-        row = session.scalar(select(ScreeningDay).where(ScreeningDay.facility_id == fac_id, ScreeningDay.day == d))
+        row = session.scalar(
+            select(ScreeningDay).where(ScreeningDay.facility_id == fac_id, ScreeningDay.day == d)
+        )
         if row is None:
             row = ScreeningDay(facility_id=fac_id, day=d, readings=0, fevers=0)
             session.add(row)
@@ -355,19 +452,30 @@ def sweep_offline(session: Session, now: datetime | None = None, policy: Policy 
     now = now or utcnow()
     cutoff = now - timedelta(seconds=pol.offline_after_seconds)
     out: list[int] = []
-    stale = session.scalars(select(Device).where(Device.active.is_(True), Device.status == DeviceStatus.ONLINE,
-                                                 Device.last_seen_at < cutoff))
+    stale = session.scalars(
+        select(Device).where(
+            Device.active.is_(True), Device.status == DeviceStatus.ONLINE, Device.last_seen_at < cutoff
+        )
+    )
     for dev in stale:
         fac = session.get(Facility, dev.facility_id)
         assert fac is not None and dev.last_seen_at is not None
         dev.status = DeviceStatus.OFFLINE
-        alert, _ = intake(session, AlertIn(
-            idempotency_key=f"dev-offline:{dev.code}:{dev.last_seen_at.isoformat()}"[:128],
-            kind=AlertKind.DEVICE, severity=Severity.WARNING,
-            occurred_at=min(dev.last_seen_at + timedelta(seconds=pol.offline_after_seconds), utcnow()),
-            title=f"设备离线：{dev.name or dev.code}（{fac.name}）"[:200],
-            description=f"last seen {dev.last_seen_at.isoformat()}", place_id=fac.place_id,
-            camera_code=f"{dev.code}#status", source="facilities.devices"), actor="facilities.devices")
+        alert, _ = intake(
+            session,
+            AlertIn(
+                idempotency_key=f"dev-offline:{dev.code}:{dev.last_seen_at.isoformat()}"[:128],
+                kind=AlertKind.DEVICE,
+                severity=Severity.WARNING,
+                occurred_at=min(dev.last_seen_at + timedelta(seconds=pol.offline_after_seconds), utcnow()),
+                title=f"设备离线：{dev.name or dev.code}（{fac.name}）"[:200],
+                description=f"last seen {dev.last_seen_at.isoformat()}",
+                place_id=fac.place_id,
+                camera_code=f"{dev.code}#status",
+                source="facilities.devices",
+            ),
+            actor="facilities.devices",
+        )
         out.append(alert.id)
     session.flush()
     return out

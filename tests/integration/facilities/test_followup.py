@@ -12,7 +12,7 @@ from zhikong.alerts.models import Alert, AlertKind
 from zhikong.core.errors import Conflict, InvalidInput, PermissionDenied
 from zhikong.core.time import utcnow
 from zhikong.facilities import followup, service
-from zhikong.facilities.models import CheckSource, HealthCheck, Measure, LabOutcome
+from zhikong.facilities.models import CheckSource, HealthCheck, LabOutcome, Measure
 
 
 def _alerts(w: World) -> int:
@@ -21,10 +21,12 @@ def _alerts(w: World) -> int:
 
 def test_fever_check_raises_one_alert_routed_to_the_point(world: World) -> None:
     s = world.session
-    fu, _ = service.admit(s, "test", world.persons[0].id, facility_id=world.points[0].id,
-                          at=utcnow() - timedelta(hours=2))
-    ok = followup.record_check(s, "test", fu.id, temperature=36.6, measured_at=utcnow() - timedelta(hours=1),
-                               slot="am")
+    fu, _ = service.admit(
+        s, "test", world.persons[0].id, facility_id=world.points[0].id, at=utcnow() - timedelta(hours=2)
+    )
+    ok = followup.record_check(
+        s, "test", fu.id, temperature=36.6, measured_at=utcnow() - timedelta(hours=1), slot="am"
+    )
     assert ok.alert_id is None and not ok.check.abnormal
     hot = followup.record_check(s, "test", fu.id, temperature=37.3, symptoms=["cough"], slot="pm")
     s.commit()
@@ -71,10 +73,16 @@ def test_missing_checks_alert_once(world: World) -> None:
 
 def test_test_results_and_positive_alert(world: World) -> None:
     s = world.session
-    fu, _ = service.admit(s, "test", world.persons[0].id, facility_id=world.points[0].id,
-                          at=utcnow() - timedelta(days=1, hours=1))
-    r1 = followup.record_test(s, "test", fu.id, outcome=LabOutcome.NEGATIVE, day=1,
-                              sampled_at=utcnow() - timedelta(days=1))
+    fu, _ = service.admit(
+        s,
+        "test",
+        world.persons[0].id,
+        facility_id=world.points[0].id,
+        at=utcnow() - timedelta(days=1, hours=1),
+    )
+    r1 = followup.record_test(
+        s, "test", fu.id, outcome=LabOutcome.NEGATIVE, day=1, sampled_at=utcnow() - timedelta(days=1)
+    )
     assert r1.day_number == 1
     followup.record_test(s, "test", fu.id, outcome=LabOutcome.POSITIVE)
     s.commit()

@@ -53,13 +53,27 @@ def test_database_refuses_a_second_active_stay_in_a_bed(world: World) -> None:
     bed = _beds(world, 1)[0]
     fu, _ = service.admit(s, "test", world.persons[0].id, bed_id=bed.id)
     s.commit()
-    other = Followup(person_id=world.persons[1].id, measure=Measure.CENTRAL, state=FollowupState.ACTIVE,
-                     unit_id=fu.unit_id, facility_id=fu.facility_id, started_at=utcnow(),
-                     planned_end_at=utcnow() + timedelta(days=7), test_days="")
+    other = Followup(
+        person_id=world.persons[1].id,
+        measure=Measure.CENTRAL,
+        state=FollowupState.ACTIVE,
+        unit_id=fu.unit_id,
+        facility_id=fu.facility_id,
+        started_at=utcnow(),
+        planned_end_at=utcnow() + timedelta(days=7),
+        test_days="",
+    )
     s.add(other)
     s.flush()
-    s.add(Stay(followup_id=other.id, bed_id=bed.id, room_id=bed.room_id, facility_id=bed.facility_id,
-               started_at=utcnow()))
+    s.add(
+        Stay(
+            followup_id=other.id,
+            bed_id=bed.id,
+            room_id=bed.room_id,
+            facility_id=bed.facility_id,
+            started_at=utcnow(),
+        )
+    )
     with pytest.raises(IntegrityError):
         s.flush()
     s.rollback()
@@ -67,8 +81,9 @@ def test_database_refuses_a_second_active_stay_in_a_bed(world: World) -> None:
 
 def test_release_before_admission_is_invalid_and_changes_nothing(world: World) -> None:
     s = world.session
-    fu, _ = service.admit(s, "test", world.persons[2].id, facility_id=world.points[0].id,
-                          at=utcnow() - timedelta(days=1))
+    fu, _ = service.admit(
+        s, "test", world.persons[2].id, facility_id=world.points[0].id, at=utcnow() - timedelta(days=1)
+    )
     s.commit()
     with pytest.raises(InvalidInput, match="before admission") as e:
         service.release(s, "test", fu.id, at=fu.started_at - timedelta(minutes=1))
@@ -81,8 +96,9 @@ def test_release_before_admission_is_invalid_and_changes_nothing(world: World) -
 def test_release_hands_back_to_the_village_with_home_monitoring(world: World) -> None:
     s = world.session
     person = world.persons[3]
-    fu, stay = service.admit(s, "test", person.id, facility_id=world.points[1].id,
-                             at=utcnow() - timedelta(days=7, hours=1))
+    fu, stay = service.admit(
+        s, "test", person.id, facility_id=world.points[1].id, at=utcnow() - timedelta(days=7, hours=1)
+    )
     s.commit()
     r = service.release(s, "test", fu.id)
     s.commit()

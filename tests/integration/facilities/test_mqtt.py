@@ -46,8 +46,9 @@ def _publish(b: LocalBroker, n: int, start: int = 0) -> int:
         else:
             v = 38.0 if i % 10 == 0 else 36.5
             fevers += v >= 37.3
-            infos.append(pub.publish(topic_for("THERM-1"),
-                                     message_json("THERM-1", i, "reading", now, value=v), qos=1))
+            infos.append(
+                pub.publish(topic_for("THERM-1"), message_json("THERM-1", i, "reading", now, value=v), qos=1)
+            )
     for info in infos:
         info.wait_for_publish(10)
     pub.publish(topic_for("CAM-1"), b"garbage", qos=1).wait_for_publish(10)
@@ -79,8 +80,11 @@ def test_consumer_stores_everything_once(world: World, engine: Engine, broker: L
     c.client.loop(0.5)  # subscribed
     c.client.disconnect()
     fevers = _publish(broker, 200)
-    _run_until(Consumer(broker.host, broker.port, client_id="t-once", engine=engine, batch_size=40,
-                        max_wait=0.05), engine, 200)
+    _run_until(
+        Consumer(broker.host, broker.port, client_id="t-once", engine=engine, batch_size=40, max_wait=0.05),
+        engine,
+        200,
+    )
     s = world.session
     s.expire_all()
     assert _stored(engine) == 200
@@ -89,8 +93,9 @@ def test_consumer_stores_everything_once(world: World, engine: Engine, broker: L
     assert s.scalar(select(func.count()).select_from(AlertDelivery)) == fevers
 
 
-def test_restart_after_commit_before_ack_loses_nothing(world: World, engine: Engine,
-                                                       broker: LocalBroker) -> None:
+def test_restart_after_commit_before_ack_loses_nothing(
+    world: World, engine: Engine, broker: LocalBroker
+) -> None:
     batches = {"n": 0}
 
     def crash_on_third(_size: int) -> None:
@@ -98,20 +103,35 @@ def test_restart_after_commit_before_ack_loses_nothing(world: World, engine: Eng
         if batches["n"] == 3:
             raise Crash("killed between commit and acknowledgement")
 
-    first = Consumer(broker.host, broker.port, client_id="t-restart", engine=engine, batch_size=25,
-                     max_wait=0.05, after_commit=crash_on_third)
+    first = Consumer(
+        broker.host,
+        broker.port,
+        client_id="t-restart",
+        engine=engine,
+        batch_size=25,
+        max_wait=0.05,
+        after_commit=crash_on_third,
+    )
     first.connect()
     first.client.loop(0.5)
     first.client.disconnect()
     fevers = _publish(broker, 300)
-    first = Consumer(broker.host, broker.port, client_id="t-restart", engine=engine, batch_size=25,
-                     max_wait=0.05, after_commit=crash_on_third)
+    first = Consumer(
+        broker.host,
+        broker.port,
+        client_id="t-restart",
+        engine=engine,
+        batch_size=25,
+        max_wait=0.05,
+        after_commit=crash_on_third,
+    )
     with pytest.raises(Crash):
         first.run(threading.Event(), max_seconds=20)
     stored_before = _stored(engine)
     assert 50 <= stored_before < 300  # it died mid-way, after committing its third batch
-    second = Consumer(broker.host, broker.port, client_id="t-restart", engine=engine, batch_size=25,
-                      max_wait=0.05)
+    second = Consumer(
+        broker.host, broker.port, client_id="t-restart", engine=engine, batch_size=25, max_wait=0.05
+    )
     _run_until(second, engine, 300)
     s = world.session
     s.expire_all()

@@ -82,11 +82,13 @@ def test_door_open_during_quarantine_alarms_once_with_snapshot(world: World) -> 
     telemetry.ingest(s, [raw(message_json("DOOR-1", 1, "door", now, state="open"))])
     assert s.scalar(select(func.count()).select_from(Alert)) == 0
     # the camera of the room sends a snapshot; someone is admitted to the room's bed
-    telemetry.ingest(s, [raw(message_json("CAM-1", 1, "heartbeat", now,
-                                          snapshot=base64.b64encode(JPEG).decode()))])
+    telemetry.ingest(
+        s, [raw(message_json("CAM-1", 1, "heartbeat", now, snapshot=base64.b64encode(JPEG).decode()))]
+    )
     door = s.scalar(select(Device).where(Device.code == "DOOR-1"))
     assert door is not None
     from zhikong.facilities.models import Bed
+
     bed = s.scalars(select(Bed).where(Bed.room_id == door.room_id)).first()
     assert bed is not None
     service.admit(s, "test", world.persons[0].id, bed_id=bed.id)
@@ -109,8 +111,9 @@ def test_screening_fever_and_daily_counts(world: World) -> None:
     s = world.session
     now = time.time()
     vals = [36.2, 36.5, 37.8, 36.9, 38.4]
-    r = telemetry.ingest(s, [raw(message_json("THERM-1", i, "reading", now + i, value=v))
-                             for i, v in enumerate(vals)])
+    r = telemetry.ingest(
+        s, [raw(message_json("THERM-1", i, "reading", now + i, value=v)) for i, v in enumerate(vals)]
+    )
     s.commit()
     assert r.stored == 5 and len(r.alerts) == 2
     alerts = s.scalars(select(Alert)).all()

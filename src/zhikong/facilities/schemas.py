@@ -1,0 +1,135 @@
+"""Request and response bodies of ``/api/facilities``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from zhikong.facilities.models import CheckSource, FollowupState, LabOutcome, Measure
+
+
+class AdmitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: int
+    bed_id: int | None = None
+    facility_id: int | None = None
+    key_person_id: int | None = None
+    at: datetime | None = None
+
+
+class FollowupStartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: int
+    measure: Measure
+    key_person_id: int | None = None
+    at: datetime | None = None
+
+
+class ReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = None
+    reason: str = Field(default="期满解除", max_length=200)
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_bed_id: int
+    at: datetime | None = None
+
+
+class CheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(description="°C, 34–43")
+    symptoms: list[str] = Field(default_factory=list, max_length=10)
+    slot: str | None = Field(default=None, pattern="^(am|pm)$")
+    measured_at: datetime | None = None
+    source: CheckSource = CheckSource.STAFF
+    note: str | None = Field(default=None, max_length=500)
+
+
+class SelfCheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float
+    symptoms: list[str] = Field(default_factory=list, max_length=10)
+
+
+class TestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: LabOutcome
+    sampled_at: datetime | None = None
+    day: int | None = Field(default=None, ge=1, le=60)
+
+
+class FollowupOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: int
+    key_person_id: int | None
+    measure: Measure
+    state: FollowupState
+    unit_id: int
+    facility_id: int | None
+    started_at: datetime
+    planned_end_at: datetime
+    ended_at: datetime | None
+    test_days: str
+    previous_id: int | None
+
+
+class AdmitOut(BaseModel):
+    followup: FollowupOut
+    bed_id: int
+    bed: str
+
+
+class ReleaseOut(BaseModel):
+    followup: FollowupOut
+    next_followup: FollowupOut | None
+    task_id: int | None
+
+
+class CheckOut(BaseModel):
+    id: int
+    day: str
+    slot: str
+    temperature: float
+    abnormal: bool
+    alert_id: int | None
+
+
+class CapacityOut(BaseModel):
+    facility_id: int
+    name: str
+    unit_id: int
+    beds: int
+    usable: int
+    occupied: int
+    free: int
+
+
+class FreeBedOut(BaseModel):
+    facility_id: int
+    facility_name: str
+    bed_id: int
+    bed: str
+    distance_km: float | None
+    free_beds: int
+
+
+class IngestOut(BaseModel):
+    counts: dict[str, int]
+    alerts: list[int]
+
+
+class LinkOut(BaseModel):
+    token: str
+    path: str
