@@ -83,6 +83,13 @@ class Consumer:
             log.error("MQTT connection refused: %s", reason)
             return
         client.subscribe(self.topic, qos=1)
+        log.info(
+            "connected to %s:%s, subscribed to %s (session present: %s)",
+            self.host,
+            self.port,
+            self.topic,
+            bool(getattr(_flags, "session_present", False)),
+        )
         self._connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
