@@ -133,7 +133,7 @@ def _flush_unique(session: Session, what: str) -> None:
         raise Conflict(f"{what} (someone else was faster); reload and retry") from e
 
 
-def test_dates(start: datetime, days: tuple[int, ...]) -> list[tuple[int, date]]:
+def sample_dates(start: datetime, days: tuple[int, ...]) -> list[tuple[int, date]]:
     first = local_day(start)
     return [(d, first + timedelta(days=d - 1)) for d in days]
 

@@ -19,7 +19,9 @@ from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.demo import DemoContext
 from zhikong.facilities import demo, service
+from zhikong.facilities.followup import slot_of
 from zhikong.facilities.models import Device, Facility, Followup, FollowupState
+from zhikong.facilities.policy import builtin_policy
 from zhikong.facilities.telemetry import message_json
 from zhikong.web.app import create_app
 
@@ -45,7 +47,8 @@ def test_demo_step_furnishes_points_idempotently(world: World) -> None:
 def test_cli_admit_list_free_bed_release(world: World) -> None:
     r = CliRunner()
     p = world.persons[0]
-    res = r.invoke(cli_app, ["facilities", "admit", "--person", str(p.id), "--facility", str(world.points[0].id)])
+    fac = str(world.points[0].id)
+    res = r.invoke(cli_app, ["facilities", "admit", "--person", str(p.id), "--facility", fac])
     assert res.exit_code == 0, res.output
     assert "tests D1" in res.output and "D7" in res.output
     res = r.invoke(cli_app, ["facilities", "list"])
@@ -86,14 +89,17 @@ def test_http_api(world: World) -> None:
     again = client.post("/api/facilities/admit", headers=h,
                         json={"person_id": world.persons[1].id, "bed_id": ok.json()["bed_id"]})
     assert again.status_code == 409
+    other_slot = "pm" if slot_of(utcnow(), builtin_policy()) == "am" else "am"
     chk = client.post(f"/api/facilities/followups/{fid}/checks", headers=h,
-                      json={"temperature": 38.1, "symptoms": ["cough"]})
+                      json={"temperature": 38.1, "symptoms": ["cough"], "slot": other_slot})
     assert chk.status_code == 201 and chk.json()["abnormal"] and chk.json()["alert_id"]
     # the person's own link: no login needed
     link = client.get(f"/api/facilities/followups/{fid}/link", headers=h).json()
     self_rep = client.post(link["path"], json={"temperature": 36.4})
-    assert self_rep.status_code in (201, 409), self_rep.text  # 409 if the same slot was just filled
-    assert client.post("/api/facilities/self-report/forged-token", json={"temperature": 36.4}).status_code == 403
+    assert self_rep.status_code == 201, self_rep.text
+    assert self_rep.json()["slot"] != other_slot
+    forged = client.post("/api/facilities/self-report/forged-token", json={"temperature": 36.4})
+    assert forged.status_code == 403
     # HTTP telemetry: one good, one duplicate, one malformed
     now = time.time()
     msg = message_json("DOOR-1", 9, "door", now, state="open")

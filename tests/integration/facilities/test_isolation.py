@@ -28,7 +28,7 @@ def test_admit_sets_plan_from_policy(world: World) -> None:
     s.commit()
     assert fu.measure == Measure.CENTRAL and fu.state == FollowupState.ACTIVE
     assert fu.planned_end_at == at + timedelta(days=7)
-    days = [d for d, _ in service.test_dates(fu.started_at, (1, 2, 3, 5, 7))]
+    days = [d for d, _ in service.sample_dates(fu.started_at, (1, 2, 3, 5, 7))]
     assert fu.test_days == "1,2,3,5,7" and days == [1, 2, 3, 5, 7]
     assert stay.bed_id == _beds(world, 0)[0].id and fu.unit_id == world.points[0].unit_id
 
