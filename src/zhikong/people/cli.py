@@ -63,6 +63,8 @@ def import_(
     file: Path = typer.Argument(..., help="Ledger file: CSV (UTF-8 or GBK) or Excel .xlsx."),
     reject_file: Path | None = typer.Option(None, help="Where to write rejected rows "
                                                        "(default: FILE.rejects.csv beside the input)."),
+    workers: int | None = typer.Option(None, help="Worker processes that validate and encrypt ahead of "
+                                                  "the database writes (default: 1 for big files)."),
 ) -> None:
     """Import a ledger file: bad rows are reported and skipped, good rows land, re-import changes nothing."""
     from zhikong.core import migrate
@@ -72,7 +74,8 @@ def import_(
     size = file.stat().st_size if file.is_file() else 0
     with _progress() as prog:
         task = prog.add_task("导入 / importing", total=None)
-        res = import_ledger(file, reject_file=reject_file, progress=lambda n: prog.advance(task, n))
+        res = import_ledger(file, reject_file=reject_file, workers=workers,
+                            progress=lambda n: prog.advance(task, n))
         prog.update(task, total=res.rows_total, completed=res.rows_total)
     table = Table(title=f"{res.file} ({res.encoding}, {size / 1e6:.1f} MB) → batch {res.batch_id}")
     table.add_column("结果 / outcome")

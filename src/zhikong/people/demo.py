@@ -31,7 +31,7 @@ def step(ctx: DemoContext) -> None:
         ctx.console.print(f"importing the ledger {path}")
     else:
         with unit_of_work() as session:
-            villages = service.village_specs(session, s.district_code)
+            villages = service.village_specs(session, ctx.data.get("district_code") or s.district_code)
         if not villages:
             ctx.console.print(f"[yellow]district {s.district_code} has no villages loaded; "
                               "no ledger generated[/]")

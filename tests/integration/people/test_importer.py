@@ -40,15 +40,17 @@ def _snapshot(session: Session) -> list[tuple[object, ...]]:
     return [tuple(r) for r in session.execute(select(*cols).order_by(Person.id)).all()]
 
 
+@pytest.mark.parametrize("workers", [0, 1])
 def test_import_and_reimport_changes_nothing(engine: Engine, session: Session, villages: object,
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, workers: int) -> None:
     f = write_ledger(tmp_path / "ledger.csv", 400, seed=3)
-    r1 = import_ledger(f, engine=engine, chunk_size=150)
+    r1 = import_ledger(f, engine=engine, chunk_size=150, workers=workers)
+    assert r1.workers == workers
     assert (r1.rows_total, r1.inserted, r1.updated, r1.unchanged, r1.rejected) == (400, 400, 0, 0, 0)
     assert r1.reject_file is None
     before = _snapshot(session)
     households = session.scalar(select(Household.id).order_by(Household.id.desc()).limit(1))
-    r2 = import_ledger(f, engine=engine, chunk_size=150)
+    r2 = import_ledger(f, engine=engine, chunk_size=150, workers=workers)
     assert (r2.inserted, r2.updated, r2.unchanged, r2.rejected) == (0, 0, 400, 0)
     assert _snapshot(session) == before
     assert session.scalar(select(Household.id).order_by(Household.id.desc()).limit(1)) == households
@@ -77,8 +79,9 @@ def test_households_linked_and_values_stored(engine: Engine, session: Session, v
     assert [p.name for p in service.find_by_phone(session, "13800138000")] == ["王秀英"]
 
 
+@pytest.mark.parametrize("workers", [0, 1])
 def test_bad_rows_reported_and_skipped(engine: Engine, session: Session, villages: object,
-                                       tmp_path: Path) -> None:
+                                       tmp_path: Path, workers: int) -> None:
     f = _write(
         tmp_path / "bad.csv", HEADER,
         GOOD1,                                                                    # row 2 good
@@ -92,7 +95,7 @@ def test_bad_rows_reported_and_skipped(engine: Engine, session: Session, village
         f"{ID4},,男,1990-01-01,13800138007,H9,x,{V1},常住",              # 10 name, sex
         f"{ID5},辛,男,1990-01-01,13800138008,H9,x,{V1},常住",            # 11 good
     )
-    res = import_ledger(f, engine=engine)
+    res = import_ledger(f, engine=engine, chunk_size=4, workers=workers)
     assert (res.rows_total, res.inserted, res.rejected) == (10, 2, 8)
     got = {(e.row, e.field) for e in res.errors}
     assert {(3, "id_number"), (4, "phone"), (5, "birth_date"), (6, "village_code"), (7, "id_number"),
@@ -106,6 +109,7 @@ def test_bad_rows_reported_and_skipped(engine: Engine, session: Session, village
     rejected = list(csv.reader(res.reject_file.open(encoding="utf-8-sig")))
     assert rejected[0][-2:] == ["_row", "_errors"] and len(rejected) == 9
     assert [r[-2] for r in rejected[1:]] == ["3", "4", "5", "6", "7", "8", "9", "10"]
+    assert rejected[5][:2] == ["11010519491231002X", "戊"]  # the duplicate, as it was in the file
     assert service.find_by_id_number(session, ID5) is not None
     assert service.find_by_id_number(session, "360426199101010071") is None
 
@@ -193,3 +197,16 @@ def test_no_plaintext_identifiers_in_sqlite_file(engine: Engine, session: Sessio
     leaked += [r["phone"] for r in rows if r["phone"] and r["phone"].encode() in blob]
     leaked += [r["id_number"] for r in rows if r["id_number"][6:].encode() in blob]
     assert leaked == []
+
+
+def test_bulk_rows_read_back_like_orm_rows(engine: Engine, session: Session, villages: object,
+                                           tmp_path: Path) -> None:
+    import_ledger(_write(tmp_path / "a.csv", HEADER, GOOD1), engine=engine)
+    p = service.get_by_id_number(session, GOOD1.split(",")[0])
+    assert p.created_at.tzinfo is not None and p.birth_date == date(1949, 12, 31)
+    if engine.dialect.name == "sqlite":  # stored in the same text form SQLAlchemy writes
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql("SELECT birth_date, created_at FROM person").one()
+            batch = conn.exec_driver_sql("SELECT created_at FROM import_batch").scalar_one()
+        assert raw[0] == "1949-12-31"
+        assert len(raw[1]) == len(batch) and "+" not in raw[1] and "T" not in raw[1]
