@@ -120,7 +120,7 @@ class Followup(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
     #: the key-person registry entry (screening.KeyPerson) this follow-up serves, when known
-    key_person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    key_person_id: Mapped[int | None] = mapped_column(ForeignKey("key_person.id"), index=True)
     measure: Mapped[Measure] = mapped_column(str_enum(Measure, 16))
     state: Mapped[FollowupState] = mapped_column(str_enum(FollowupState, 16), index=True)
     #: the unit responsible: the facility's unit (central) or the person's village (home)

@@ -16,7 +16,7 @@ import zhikong.core.db  # noqa: F401  (custom column types)
 revision = 'facilities_0001'
 down_revision = None
 branch_labels = ('facilities',)
-depends_on = ['0001_foundation', 'auth_0001', 'alerts_0001']
+depends_on = ['alerts_0001', 'screening_0001']
 
 
 def upgrade() -> None:
@@ -84,6 +84,7 @@ def upgrade() -> None:
     sa.Column('end_reason', sa.String(length=200), nullable=True),
     sa.Column('created_at', zhikong.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['facility_id'], ['facility.id'], name=op.f('fk_followup_facility_id_facility')),
+    sa.ForeignKeyConstraint(['key_person_id'], ['key_person.id'], name=op.f('fk_followup_key_person_id_key_person')),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_followup_person_id_person')),
     sa.ForeignKeyConstraint(['previous_id'], ['followup.id'], name=op.f('fk_followup_previous_id_followup')),
     sa.ForeignKeyConstraint(['unit_id'], ['admin_unit.id'], name=op.f('fk_followup_unit_id_admin_unit')),
