@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
 
 from zhikong.facilities.models import DeviceKind
 from zhikong.facilities.mqtt import publisher
@@ -48,15 +51,20 @@ def simulate(
     seed: int = 1,
     client_id: str = "zhikong-sim",
     stop: Callable[[], bool] | None = None,
+    devices_per_client: int = 250,
+    max_outstanding: int = 20000,
 ) -> SimResult:
     """Publish ``len(devices) / period`` messages a second for ``seconds``; waits for the broker's
-    PUBACKs at the end. Each device's ``seq`` counts up from ``seq_start``."""
+    PUBACKs at the end. Each device's ``seq`` counts up from ``seq_start``. Devices are spread over
+    several connections (``devices_per_client``); a connection with ``max_outstanding`` messages not
+    yet acknowledged by the broker waits for the oldest (back-pressure, never a dropped message)."""
     rng = random.Random(seed)
     res = SimResult()
-    pub = publisher(host, port, client_id)
+    n_clients = max(1, -(-len(devices) // devices_per_client))
+    pubs = [publisher(host, port, f"{client_id}-{i}") for i in range(n_clients)]
+    outstanding: list[deque[mqtt.MQTTMessageInfo]] = [deque() for _ in pubs]
     started = time.monotonic()
     tick = 0
-    pending = []
     try:
         while time.monotonic() - started < seconds and not (stop and stop()):
             slot_start = started + tick * period
@@ -67,17 +75,29 @@ def simulate(
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                info = pub.publish(
-                    topic_for(code), _payload(code, kind, seq_start + tick, rng, fever_rate, res), qos=1
-                )
-                pending.append(info)
+                k = i % n_clients
+                q = outstanding[k]
+                while q and q[0].is_published():
+                    q.popleft()
+                while len(q) >= max_outstanding:
+                    q.popleft().wait_for_publish(30)
+                payload = _payload(code, kind, seq_start + tick, rng, fever_rate, res)
+                info = pubs[k].publish(topic_for(code), payload, qos=1)
+                while info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # the client's queue is full: wait, then retry
+                    if q:
+                        q.popleft().wait_for_publish(30)
+                    else:
+                        time.sleep(0.01)
+                    info = pubs[k].publish(topic_for(code), payload, qos=1)
+                q.append(info)
                 res.published += 1
             tick += 1
-            pending = [p for p in pending if not p.is_published()]
-        for p in pending:
-            p.wait_for_publish(30)
+        for q in outstanding:
+            for info in q:
+                info.wait_for_publish(60)
     finally:
         res.seconds = time.monotonic() - started
-        pub.loop_stop()
-        pub.disconnect()
+        for pub in pubs:
+            pub.loop_stop()
+            pub.disconnect()
     return res
