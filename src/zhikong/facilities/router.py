@@ -15,6 +15,7 @@ from zhikong.core.time import utcnow
 from zhikong.facilities import followup, service, telemetry
 from zhikong.facilities.mapdata import facilities_geojson
 from zhikong.facilities.models import Bed, CheckSource, Followup
+from zhikong.facilities.pages import router as pages_router
 from zhikong.facilities.schemas import (
     AdmitIn,
     AdmitOut,
@@ -34,7 +35,7 @@ from zhikong.facilities.schemas import (
 )
 from zhikong.web.deps import CurrentUser, SessionDep
 
-router = APIRouter(prefix="/api/facilities", tags=["facilities"])
+api = APIRouter(prefix="/api/facilities", tags=["facilities"])
 
 WRITERS = (
     Role.DISTRICT_COMMAND,
@@ -50,7 +51,7 @@ def _fu(f: Followup) -> FollowupOut:
     return FollowupOut.model_validate(f)
 
 
-@router.get("/capacity", response_model=list[CapacityOut])
+@api.get("/capacity", response_model=list[CapacityOut])
 def capacity(session: SessionDep, user: CurrentUser) -> list[CapacityOut]:
     """Beds, occupancy and free beds per isolation point in your jurisdiction."""
     return [
@@ -67,7 +68,7 @@ def capacity(session: SessionDep, user: CurrentUser) -> list[CapacityOut]:
     ]
 
 
-@router.get("/free-bed", response_model=FreeBedOut)
+@api.get("/free-bed", response_model=FreeBedOut)
 def free_bed(session: SessionDep, user: CurrentUser, near_unit_id: int | None = None) -> FreeBedOut:
     """A free bed, at the point nearest to ``near_unit_id`` when given."""
     fb = service.find_free_bed(session, user, near_unit_id)
@@ -81,13 +82,13 @@ def free_bed(session: SessionDep, user: CurrentUser, near_unit_id: int | None = 
     )
 
 
-@router.get("/map")
+@api.get("/map")
 def map_layer(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """GeoJSON FeatureCollection of isolation and screening points (occupancy, devices, open alarms)."""
     return facilities_geojson(session, user)
 
 
-@router.post("/admit", response_model=AdmitOut, status_code=201)
+@api.post("/admit", response_model=AdmitOut, status_code=201)
 def admit(body: AdmitIn, session: SessionDep, user: CurrentUser) -> AdmitOut:
     require_role(user, *WRITERS, what="admit to an isolation point")
     fu, stay = service.admit(
@@ -104,7 +105,7 @@ def admit(body: AdmitIn, session: SessionDep, user: CurrentUser) -> AdmitOut:
     return AdmitOut(followup=_fu(fu), bed_id=bed.id, bed=service.bed_label(session, bed))
 
 
-@router.post("/followups", response_model=FollowupOut, status_code=201)
+@api.post("/followups", response_model=FollowupOut, status_code=201)
 def start_followup(body: FollowupStartIn, session: SessionDep, user: CurrentUser) -> FollowupOut:
     """Home quarantine or health monitoring in the village."""
     require_role(user, *WRITERS, what="start a follow-up")
@@ -115,12 +116,12 @@ def start_followup(body: FollowupStartIn, session: SessionDep, user: CurrentUser
     )
 
 
-@router.get("/followups/{followup_id}", response_model=FollowupOut)
+@api.get("/followups/{followup_id}", response_model=FollowupOut)
 def get_followup(followup_id: int, session: SessionDep, user: CurrentUser) -> FollowupOut:
     return _fu(service.get_followup(session, followup_id, user))
 
 
-@router.post("/followups/{followup_id}/release", response_model=ReleaseOut)
+@api.post("/followups/{followup_id}/release", response_model=ReleaseOut)
 def release(followup_id: int, body: ReleaseIn, session: SessionDep, user: CurrentUser) -> ReleaseOut:
     require_role(user, *WRITERS, what="release")
     r = service.release(session, user, followup_id, at=body.at, reason=body.reason)
@@ -131,7 +132,7 @@ def release(followup_id: int, body: ReleaseIn, session: SessionDep, user: Curren
     )
 
 
-@router.post("/followups/{followup_id}/transfer", response_model=FollowupOut)
+@api.post("/followups/{followup_id}/transfer", response_model=FollowupOut)
 def transfer(followup_id: int, body: TransferIn, session: SessionDep, user: CurrentUser) -> FollowupOut:
     require_role(user, *WRITERS, what="transfer")
     service.transfer(session, user, followup_id, body.to_bed_id, at=body.at)
@@ -150,7 +151,7 @@ def _check_out(r: followup.CheckResult) -> CheckOut:
     )
 
 
-@router.post("/followups/{followup_id}/checks", response_model=CheckOut, status_code=201)
+@api.post("/followups/{followup_id}/checks", response_model=CheckOut, status_code=201)
 def record_check(followup_id: int, body: CheckIn, session: SessionDep, user: CurrentUser) -> CheckOut:
     """A staff entry or a village visit record (phone-friendly: a few fields, JSON)."""
     require_role(user, *WRITERS, what="record a health check")
@@ -171,7 +172,7 @@ def record_check(followup_id: int, body: CheckIn, session: SessionDep, user: Cur
     )
 
 
-@router.post("/followups/{followup_id}/tests", status_code=201)
+@api.post("/followups/{followup_id}/tests", status_code=201)
 def record_test(followup_id: int, body: TestIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     require_role(user, *WRITERS, what="record a test result")
     r = followup.record_test(
@@ -180,15 +181,15 @@ def record_test(followup_id: int, body: TestIn, session: SessionDep, user: Curre
     return {"id": r.id, "day": r.day_number, "outcome": r.outcome.value}
 
 
-@router.get("/followups/{followup_id}/link", response_model=LinkOut)
+@api.get("/followups/{followup_id}/link", response_model=LinkOut)
 def self_report_link(followup_id: int, session: SessionDep, user: CurrentUser) -> LinkOut:
     """The personal self-report link (signed, expires after the measure) to send to the person."""
     fu = service.get_followup(session, followup_id, user)
     token = followup.self_report_token(fu)
-    return LinkOut(token=token, path=f"/api/facilities/self-report/{token}")
+    return LinkOut(token=token, path=f"/r/{token}", api_path=f"/api/facilities/self-report/{token}")
 
 
-@router.get("/self-report/{token}")
+@api.get("/self-report/{token}")
 def self_report_status(token: str, session: SessionDep) -> dict[str, Any]:
     """What the personal link shows: the measure, its end and the checks recorded so far."""
     fu = followup.followup_for_token(session, token)
@@ -201,7 +202,7 @@ def self_report_status(token: str, session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.post("/self-report/{token}", response_model=CheckOut, status_code=201)
+@api.post("/self-report/{token}", response_model=CheckOut, status_code=201)
 def self_report(token: str, body: SelfCheckIn, session: SessionDep) -> CheckOut:
     """A check reported by the person through the link (no login; the link is the credential)."""
     fu = followup.followup_for_token(session, token)
@@ -217,7 +218,7 @@ def self_report(token: str, body: SelfCheckIn, session: SessionDep) -> CheckOut:
     )
 
 
-@router.post("/telemetry", response_model=IngestOut)
+@api.post("/telemetry", response_model=IngestOut)
 async def http_telemetry(request: Request, session: SessionDep, user: CurrentUser) -> IngestOut:
     """Device messages over HTTP: one JSON object or an array (≤ 1000). Each ends stored, duplicate or
     rejected (counted and logged); the response has the counts."""
@@ -242,7 +243,13 @@ async def http_telemetry(request: Request, session: SessionDep, user: CurrentUse
     return IngestOut(counts=dict(res.counts), alerts=res.alerts)
 
 
-@router.get("/telemetry/counters")
+@api.get("/telemetry/counters")
 def telemetry_counters(session: SessionDep, user: CurrentUser) -> dict[str, int]:
     """Running totals: stored, duplicate and each rejection reason."""
     return telemetry.counters(session)
+
+
+#: the API and the HTML pages (discovered by the web app as ``zhikong.facilities.router.router``)
+router = APIRouter()
+router.include_router(api)
+router.include_router(pages_router)

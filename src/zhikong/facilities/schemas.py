@@ -132,4 +132,5 @@ class IngestOut(BaseModel):
 
 class LinkOut(BaseModel):
     token: str
-    path: str
+    path: str = Field(description="The self-report page to send to the person.")
+    api_path: str

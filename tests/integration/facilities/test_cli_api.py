@@ -95,7 +95,7 @@ def test_http_api(world: World) -> None:
     assert chk.status_code == 201 and chk.json()["abnormal"] and chk.json()["alert_id"]
     # the person's own link: no login needed
     link = client.get(f"/api/facilities/followups/{fid}/link", headers=h).json()
-    self_rep = client.post(link["path"], json={"temperature": 36.4})
+    self_rep = client.post(link["api_path"], json={"temperature": 36.4})
     assert self_rep.status_code == 201, self_rep.text
     assert self_rep.json()["slot"] != other_slot
     forged = client.post("/api/facilities/self-report/forged-token", json={"temperature": 36.4})
