@@ -20,6 +20,7 @@ from zhikong.core.time import utcnow
 from zhikong.demo import DemoContext
 from zhikong.facilities import demo, service
 from zhikong.facilities.followup import slot_of
+from zhikong.facilities.mapdata import device_features
 from zhikong.facilities.models import Device, Facility, Followup, FollowupState
 from zhikong.facilities.policy import builtin_policy
 from zhikong.facilities.telemetry import message_json
@@ -122,3 +123,5 @@ def test_http_api(world: World) -> None:
     s.expire_all()
     assert s.get(Followup, fid).state == FollowupState.RELEASED  # type: ignore[union-attr]
     assert s.get(Facility, world.points[0].id) is not None
+    devs = {f["properties"]["code"]: f["properties"] for f in device_features(s)}
+    assert set(devs) == {"DOOR-1", "CAM-1", "THERM-1", "THERM-2"} and devs["DOOR-1"]["status"] == "online"
