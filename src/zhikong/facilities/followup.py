@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhikong import audit
@@ -140,7 +141,7 @@ def record_check(
     try:
         with session.begin_nested():
             session.flush()
-    except Exception as e:  # the unique (followup, day, slot) raced
+    except IntegrityError as e:  # the unique (followup, day, slot) raced
         raise Conflict(f"the {slot} check of {day} was just recorded by someone else", field="slot") from e
     alert_id = None
     if abnormal:

@@ -24,10 +24,19 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
 from zhikong.core.db import unit_of_work
-from zhikong.core.errors import EngineError
+from zhikong.core.errors import Conflict, EngineError, InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.facilities.policy import Policy, builtin_policy
-from zhikong.facilities.telemetry import TOPIC_FILTER, IngestResult, RawMessage, ingest, sweep_offline
+from zhikong.facilities.telemetry import (
+    TOPIC_FILTER,
+    IngestResult,
+    RawMessage,
+    Rejected,
+    bump_counters,
+    ingest,
+    reject,
+    sweep_offline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,21 +115,45 @@ class Consumer:
         props.ReceiveMaximum = 65535
         self.client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=props)
 
+    def _store(self, raws: list[RawMessage]) -> IngestResult:
+        """Store a batch, retrying transient failures (locked database, a concurrent alert delivery)."""
+        last: Exception | None = None
+        for attempt in range(5):
+            try:
+                with unit_of_work(self.engine) as session:
+                    return ingest(session, raws, self.policy)
+            except (EngineError, Conflict) as e:  # the messages stay unacknowledged meanwhile
+                last = e
+                log.warning("storing a batch failed (%s); retry %d", e, attempt + 1)
+                time.sleep(0.5 * (attempt + 1))
+        raise EngineError(f"cannot store telemetry ({last}); stopping without acknowledging the batch")
+
+    def _store_one_by_one(self, raws: list[RawMessage]) -> IngestResult:
+        """A batch failed on its content: store each message alone, so that one poison message is
+        rejected (and logged) instead of blocking the queue forever."""
+        total = IngestResult()
+        for raw in raws:
+            try:
+                res = self._store([raw])
+            except InvalidInput as e:
+                with unit_of_work(self.engine) as session:
+                    res = IngestResult()
+                    reject(session, res, raw, Rejected("malformed", f"refused: {e.message}"[:500]))
+                    bump_counters(session, res.counts)
+            total.counts.update(res.counts)
+            total.alerts += res.alerts
+        return total
+
     def flush(self) -> None:
         if not self._buf:
             return
         batch, self._buf = self._buf, []
-        res: IngestResult | None = None
-        for attempt in range(5):
-            try:
-                with unit_of_work(self.engine) as session:
-                    res = ingest(session, [raw for _, raw in batch], self.policy)
-                break
-            except EngineError as e:  # e.g. database locked: retry, the messages stay unacknowledged
-                log.warning("storing a batch failed (%s); retry %d", e, attempt + 1)
-                time.sleep(0.5 * (attempt + 1))
-        if res is None:
-            raise EngineError("cannot store telemetry; stopping without acknowledging the batch")
+        raws = [raw for _, raw in batch]
+        try:
+            res = self._store(raws)
+        except InvalidInput as e:
+            log.warning("a batch was refused (%s); storing its messages one by one", e)
+            res = self._store_one_by_one(raws)
         self.stats.batches += 1
         self.stats.add(res)
         if self.after_commit is not None:

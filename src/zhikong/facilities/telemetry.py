@@ -190,7 +190,7 @@ def parse(raw: RawMessage, policy: Policy) -> Parsed:
     return p
 
 
-def _reject(session: Session, res: IngestResult, raw: RawMessage, r: Rejected) -> None:
+def reject(session: Session, res: IngestResult, raw: RawMessage, r: Rejected) -> None:
     res.counts[r.reason] += 1
     text = raw.payload[:500].decode("utf-8", errors="replace")
     session.add(
@@ -289,7 +289,7 @@ def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = Non
         try:
             parsed.append((raw, parse(raw, pol)))
         except Rejected as r:
-            _reject(session, res, raw, r)
+            reject(session, res, raw, r)
     codes = {p.device_code for _, p in parsed}
     devices = (
         {d.code: d for d in session.scalars(select(Device).where(Device.code.in_(codes)))} if codes else {}
@@ -298,7 +298,7 @@ def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = Non
     for raw, p in parsed:
         dev = devices.get(p.device_code)
         if dev is None or not dev.active:
-            _reject(
+            reject(
                 session,
                 res,
                 raw,

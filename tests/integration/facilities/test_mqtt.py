@@ -141,3 +141,39 @@ def test_restart_after_commit_before_ack_loses_nothing(
     assert counts["duplicate"] >= 25  # the committed but unacknowledged batch came again
     # no alarm twice: one delivery per fever message, and the redelivered ones were replays at most
     assert s.scalar(select(func.count()).select_from(AlertDelivery)) == fevers
+
+
+def test_a_poison_message_is_rejected_alone(
+    world: World, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch refused on its content is stored message by message; the bad one is logged, the rest kept."""
+    from zhikong.core.errors import InvalidInput
+    from zhikong.facilities import mqtt as mqtt_mod
+    from zhikong.facilities.models import TelemetryReject
+    from zhikong.facilities.telemetry import RawMessage
+
+    real = mqtt_mod.ingest
+    poison = message_json("CAM-1", 99, "heartbeat", time.time())
+
+    def picky(session, raws, policy=None):  # type: ignore[no-untyped-def]
+        if any(r.payload == poison for r in raws):
+            raise InvalidInput("cannot store this one")
+        return real(session, raws, policy)
+
+    monkeypatch.setattr(mqtt_mod, "ingest", picky)
+    c = Consumer("127.0.0.1", 1, engine=engine)
+    from zhikong.core.time import utcnow
+
+    now = time.time()
+    c._buf = [
+        (i + 1, RawMessage(payload=message_json("CAM-1", i, "heartbeat", now), received_at=utcnow()))
+        for i in range(5)
+    ]
+    c._buf.insert(2, (99, RawMessage(payload=poison, received_at=utcnow())))
+    c.flush()
+    assert _stored(engine) == 5 and c.stats.acked == 6
+    s = world.session
+    s.expire_all()
+    rej = s.scalars(select(TelemetryReject)).all()
+    assert len(rej) == 1 and "cannot store" in rej[0].detail
+    assert telemetry.counters(s)["malformed"] == 1
