@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from zhikong.core.db import Base, UTCDateTime, str_enum
 from zhikong.core.time import utcnow
 from zhikong.geo.models import Place
+from zhikong.screening import models as _screening_models  # noqa: F401  (key_person, referenced below)
 
 
 class FacilityKind(enum.StrEnum):

@@ -17,9 +17,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -234,7 +234,7 @@ def counters(session: Session) -> dict[str, int]:
     return out
 
 
-def _room_snapshot(session: Session, dev: Device) -> bytes | None:
+def _room_snapshot(session: Session, dev: _Dev) -> bytes | None:
     """The latest snapshot of a camera in the device's room (or the device's own)."""
     paths = [dev.snapshot_path] if dev.snapshot_path else []
     if dev.room_id is not None:
@@ -256,7 +256,7 @@ def _room_snapshot(session: Session, dev: Device) -> bytes | None:
 
 
 def _alarm(
-    session: Session, dev: Device, fac: Facility, p: Parsed, policy: Policy, occupied_rooms: set[int]
+    session: Session, dev: _Dev, fac: Facility, p: Parsed, policy: Policy, occupied_rooms: set[int]
 ) -> tuple[AlertKind, Severity, str] | None:
     if p.type == MessageType.TAMPER:
         return AlertKind.DEVICE, Severity.CRITICAL, f"设备被破坏/遮挡：{dev.name or dev.code}（{fac.name}）"
@@ -280,6 +280,43 @@ def _alarm(
     return None
 
 
+@dataclass
+class _Dev:
+    """The columns of a device the ingest needs (lighter than loading ORM objects for every batch)."""
+
+    id: int
+    code: str
+    kind: DeviceKind
+    facility_id: int
+    room_id: int | None
+    status: DeviceStatus
+    last_seen_at: datetime | None
+    active: bool
+    name: str
+    snapshot_path: str | None
+
+
+#: a device's ``last_seen_at`` is rewritten at most this often (offline detection works in minutes)
+LAST_SEEN_RESOLUTION = timedelta(seconds=5)
+
+
+def _devices(session: Session, codes: set[str]) -> dict[str, _Dev]:
+    cols = (
+        Device.id,
+        Device.code,
+        Device.kind,
+        Device.facility_id,
+        Device.room_id,
+        Device.status,
+        Device.last_seen_at,
+        Device.active,
+        Device.name,
+        Device.snapshot_path,
+    )
+    rows = session.execute(select(*cols).where(Device.code.in_(codes))).all()
+    return {r[1]: _Dev(*tuple(r)) for r in rows}
+
+
 def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = None) -> IngestResult:
     """Store a batch (the caller commits). Safe to call again with the same messages."""
     pol = policy or builtin_policy()
@@ -291,9 +328,7 @@ def ingest(session: Session, raws: list[RawMessage], policy: Policy | None = Non
         except Rejected as r:
             reject(session, res, raw, r)
     codes = {p.device_code for _, p in parsed}
-    devices = (
-        {d.code: d for d in session.scalars(select(Device).where(Device.code.in_(codes)))} if codes else {}
-    )
+    devices = _devices(session, codes) if codes else {}
     fresh: dict[tuple[int, str], Parsed] = {}
     for raw, p in parsed:
         dev = devices.get(p.device_code)
@@ -334,7 +369,7 @@ def _store(
     session: Session,
     res: IngestResult,
     fresh: dict[tuple[int, str], Parsed],
-    devices: dict[str, Device],
+    devices: dict[str, _Dev],
     pol: Policy,
 ) -> None:
     by_id = {d.id: d for d in devices.values()}
@@ -352,11 +387,13 @@ def _store(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     screening: Counter[tuple[int, date, str]] = Counter()
+    changed: dict[int, dict[str, Any]] = {}
     for (dev_id, key), p in sorted(fresh.items(), key=lambda kv: kv[1].device_at):
         dev = by_id[dev_id]
         fac = facs[dev.facility_id]
         if p.snapshot is not None:
             dev.snapshot_path = store_image(p.snapshot, "devices", field="snapshot")[0]
+            session.get_one(Device, dev.id).snapshot_path = dev.snapshot_path
         alert_id = None
         alarm = _alarm(session, dev, fac, p, pol, occupied)
         if alarm is not None:
@@ -395,9 +432,14 @@ def _store(
                 actor="facilities.devices",
             )
             res.alerts.append(back.id)
-        dev.status = DeviceStatus.ONLINE
-        if dev.last_seen_at is None or p.device_at > dev.last_seen_at:
-            dev.last_seen_at = p.device_at
+        if (
+            dev.status != DeviceStatus.ONLINE
+            or dev.last_seen_at is None
+            or p.device_at - dev.last_seen_at >= LAST_SEEN_RESOLUTION
+        ):
+            dev.status = DeviceStatus.ONLINE
+            dev.last_seen_at = p.device_at if dev.last_seen_at is None else max(dev.last_seen_at, p.device_at)
+            changed[dev.id] = {"id": dev.id, "status": dev.status, "last_seen_at": dev.last_seen_at}
         if p.type == MessageType.READING and dev.kind == DeviceKind.THERMAL_CAMERA and p.value is not None:
             d = local_day(p.device_at)
             screening[(fac.id, d, "readings")] += 1
@@ -417,15 +459,18 @@ def _store(
                 "alert_id": alert_id,
             }
         )
+    if changed:
+        session.execute(update(Device), list(changed.values()))
+    table = cast(Table, TelemetryMessage.__table__)
     try:
         with session.begin_nested():
-            session.execute(insert(TelemetryMessage), rows)
+            session.execute(table.insert(), rows)
         res.counts["stored"] += len(rows)
     except IntegrityError:  # a concurrent writer stored some of them: one by one
         for row in rows:
             try:
                 with session.begin_nested():
-                    session.execute(insert(TelemetryMessage), [row])
+                    session.execute(table.insert(), [row])
                 res.counts["stored"] += 1
             except IntegrityError:
                 res.counts["duplicate"] += 1
