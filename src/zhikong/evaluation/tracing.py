@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -158,14 +159,18 @@ class Evaluation:
 
 
 def evaluate_tracing(
-    world: World, engine: QueryEngine, policy: Policy, methods: tuple[str, ...] = METHODS
+    world: World,
+    engine: QueryEngine,
+    policy: Policy,
+    methods: tuple[str, ...] = METHODS,
+    lake: Path | None = None,
 ) -> Evaluation:
     cases = world_cases(world)
     if not cases:
         from zhikong.core.errors import InvalidInput
 
         raise InvalidInput(f"the world at {world.root} has no reported cases to trace", field="world")
-    lake = world_lake(world)
+    lake = lake or world_lake(world)
     now = max(c.end_at for c in cases).astimezone(UTC)
     result = trace(engine, lake, world.ledger(), cases, policy, now=max(now, datetime.now(UTC)))
     truth = world_truth(world, cases)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -39,13 +40,28 @@ def ingest(
     source: str = typer.Option(..., "--source",
                                help="cell, roaming, camera, venue_scan, travel, gps, proximity."),
     strict: bool = typer.Option(False, help="Reject the whole batch if any row is bad."),
+    since: str | None = typer.Option(None, help="Reject rows before this time (ISO-8601 with offset)."),
+    until: str | None = typer.Option(None, help="Reject rows after this time (ISO-8601 with offset)."),
 ) -> None:
     """Validate, pseudonymise and land feed files (one batch per file)."""
     from zhikong.lake.service import ingest_file
 
+    window = [_when(since, "since"), _when(until, "until")]
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
     for f in files:
-        _print_result(ingest_file(f, source, strict=strict))
+        _print_result(ingest_file(f, source, strict=strict, since=window[0], until=window[1]))
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise InvalidInput(f"--{name} {text!r} is not an ISO-8601 time", field=name) from e
+    if t.tzinfo is None:
+        raise InvalidInput(f"--{name} {text!r} needs a UTC offset, e.g. +08:00", field=name)
+    return t
 
 
 @app.command("ingest-ref")
@@ -101,7 +117,7 @@ def purge(
     if keep < 0:
         raise InvalidInput("--older-than must be ≥ 0", field="older_than")
     try:
-        ref = date.fromisoformat(today) if today else utcnow().astimezone().date()
+        ref = date.fromisoformat(today) if today else utcnow().astimezone(ZoneInfo(s.timezone)).date()
     except ValueError as e:
         raise InvalidInput(f"--today {today!r} is not a date YYYY-MM-DD", field="today") from e
     cutoff = ref - timedelta(days=keep)

@@ -290,8 +290,10 @@ def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bo
         out, chk = _convert(lake, source, tbl, since, until)
         res.rows = tbl.num_rows + len(broken)
         bad = chk.rejected()
-        errors = broken + [RowError(int(rows[i]), fld, why, _shown(tbl, fld, i), str(path))
-                           for i, fld, why in chk.first_reasons()]
+        # the offending value is shown for the first 10,000 bad rows (the rest: row, field, reason)
+        errors = broken + [RowError(int(rows[i]), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
+                                    str(path))
+                           for k, (i, fld, why) in enumerate(chk.first_reasons())]
         errors.sort(key=lambda e: e.row)
         res.rejected = len(errors)
         res.sample = errors[:20]

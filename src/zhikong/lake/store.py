@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -120,19 +121,16 @@ class Lake:
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        files: list[str] = []
-        for day, tbl in sorted(parts.items()):
-            rel = f"{source}/day={day}/part-{batch}.parquet"
-            tmp = d / rel.replace("/", "__")
-            # no stored Arrow schema: dictionary-encoded columns read back as the plain strings of
-            # ``schemas.SOURCES``
-            # dictionary pages for text, min/max statistics for times and numbers (pruning by time)
-            text = [f.name for f in tbl.schema
-                    if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)]
-            other = [f.name for f in tbl.schema if f.name not in text]
-            pq.write_table(tbl, tmp, compression="zstd", compression_level=1, store_schema=False,
-                           use_dictionary=text or False, write_statistics=other or False)
-            files.append(rel)
+        files = [f"{source}/day={day}/part-{batch}.parquet" for day in sorted(parts)]
+        jobs = [(parts[day], d / rel.replace("/", "__"))
+                for day, rel in zip(sorted(parts), files, strict=True)]
+        if len(jobs) > 1:   # pyarrow releases the GIL while encoding: write partitions in parallel
+            with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
+                for fut in [pool.submit(_write_part, tbl, path) for tbl, path in jobs]:
+                    fut.result()
+        else:
+            for tbl, path in jobs:
+                _write_part(tbl, path)
         entry = {**entry, "files": files, "source": source}
         tmp_marker = d / "COMMIT.tmp"
         tmp_marker.write_text(json.dumps(entry, ensure_ascii=False, default=str))
@@ -199,6 +197,15 @@ class Lake:
             s["partitions"] = int(str(s["partitions"])) + 1
             s["last_day"] = day
         return out
+
+
+def _write_part(tbl: pa.Table, path: Path) -> None:
+    # no stored Arrow schema: dictionary-encoded columns read back as the plain strings of
+    # ``schemas.SOURCES``; dictionary pages for text, min/max statistics for times and numbers
+    text = [f.name for f in tbl.schema if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)]
+    other = [f.name for f in tbl.schema if f.name not in text]
+    pq.write_table(tbl, path, compression="zstd", compression_level=1, store_schema=False,
+                   use_dictionary=text or False, write_statistics=other or False)
 
 
 def _part_size(path: Path) -> tuple[int, int]:

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from zhikong.core.errors import InvalidInput
+
 TS = pa.timestamp("us", tz="UTC")
 _CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
 _WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
@@ -139,27 +141,40 @@ def timestamp(col: pa.ChunkedArray, name: str, chk: Checker, lo: pa.Scalar, hi: 
     return out
 
 
+_NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
+
+
 def _parse_times(vals: pa.Array, offsets: tuple[str, ...]) -> tuple[pa.Array, list[tuple[str, np.ndarray]]]:
-    """Parse distinct timestamp texts; return them as UTC and the reasons of those that fail."""
-    n = len(vals)
-    out = pc.cast(pc.strptime(vals, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True), TS)
-    failed = np.flatnonzero(_np_bool(pc.is_null(out)) & ~_np_bool(pc.equal(vals, "")))
-    naive = np.zeros(n, dtype=bool)
-    bad = np.zeros(n, dtype=bool)
-    if len(failed):
-        # slow path only for what strptime did not take: fractions, a space separator, errors
-        us = pc.cast(out, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
-        for i in failed.tolist():
-            v = vals[i].as_py()
-            try:
-                us[i] = pc.cast(pa.array([v]), TS).cast(pa.int64())[0].as_py()
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                try:
-                    pc.cast(pa.array([v]), pa.timestamp("us"))
-                    naive[i] = True
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    bad[i] = True
-        out = pa.array(us, mask=np.isnan(us)).cast(pa.int64()).cast(TS)
+    """Parse distinct timestamp texts (vectorised); return them as UTC and the reasons of failures.
+
+    Accepted: ``YYYY-MM-DDTHH:MM:SS[.ffffff](±HH:MM|±HHMM|Z)``, a space instead of ``T`` too.
+    """
+    first = pc.strptime(vals, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
+    retry = np.flatnonzero(_np_bool(pc.is_null(first)))
+    if len(retry):   # fractions of a second, a space separator, or errors: the slower regex path
+        sub = _parse_flexible(vals.take(pa.array(retry)))
+        us = pc.fill_null(pc.cast(first, pa.int64()), 0).to_numpy(zero_copy_only=False).copy()
+        valid = _np_bool(pc.is_valid(first))
+        us[retry] = pc.fill_null(pc.cast(sub, pa.int64()), 0).to_numpy(zero_copy_only=False)
+        valid[retry] = _np_bool(pc.is_valid(sub))
+        first = pa.array(us, pa.int64(), mask=~valid).cast(TS)
+    return _classify(vals, pc.cast(first, TS), offsets)
+
+
+def _parse_flexible(vals: pa.Array) -> pa.Array:
+    s = pc.replace_substring_regex(vals, r"^(\d{4}-\d{2}-\d{2}) ", r"\1T")
+    frac = pc.struct_field(pc.extract_regex(s, r"\.(?P<f>\d{1,6})"), [0])
+    s = pc.replace_substring_regex(s, r"\.\d+", "")
+    base = pc.strptime(s, format="%Y-%m-%dT%H:%M:%S%z", unit="us", error_is_null=True)
+    frac_us = pc.fill_null(pc.cast(pc.utf8_rpad(frac, 6, "0"), pa.int64()), 0)
+    return pc.cast(pc.add(pc.cast(base, pa.int64()), frac_us), TS)
+
+
+def _classify(vals: pa.Array, out: pa.Array,
+              offsets: tuple[str, ...]) -> tuple[pa.Array, list[tuple[str, np.ndarray]]]:
+    failed = _np_bool(pc.is_null(out)) & ~_np_bool(pc.equal(vals, ""))
+    naive = failed & _np_bool(pc.match_substring_regex(vals, _NAIVE_RE))
+    bad = failed & ~naive
     # the offset must be the district's (or UTC): anything else is a wrong time zone
     ok_off = pc.or_(pc.is_in(pc.utf8_slice_codeunits(vals, -6), pa.array(list(offsets))),
                     pc.ends_with(vals, "Z"))
@@ -200,28 +215,52 @@ _PHONE_RE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
 _ID_RE = re.compile(r"^\d{17}[\dX]$")
 
 
+def _people_reason(exc: InvalidInput) -> str:
+    """The people domain's message without the value it quotes (no identifier in reject files)."""
+    return re.sub(r"\s+", " ", re.sub(r"'[^']*'\s*", "", exc.message)).strip()
+
+
 def normalise_phone(raw: str) -> tuple[str | None, str]:
-    """``(E.164 form, '')`` or ``(None, reason)`` for a mainland mobile number."""
+    """``(E.164 form, '')`` or ``(None, reason)`` for a mainland mobile number.
+
+    The common spellings (11 digits, +86/0086/86, spaces, dashes) take a fast path; anything else
+    goes through the ledger's own normaliser (``people.phone``: full-width digits, other separators,
+    number ranges), so a pid means the same number as the ledger's hash.
+    """
     s = raw.strip().replace(" ", "").replace("-", "")
     if not s:
         return None, "missing phone number"
     m = _PHONE_RE.match(s)
-    if m is None:
-        return None, "not a mainland mobile number"
-    return "+86" + m.group(1), ""
+    if m is not None:
+        return "+86" + m.group(1), ""
+    from zhikong.people import phone
+
+    try:
+        return phone.normalise(raw), ""
+    except InvalidInput as e:
+        return None, f"not a mainland mobile number ({_people_reason(e)})"
 
 
 def normalise_id(raw: str) -> tuple[str | None, str]:
-    """``(18-character upper-case ID number, '')`` or ``(None, reason)``."""
+    """``(18-character upper-case ID number, '')`` or ``(None, reason)``.
+
+    Well-formed 18-character numbers with a valid check character take a fast path; anything else
+    goes through the ledger's normaliser (``people.idcard``: full-width characters, the old
+    15-digit form, birth-date checks).
+    """
     s = raw.strip().upper()
     if not s:
         return None, "missing ID number"
-    if _ID_RE.match(s) is None:
-        return None, "not an 18-character ID number"
-    digits = np.frombuffer(s[:17].encode(), dtype=np.uint8).astype(np.int64) - 48
-    if _CHECK[int((digits * _WEIGHTS).sum() % 11)] != ord(s[17]):
-        return None, "ID number checksum does not match"
-    return s, ""
+    if _ID_RE.match(s) is not None:
+        digits = np.frombuffer(s[:17].encode(), dtype=np.uint8).astype(np.int64) - 48
+        if _CHECK[int((digits * _WEIGHTS).sum() % 11)] == ord(s[17]):
+            return s, ""
+    from zhikong.people import idcard
+
+    try:
+        return idcard.normalise(raw), ""
+    except InvalidInput as e:
+        return None, f"not a valid ID number ({_people_reason(e)})"
 
 
 def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker,

@@ -74,8 +74,15 @@ def split_surname(name: str) -> tuple[str, str]:
     return name[:1], name[1:]
 
 
+@lru_cache(maxsize=65_536)
+def _char_pinyin(ch: str) -> str:
+    return "".join(lazy_pinyin(ch, style=Style.NORMAL, errors="default")).lower()
+
+
 def _syllables(text: str) -> list[str]:
-    return [s.lower() for s in lazy_pinyin(text, style=Style.NORMAL, errors="default") if s.strip()]
+    # character by character: a given name is not a phrase, and a per-character table makes a
+    # million-row ledger fast (pypinyin's phrase segmentation is the slow part)
+    return [py for py in (_char_pinyin(ch) for ch in text) if py.strip()]
 
 
 @lru_cache(maxsize=262_144)

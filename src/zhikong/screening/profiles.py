@@ -105,8 +105,11 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
     def col(name: str) -> list[str | None]:
         return _str_or_none(df[name]) if name in df.columns else [None] * n
 
-    names = [clean_name(v) for v in col("name")]
-    py = [name_pinyin(v) for v in names]
+    raw_names = col("name")
+    uniq = {v: clean_name(v) for v in set(raw_names)}
+    names = [uniq[v] for v in raw_names]
+    py_of = {v: name_pinyin(v) for v in set(names)}
+    py = [py_of[v] for v in names]
     ids = [normalise_id_number(v) for v in col("id_number")]
     raw_phones = col("phone")
     phones = [normalise_phone(v) for v in raw_phones]
@@ -115,7 +118,8 @@ def prepare_chinese(df: pd.DataFrame) -> pd.DataFrame:
     sexes = [{"男": "male", "女": "female", "m": "male", "f": "female"}.get(
         (s or "").strip().lower(), (s or "").strip().lower() or None) for s in col("sex")]
     villages = [v.strip() or None if v else None for v in col("village_code")]
-    fz = [fuzzy_pinyin(p) for p in py]
+    fz_of = {p: fuzzy_pinyin(p) for p in set(py)}
+    fz = [fz_of[p] for p in py]
     out = pd.DataFrame({
         "unique_id": df["unique_id"].astype(str).to_numpy(),
         "name": names,

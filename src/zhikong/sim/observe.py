@@ -63,6 +63,10 @@ def cell(world: World, params: SimParams, rng: np.random.Generator, st: Stays, p
     tower = np.concatenate([tower, t_stay[ho], a_tower])
     ev = np.concatenate([ev, np.full(len(ho), len(names) - 2), np.full(len(a), len(names) - 1)])
     keep = rng.random(len(person)) >= params.cell_miss_rate
+    # one record per handset, second, tower and event (the operator's feed de-duplicates those)
+    key = ((person.astype(np.int64) << 37) | (sec.astype(np.int64) << 20) | (tower.astype(np.int64) << 3)
+           | ev.astype(np.int64))
+    keep &= ~pd.Series(key).duplicated().to_numpy()
     return _table(sec[keep], {
         "phone": _dict(phone, person[keep]),
         "tower_id": _dict(world.towers["tower_id"].to_numpy(), tower[keep]),

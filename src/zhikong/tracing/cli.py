@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -85,8 +86,7 @@ def trace(
         with unit_of_work() as s:
             paths = export_run(s, run_id, export)
         graph = ContactGraph(
-            [key_of[c.case_key] for c in result.contacts] or list(key_of.values()),
-            [c.__class__(**{**c.__dict__, "case_key": key_of[c.case_key]}) for c in result.contacts],
+            list(key_of.values()), [replace(c, case_key=key_of[c.case_key]) for c in result.contacts]
         )
         (export / f"graph-{run_id}.json").write_text(graph.to_json(labels), encoding="utf-8")
         (export / f"graph-{run_id}.graphml").write_text(graph.to_graphml(labels), encoding="utf-8")

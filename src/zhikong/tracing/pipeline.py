@@ -103,27 +103,24 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
         f"""
         WITH o AS (
           SELECT person, t, place,
-            LAG(place) OVER (PARTITION BY person ORDER BY t, place) AS prev_place,
-            LEAD(place) OVER (PARTITION BY person ORDER BY t, place) AS next_place,
-            LAG(t) OVER (PARTITION BY person ORDER BY t, place) AS prev_t,
-            LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t
-          FROM t_cell),
+            LAG(place, 2) OVER w AS prev2_place, LAG(t, 2) OVER w AS prev2_t,
+            LAG(place) OVER w AS prev_place, LAG(t) OVER w AS prev_t,
+            LEAD(place) OVER w AS next_place, LEAD(t) OVER w AS next_t,
+            ROW_NUMBER() OVER w AS rn
+          FROM t_cell WINDOW w AS (PARTITION BY person ORDER BY t, place)),
         pp AS (
-          SELECT person, t, next_t,
+          SELECT person, t, next_t, rn,
             CASE WHEN prev_place IS NOT NULL AND prev_place = next_place AND place <> prev_place
-                      AND next_t - prev_t <= {pp_s} THEN prev_place ELSE place END AS place
+                      AND next_t - prev_t <= {pp_s} THEN prev_place ELSE place END AS place,
+            CASE WHEN prev2_place IS NOT NULL AND prev2_place = place AND prev_place <> prev2_place
+                      AND t - prev2_t <= {pp_s} THEN prev2_place ELSE prev_place END AS prev_place,
+            prev_t
           FROM o),
-        g AS (
-          SELECT person, t, next_t, place,
-            CASE WHEN LAG(place) OVER (PARTITION BY person ORDER BY t, place) = place
-                      AND t - LAG(t) OVER (PARTITION BY person ORDER BY t, place) <= {gap_s}
-                 THEN 0 ELSE 1 END AS brk
-          FROM pp),
         s AS (
           SELECT person, t, next_t, place,
-            SUM(brk) OVER (PARTITION BY person ORDER BY t, place
-                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
-          FROM g)
+            SUM(CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END)
+              OVER (PARTITION BY person ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
+          FROM pp)
         SELECT person, place, MIN(t) AS start_s,
                MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
         FROM s GROUP BY person, place, sid""",

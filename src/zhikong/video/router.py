@@ -17,7 +17,7 @@ from zhikong.video.models import AlarmStatus, Camera, FindingKind, PatrolPlan, V
 from zhikong.video.schemas import AlarmOut, CameraOut
 from zhikong.video.service import create_patrol_plan, open_alarm_counts, patrol_cameras, patrol_position
 from zhikong.video.service import record_finding as record_finding_service
-from zhikong.web.deps import CurrentUser, SessionDep
+from zhikong.web.deps import CurrentUser, IdPath, SessionDep
 
 router = APIRouter(prefix="/api/video", tags=["video"])
 
@@ -107,7 +107,7 @@ def list_alarms(
 
 
 @router.get("/alarms/{alarm_id}/snapshot.jpg", response_class=FileResponse)
-def alarm_snapshot(alarm_id: int, session: SessionDep, user: CurrentUser) -> FileResponse:
+def alarm_snapshot(alarm_id: IdPath, session: SessionDep, user: CurrentUser) -> FileResponse:
     """The JPEG snapshot of an alarm."""
     stmt = restrict(select(VideoAlarm).join(Camera).where(VideoAlarm.id == alarm_id), user, Camera.unit_id)
     alarm = session.scalar(stmt)
@@ -155,7 +155,7 @@ def create_patrol(body: PatrolIn, session: SessionDep, user: CurrentUser) -> Pat
 
 
 @router.get("/patrols/{plan_id}", response_model=PatrolOut)
-def get_patrol(plan_id: int, session: SessionDep, user: CurrentUser) -> PatrolOut:
+def get_patrol(plan_id: IdPath, session: SessionDep, user: CurrentUser) -> PatrolOut:
     """A patrol plan and the camera on the patroller's screen now."""
     plan = session.get(PatrolPlan, plan_id)
     if plan is None:

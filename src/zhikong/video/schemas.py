@@ -19,7 +19,7 @@ from datetime import datetime, time
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from zhikong.core.errors import InvalidInput
+from zhikong.core.errors import ConfigError, InvalidInput
 
 
 class CrowdRule(BaseModel):
@@ -84,6 +84,20 @@ class CameraRules(BaseModel):
     frame_width: int = Field(ge=16, le=10000)
     frame_height: int = Field(ge=16, le=10000)
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=32)
+    #: this camera's tiling (``auto``, ``off``, ``COLSxROWS``); unset = the ``video_tiles`` setting
+    tiles: str | None = None
+
+    @field_validator("tiles")
+    @classmethod
+    def _tiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zhikong.video.detector import parse_tiles
+
+            try:
+                parse_tiles(v)
+            except ConfigError as e:
+                raise ValueError(e.message) from None
+        return v
 
     @model_validator(mode="after")
     def _inside_frame(self) -> CameraRules:

@@ -252,6 +252,7 @@ class StoringSink:
         self.snapshot_dir = data_dir / "video" / "snapshots"
         self.latencies: list[LatencySample] = []
         self.errors: list[str] = []
+        self.stored = 0
         self._lock = threading.Lock()
 
     def deliver(self, alarm: Alarm) -> None:
@@ -262,6 +263,9 @@ class StoringSink:
             with self._lock:
                 self.errors.append(f"{alarm.camera}: {e}")
             return
+        if stored is not None:
+            with self._lock:
+                self.stored += 1
         if stored is not None and alarm.frame_clock is not None:
             with self._lock:
                 self.latencies.append(LatencySample(str(alarm.kind), time.perf_counter() - alarm.frame_clock))

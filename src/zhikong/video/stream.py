@@ -31,7 +31,7 @@ import numpy as np
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.video.alarms import Alarm, AlarmKind, AlarmSink
-from zhikong.video.detector import Box, PersonDetector
+from zhikong.video.detector import Box, PersonDetector, TiledDetector, parse_tiles
 from zhikong.video.rules import RuleEngine
 from zhikong.video.schemas import CameraRules, ScheduleWindow
 
@@ -208,6 +208,9 @@ class CameraWorker(threading.Thread):
         self.latest_dir = latest_dir
         self.armed = armed
         self.engine = RuleEngine(spec.code, spec.rules) if spec.rules and spec.rules.zones else None
+        #: the camera's own tiling, when its rules set one (None there means "off")
+        self.own_tiles = bool(spec.rules and spec.rules.tiles)
+        self.tiles = parse_tiles(spec.rules.tiles) if spec.rules and spec.rules.tiles else None
         self.health = CameraHealth()
         self.lock = threading.Lock()
         self.latest_jpeg: bytes | None = None
@@ -292,7 +295,10 @@ class CameraWorker(threading.Thread):
         """Detect, apply rules, deliver alarms; returns the alarms (used by tests and benchmarks)."""
         at = utcnow()
         with self.pool.borrow() as det:
-            boxes = det.detect(frame)
+            if self.own_tiles and isinstance(det, TiledDetector):
+                boxes = det.detect(frame, tiles=self.tiles)
+            else:
+                boxes = det.detect(frame)
         came_back = False
         with self.lock:
             h = self.health

@@ -7,12 +7,14 @@ static files are served at ``/static`` when ``zhikong/web/static`` exists.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
 from pathlib import Path
 from types import ModuleType
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import zhikong
 from zhikong.core.config import Settings, get_settings
@@ -56,6 +58,35 @@ def discover_routers() -> list[APIRouter]:
     return routers
 
 
+#: requests served at once per process; the rest wait in the event loop, holding no DB connection
+MAX_CONCURRENT_REQUESTS = 32
+#: long-lived or database-free paths that do not take a slot
+_UNLIMITED = ("/api/alerts/stream", "/static", "/api/health")
+
+
+class ConcurrencyLimit:
+    """Pure ASGI middleware: at most ``limit`` requests in the app at once.
+
+    Sync endpoints and dependencies run in a thread pool (40 threads); a request that got its
+    database connection in one dependency may then wait for a thread. Queueing *before* the app keeps
+    the number of checked-out connections below the pool size under any load.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_CONCURRENT_REQUESTS) -> None:
+        self.app = app
+        self.limit = limit
+        self._sem: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(_UNLIMITED):
+            await self.app(scope, receive, send)
+            return
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.limit)
+        async with self._sem:
+            await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. ``settings`` defaults to ``get_settings()``."""
     settings = settings or get_settings()
@@ -65,8 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=getattr(zhikong, "__version__", "0"),
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    # one connection for each of the (40) threads that run sync endpoints, so none waits for the pool
+    pool = {} if url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 30, "pool_timeout": 10}
+    app.state.engine = make_engine(url, **pool)
     install_error_handlers(app)
+    app.add_middleware(ConcurrencyLimit)
 
     @app.get("/api/health", tags=["system"])
     def health() -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -90,6 +91,12 @@ async def _stale(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _db_busy(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(error_body("engine_error", "the database is busy; retry shortly / 数据库繁忙"),
+                        status_code=503, headers={"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
@@ -102,4 +109,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StaleDataError, _stale)
+    app.add_exception_handler(PoolTimeout, _db_busy)
     app.add_exception_handler(Exception, _unexpected)

@@ -16,8 +16,16 @@ from typing import Any
 import uvicorn
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "Demo-pass-2020!"
 
 
@@ -60,21 +68,32 @@ def _seed(banan: bool) -> dict[str, Any]:
 
             small_district.build(session)
         district = session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.DISTRICT)).first()
-        town = session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.TOWN)
-                               .order_by(AdminUnit.code)).first()
+        town = session.scalars(
+            select(AdminUnit).where(AdminUnit.level == UnitLevel.TOWN).order_by(AdminUnit.code)
+        ).first()
         assert district is not None and town is not None
-        village = session.scalars(select(AdminUnit).where(AdminUnit.parent_id == town.id)
-                                  .order_by(AdminUnit.code.desc())).first()
+        village = session.scalars(
+            select(AdminUnit).where(AdminUnit.parent_id == town.id).order_by(AdminUnit.code.desc())
+        ).first()
         assert village is not None
-        for role, unit, username in [(Role.DISTRICT_COMMAND, district, "e2e_district"),
-                                     (Role.TOWN_OPERATOR, town, "e2e_town"),
-                                     (Role.VILLAGE_OPERATOR, village, "e2e_village")]:
-            auth_service.create_user(session, username=username, password=PASSWORD, role=role,
-                                     unit_id=unit.id, display_name=username)
+        for role, unit, username in [
+            (Role.DISTRICT_COMMAND, district, "e2e_district"),
+            (Role.TOWN_OPERATOR, town, "e2e_town"),
+            (Role.VILLAGE_OPERATOR, village, "e2e_village"),
+        ]:
+            auth_service.create_user(
+                session,
+                username=username,
+                password=PASSWORD,
+                role=role,
+                unit_id=unit.id,
+                display_name=username,
+            )
             info["logins"][role.value] = (username, unit.code, unit.name)
         _seed_work(session, info, village, town)
-        info["village_count"] = len(session.scalars(
-            select(AdminUnit.id).where(AdminUnit.level == UnitLevel.VILLAGE)).all())
+        info["village_count"] = len(
+            session.scalars(select(AdminUnit.id).where(AdminUnit.level == UnitLevel.VILLAGE)).all()
+        )
     return info
 
 
@@ -89,27 +108,126 @@ def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> N
     from zhikong.people.models import Person
     from zhikong.tasks.service import create_task
 
-    other = session.scalars(select(AdminUnit).where(AdminUnit.parent_id.is_not(None),
-                                                    ~AdminUnit.path.startswith(town.path))
-                            .order_by(AdminUnit.code)).first()
-    mine = create_task(session, kind="registration", unit_id=village.id, title="E2E 排查登记 村内任务",
-                       description="核查返乡人员登记情况", priority="normal", source="e2e", actor="e2e")
-    theirs = create_task(session, kind="registration", unit_id=other.id, title="E2E 其他镇街的任务",
-                         description="不应被看到", priority="high", source="e2e", actor="e2e")
+    other = session.scalars(
+        select(AdminUnit)
+        .where(AdminUnit.parent_id.is_not(None), ~AdminUnit.path.startswith(town.path))
+        .order_by(AdminUnit.code)
+    ).first()
+    mine = create_task(
+        session,
+        kind="registration",
+        unit_id=village.id,
+        title="E2E 排查登记 村内任务",
+        description="核查返乡人员登记情况",
+        priority="normal",
+        source="e2e",
+        actor="e2e",
+    )
+    theirs = create_task(
+        session,
+        kind="registration",
+        unit_id=other.id,
+        title="E2E 其他镇街的任务",
+        description="不应被看到",
+        priority="high",
+        source="e2e",
+        actor="e2e",
+    )
     cipher = get_cipher()
     people = []
-    for i, (name, idn, phone) in enumerate([("张三", "500113199001011234", "+8613800138000"),
-                                            ("李四", "50011319851212002X", "+8613900139001")]):
-        p = Person(name=name, sex="male" if i == 0 else "female", birth_date=date(1990 - 5 * i, 1, 1),
-                   id_number_enc=cipher.encrypt(idn), id_number_hash=cipher.keyed_hash(idn),
-                   id_number_masked=mask_middle(idn, 6, 4), phone_enc=cipher.encrypt(phone),
-                   phone_hash=cipher.keyed_hash(phone), phone_masked=mask_middle(phone, 6, 4),
-                   village_id=village.id, address=f"{village.name}{i + 1}号")
+    for i, (name, idn, phone) in enumerate(
+        [("张三", "500113199001011234", "+8613800138000"), ("李四", "50011319851212002X", "+8613900139001")]
+    ):
+        p = Person(
+            name=name,
+            sex="male" if i == 0 else "female",
+            birth_date=date(1990 - 5 * i, 1, 1),
+            id_number_enc=cipher.encrypt(idn),
+            id_number_hash=cipher.keyed_hash(idn),
+            id_number_masked=mask_middle(idn, 6, 4),
+            phone_enc=cipher.encrypt(phone),
+            phone_hash=cipher.keyed_hash(phone),
+            phone_masked=mask_middle(phone, 6, 4),
+            village_id=village.id,
+            address=f"{village.name}{i + 1}号",
+        )
         session.add(p)
         people.append(p)
     session.flush()
-    info.update(task_id=mine.id, other_task_id=theirs.id, person_id=people[0].id, village_id=village.id,
-                other_unit_id=other.id)
+    case_id = _seed_tracing(session, people, village)
+    info.update(case_id=case_id, contact_person_id=people[1].id)
+    info.update(
+        task_id=mine.id,
+        other_task_id=theirs.id,
+        person_id=people[0].id,
+        village_id=village.id,
+        other_unit_id=other.id,
+    )
+
+
+def _seed_tracing(session: Any, people: list[Any], village: Any) -> int:
+    """A case (the first person) with the second as a close contact, and a key person under control."""
+    from datetime import date, timedelta
+
+    from zhikong.core.time import utcnow
+    from zhikong.screening.models import ControlMeasure, KeyCategory, KeyPerson
+    from zhikong.tracing.models import Case, Contact, ContactClass, Exposure, RunStatus, TraceRun
+
+    now = utcnow()
+    case = Case(
+        person_key=people[0].id_number_hash,
+        person_id=people[0].id,
+        id_number_hash=people[0].id_number_hash,
+        label="确诊病例",
+        onset_at=now - timedelta(days=2),
+        traced_at=now,
+    )
+    run = TraceRun(
+        policy="e2e", policy_edition=9, engine="duckdb", status=RunStatus.COMPLETED, cases=1, contacts=1
+    )
+    session.add_all([case, run])
+    session.flush()
+    contact = Contact(
+        run_id=run.id,
+        case_id=case.id,
+        person_key=people[1].id_number_hash,
+        person_id=people[1].id,
+        cls=ContactClass.CLOSE,
+        hop=1,
+        score=0.92,
+        close_minutes=45.0,
+        first_at=now - timedelta(days=3),
+        last_at=now - timedelta(days=3, hours=-1),
+        explanation="同一网格共处 45 分钟",
+        quarantine_central_days=14,
+        quarantine_home_days=7,
+    )
+    contact.exposures.append(
+        Exposure(
+            source="cell",
+            place="农贸市场",
+            start_at=now - timedelta(days=3),
+            end_at=now - timedelta(days=3, minutes=-45),
+            minutes=45.0,
+            distance="same_cell",
+        )
+    )
+    session.add(contact)
+    session.add(
+        KeyPerson(
+            person_id=people[1].id,
+            name=people[1].name,
+            category=KeyCategory.CLOSE_CONTACT,
+            source="tracing",
+            measure=ControlMeasure.CENTRAL_QUARANTINE,
+            start_date=date.today(),
+            end_date=date.today() + timedelta(days=14),
+            policy_edition="9",
+            unit_id=village.id,
+        )
+    )
+    session.flush()
+    return int(case.id)
 
 
 @contextmanager
@@ -118,8 +236,16 @@ def live_server(tmp: Path, *, banan: bool = True) -> Iterator[LiveServer]:
     from zhikong.core import config as config_mod
     from zhikong.core import db as db_mod
 
-    saved = {k: os.environ.get(k) for k in ("ZHIKONG_DATA_DIR", "ZHIKONG_SECRET_KEY", "ZHIKONG_DATABASE_URL",
-                                            "ZHIKONG_COOKIE_SECURE", "ZHIKONG_CONFIG")}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "ZHIKONG_DATA_DIR",
+            "ZHIKONG_SECRET_KEY",
+            "ZHIKONG_DATABASE_URL",
+            "ZHIKONG_COOKIE_SECURE",
+            "ZHIKONG_CONFIG",
+        )
+    }
     os.environ["ZHIKONG_DATA_DIR"] = str(tmp / "var")
     os.environ["ZHIKONG_SECRET_KEY"] = "e2e-secret-key-0123456789abcdef"
     os.environ["ZHIKONG_COOKIE_SECURE"] = "false"
@@ -134,8 +260,9 @@ def live_server(tmp: Path, *, banan: bool = True) -> Iterator[LiveServer]:
         from zhikong.web.app import create_app
 
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 20

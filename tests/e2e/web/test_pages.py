@@ -76,6 +76,11 @@ def test_switch_language(new_page: NewPage, live: LiveServer) -> None:
     page.click("[data-testid=lang-zh_CN]")
     page.wait_for_selector("html[lang=zh-CN]")
     assert "一张图" in page.inner_text("#sidebar")
+    # logging out (a form with the CSRF token) ends the session
+    page.click("form.logout button")
+    page.wait_for_url("**/login")
+    page.goto("/tasks")
+    assert "/login" in page.url
 
 
 def test_login_errors_are_shown_beside_the_field(new_page: NewPage, live: LiveServer) -> None:

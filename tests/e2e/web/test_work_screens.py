@@ -19,9 +19,14 @@ NewPage = Callable[..., Any]
 def tiny_png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     raw = b"".join(b"\x00" + b"\xcc\x22\x22" * 4 for _ in range(4))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def state_text(page: Any) -> str:
@@ -46,8 +51,9 @@ def test_task_from_assigned_to_accepted(new_page: NewPage, live: LiveServer) -> 
     assert village.get_attribute("#submit-feedback", "aria-invalid") == "true"
     assert state_text(village) == "处置中"
     village.fill("#submit-feedback", "已逐户核查，3 人已登记")
-    village.set_input_files("#submit-photos", files=[{"name": "site.png", "mimeType": "image/png",
-                                                      "buffer": tiny_png()}])
+    village.set_input_files(
+        "#submit-photos", files=[{"name": "site.png", "mimeType": "image/png", "buffer": tiny_png()}]
+    )
     village.click("[data-testid=act-submit]")
     village.wait_for_selector("text=site.png")
     assert state_text(village) == "已反馈"
@@ -88,10 +94,19 @@ def test_live_alert_reaches_the_console(new_page: NewPage, live: LiveServer) -> 
     page.goto("/alerts")
     page.wait_for_selector("body[data-alerts-live='1']")
     with unit_of_work() as session:
-        alert, _ = alert_service.intake(session, alert_service.AlertIn(
-            idempotency_key="e2e-live-1", kind=AlertKind.CROWD, occurred_at=datetime.now(UTC),
-            severity=Severity.CRITICAL, title="E2E 市场人员聚集", unit_id=live.extra["village_id"],
-            source="e2e"), actor="e2e")
+        alert, _ = alert_service.intake(
+            session,
+            alert_service.AlertIn(
+                idempotency_key="e2e-live-1",
+                kind=AlertKind.CROWD,
+                occurred_at=datetime.now(UTC),
+                severity=Severity.CRITICAL,
+                title="E2E 市场人员聚集",
+                unit_id=live.extra["village_id"],
+                source="e2e",
+            ),
+            actor="e2e",
+        )
         alert_id = alert.id
     page.wait_for_selector(f"tr[data-alert-id='{alert_id}']", timeout=10000)
     assert "E2E 市场人员聚集" in page.inner_text("#alert-rows")
@@ -106,10 +121,19 @@ def test_live_alert_reaches_the_console(new_page: NewPage, live: LiveServer) -> 
     page.wait_for_selector(f"tr[data-alert-id='{alert_id}']", state="detached")
     # confirming an alert turns it into a task for the unit
     with unit_of_work() as session:
-        second, _ = alert_service.intake(session, alert_service.AlertIn(
-            idempotency_key="e2e-live-2", kind=AlertKind.FEVER, occurred_at=datetime.now(UTC),
-            severity=Severity.WARNING, title="E2E 体温异常", unit_id=live.extra["village_id"],
-            source="e2e"), actor="e2e")
+        second, _ = alert_service.intake(
+            session,
+            alert_service.AlertIn(
+                idempotency_key="e2e-live-2",
+                kind=AlertKind.FEVER,
+                occurred_at=datetime.now(UTC),
+                severity=Severity.WARNING,
+                title="E2E 体温异常",
+                unit_id=live.extra["village_id"],
+                source="e2e",
+            ),
+            actor="e2e",
+        )
         second_id = second.id
     page.wait_for_selector(f"tr[data-alert-id='{second_id}']", timeout=10000)
     page.click(f"tr[data-alert-id='{second_id}'] [data-testid=alert-confirm]")
@@ -131,11 +155,50 @@ def test_person_page_masks_and_audits(new_page: NewPage, live: LiveServer) -> No
     assert page.inner_text("[data-testid=id-number]") == "500113199001011234"
 
 
+def test_case_page_lists_contacts_and_is_audited(new_page: NewPage, live: LiveServer) -> None:
+    from sqlalchemy import select
+
+    from zhikong.audit.models import AuditRecord
+    from zhikong.core.db import unit_of_work
+
+    page = new_page()
+    login(page, live, "village_operator")
+    page.goto("/cases")
+    page.click("text=确诊病例")
+    page.wait_for_selector("#cls-close")
+    assert "李四" in page.inner_text("#cls-close ~ table, main")
+    page.wait_for_function("() => !!document.querySelector('#chain canvas')")
+    screenshot(page, "case")
+    with unit_of_work() as session:
+        actions = session.scalars(
+            select(AuditRecord.action).where(AuditRecord.subject_type == "person")
+        ).all()
+    assert "person.read_trajectory" in actions
+    page.goto("/screening")
+    assert "集中隔离" in page.inner_text("main")
+    # the contact's page shows the category, the measure and the exposure timeline
+    page.goto(f"/people/{live.extra['contact_person_id']}")
+    assert "集中隔离" in page.inner_text("#person-measures ~ table, main")
+    assert "农贸市场" in page.inner_text("main")
+    page.goto("/map")
+    page.wait_for_selector("body[data-map-ready='1']")
+    assert page.inner_text("#count-cases") == "1"
+
+
 PAGES = ["/login", "/map", "/dashboard", "/tasks", "/alerts", "/people", "/cases", "/screening"]
 #: axe rules about labels and contrast; a serious or critical one fails the test
-LABEL_AND_CONTRAST = {"label", "color-contrast", "button-name", "link-name", "select-name",
-                      "input-button-name", "aria-input-field-name", "image-alt", "label-title-only",
-                      "form-field-multiple-labels"}
+LABEL_AND_CONTRAST = {
+    "label",
+    "color-contrast",
+    "button-name",
+    "link-name",
+    "select-name",
+    "input-button-name",
+    "aria-input-field-name",
+    "image-alt",
+    "label-title-only",
+    "form-field-multiple-labels",
+}
 
 
 def test_accessibility_of_every_page(new_page: NewPage, live: LiveServer) -> None:
@@ -144,7 +207,12 @@ def test_accessibility_of_every_page(new_page: NewPage, live: LiveServer) -> Non
     page.goto("/login")
     report["/login"] = run_axe(page)
     login(page, live, "district_command")
-    paths = [*PAGES[1:], f"/tasks/{live.extra['task_id']}", f"/people/{live.extra['person_id']}"]
+    paths = [
+        *PAGES[1:],
+        f"/tasks/{live.extra['task_id']}",
+        f"/people/{live.extra['contact_person_id']}",
+        f"/cases/{live.extra['case_id']}",
+    ]
     for path in paths:
         page.goto(path)
         if path == "/map":
@@ -157,10 +225,14 @@ def test_accessibility_of_every_page(new_page: NewPage, live: LiveServer) -> Non
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS.parent / "axe.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
     total = sum(v["nodes"] for vs in report.values() for v in vs)
-    print(f"axe-core: {len(report)} pages, {total} violating nodes:",
-          {p: [(v["id"], v["impact"], v["nodes"]) for v in vs] for p, vs in report.items() if vs})
-    bad = {p: [v for v in vs if v["id"] in LABEL_AND_CONTRAST and v["impact"] in ("serious", "critical")]
-           for p, vs in report.items()}
+    print(
+        f"axe-core: {len(report)} pages, {total} violating nodes:",
+        {p: [(v["id"], v["impact"], v["nodes"]) for v in vs] for p, vs in report.items() if vs},
+    )
+    bad = {
+        p: [v for v in vs if v["id"] in LABEL_AND_CONTRAST and v["impact"] in ("serious", "critical")]
+        for p, vs in report.items()
+    }
     assert {p: vs for p, vs in bad.items() if vs} == {}
 
 

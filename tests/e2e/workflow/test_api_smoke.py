@@ -133,3 +133,57 @@ def test_lockout(client: TestClient, tree: Tree) -> None:
         assert r.status_code == 401
     r = c.post("/api/auth/login", json={"username": "supervision-500113", "password": PASSWORD})
     assert r.status_code == 401 and "lock" in r.json()["message"]
+
+
+def test_bulk_reassign_escalate_push(client: TestClient, tree: Tree, engine: Engine) -> None:
+    from sqlalchemy import update
+
+    from zhikong.core.time import utcnow
+    from zhikong.tasks.models import Task
+    from zhikong.tasks.worker import run_once
+
+    c = client
+    h = {"X-CSRF-Token": login(c, "town_operator-500113001")}
+    # a town may only instruct its own villages: all or nothing
+    r = c.post("/api/tasks/bulk", json={"kind": "meeting_decision", "title": "落实调度会决定",
+                                        "unit_ids": [tree.village11.id, tree.village21.id]}, headers=h)
+    assert r.status_code == 403 and r.json()["field"] == "unit_id"
+    assert c.get("/api/tasks").json()["total"] == 0
+    r = c.post("/api/tasks/bulk", json={"kind": "meeting_decision", "title": "落实调度会决定",
+                                        "unit_ids": [tree.village11.id, tree.village12.id]}, headers=h)
+    assert r.status_code == 201 and len(r.json()) == 2
+    t = r.json()[0]
+    assert r.json()[0]["batch_id"] == r.json()[1]["batch_id"]
+    # reassign down → across keeps the history
+    r = c.post(f"/api/tasks/{t['id']}/actions/reassign", json={"version": 1, "unit_id": tree.village12.id},
+               headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "reason"
+    r = c.post(f"/api/tasks/{t['id']}/actions/reassign",
+               json={"version": 1, "unit_id": tree.village12.id, "reason": "属地调整"}, headers=h)
+    assert r.status_code == 200
+    ev = r.json()["events"][-1]
+    assert (ev["action"], ev["from_unit_id"], ev["to_unit_id"], ev["reason"]) == (
+        "reassign", tree.village11.id, tree.village12.id, "属地调整")
+    r = c.post(f"/api/tasks/{t['id']}/actions/reassign",
+               json={"version": 2, "unit_id": tree.village21.id, "reason": "x"}, headers=h)
+    assert r.status_code == 403  # outside the town
+    # overdue → the worker escalates → supervision pushes with a new deadline
+    with unit_of_work(engine) as s:
+        s.execute(update(Task).where(Task.id == t["id"]).values(deadline_at=utcnow() - timedelta(minutes=1)))
+    assert run_once(engine).escalated == [t["id"]]
+    assert run_once(engine).escalated == []
+    h = {"X-CSRF-Token": login(c, "supervision-500113")}
+    r = c.get("/api/tasks", params={"state": "escalated"})
+    assert r.json()["total"] == 1
+    task = c.get(f"/api/tasks/{t['id']}").json()
+    assert set(task["allowed_actions"]) == {"push", "reassign", "close"}
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    r = c.post(f"/api/tasks/{t['id']}/actions/push",
+               json={"version": task["version"], "reason": "请立即办理", "deadline": past}, headers=h)
+    assert r.status_code == 422 and r.json()["field"] == "deadline"
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    r = c.post(f"/api/tasks/{t['id']}/actions/push",
+               json={"version": task["version"], "reason": "请立即办理", "deadline": soon}, headers=h)
+    assert r.status_code == 200 and r.json()["state"] == "escalated"
+    r = c.post(f"/api/tasks/{t['id']}/actions/sign_for", json={"version": r.json()["version"]}, headers=h)
+    assert r.status_code == 403  # the supervision group supervises; it does not handle tasks

@@ -9,8 +9,8 @@ import numpy as np
 from tests.integration.video.footage import labels, require_sample
 from zhikong.video.detector import SsdLitePersonDetector
 
-#: measured when the labels were made (40 frames, threshold 0.3, automatic 2x1 tiling): 0.175
-MEASURED_MAE = 0.175
+#: measured on the labels (40 frames, threshold 0.3, automatic 2x1 tiles with 30 % overlap): 0.150
+MEASURED_MAE = 0.150
 TOLERANCE = 0.05
 
 

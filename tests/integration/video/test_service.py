@@ -11,14 +11,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.factories import make_tree
 from zhikong.alerts.models import Alert, AlertKind
 from zhikong.core.config import Settings
 from zhikong.core.db import unit_of_work
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
-from zhikong.geo import service as geo
 from zhikong.geo.models import AdminUnit, Place
-from zhikong.geo.places import demo_places, import_places
 from zhikong.video.alarms import Alarm, AlarmKind, draw_snapshot
 from zhikong.video.detector import Box
 from zhikong.video.models import AlarmStatus, Camera, FindingKind, VideoAlarm
@@ -42,12 +41,9 @@ RULES = {"frame_width": 640, "frame_height": 360,
 
 @pytest.fixture
 def market(session: Session) -> Place:
-    geo.load_builtin(session)
-    import_places(session, demo_places(geo.builtin_definition("500113")))
+    tree = make_tree(session)
     session.commit()
-    place = session.scalars(select(Place).where(Place.kind == "market").order_by(Place.code)).first()
-    assert place is not None
-    return place
+    return tree.place11
 
 
 def add_camera(session: Session, place: Place, code: str = "cam-1") -> Camera:
@@ -76,13 +72,11 @@ def test_camera_registry_encrypts_credentials_and_routes_to_place_unit(
     rules = camera_rules(cam)
     assert rules is not None and rules.zones[0].crowd is not None
     unit = session.get(AdminUnit, market.unit_id)
-    assert unit is not None
-    district = geo.get_district(session, "500113")
+    assert unit is not None and unit.code == "500113001001"
     assert [c.code for c in list_cameras(session, unit.code)] == ["cam-1"]
-    assert [c.code for c in list_cameras(session, district.code)] == ["cam-1"]
-    others = session.scalars(select(AdminUnit).where(AdminUnit.level == "town"))
-    other = next(u for u in others if not unit.path.startswith(u.path))
-    assert list_cameras(session, other.code) == []
+    assert [c.code for c in list_cameras(session, "500113001")] == ["cam-1"]
+    assert [c.code for c in list_cameras(session, "500113")] == ["cam-1"]
+    assert list_cameras(session, "500113002") == []
 
 
 def test_bad_camera_input_is_rejected_with_names(session: Session, market: Place) -> None:

@@ -51,7 +51,8 @@ def test_missing_config_file_is_named(settings: Settings, monkeypatch: pytest.Mo
         get_settings()
 
 
-def test_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+def test_secret_is_generated_once_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZHIKONG_SECRET_KEY", raising=False)
     s = Settings(data_dir=tmp_path / "d")
     first = s.secret_bytes()
     assert len(first) >= 32

@@ -45,6 +45,10 @@ def check_engine_contract(eng: QueryEngine, tmp_path: Path) -> None:
         eng.sql("SELECT no_such_column FROM people")
     with pytest.raises(InvalidInput):
         eng.create_table("bad name; drop", "SELECT 1")
+    eng.register_arrow(
+        "nobody", pa.schema([("pid", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))]).empty_table()
+    )
+    assert eng.scalar("SELECT COUNT(*) FROM nobody") == 0
     eng.drop("big")
     with pytest.raises(EngineError):
         eng.sql("SELECT * FROM big")

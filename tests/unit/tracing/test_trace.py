@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,9 +98,7 @@ def test_bad_input(tmp_path: Path) -> None:
 
 
 def test_graph_exports_and_chains(result: TraceResult) -> None:
-    g = ContactGraph(
-        ["idA", "idC"], [c.__class__(**{**c.__dict__, "case_key": "idA"}) for c in result.contacts]
-    )
+    g = ContactGraph(["idA", "idC"], [replace(c, case_key="idA") for c in result.contacts])
     assert ["idA", "idC"] in g.chains()
     assert '"role": "secondary"' in g.to_json()
     xml = g.to_graphml()

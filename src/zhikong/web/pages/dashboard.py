@@ -59,6 +59,48 @@ def _bar(categories: list[str], series: dict[str, dict[str, int]], stacked: bool
                        for name, values in series.items()]}
 
 
+def _per_day(session: Session, limit: mapdata.Limit, gettext: Any) -> dict[str, Any] | None:
+    """New cases (by onset day) and new close contacts (by first contact day), local days."""
+    from zhikong.core.time import local_day
+    from zhikong.tracing.models import Case, Contact, ContactClass
+
+    days: dict[str, dict[str, int]] = {gettext("New cases"): {}, gettext("New close contacts"): {}}
+    for (at,) in session.execute(limit(select(Case.onset_at).join(Person, Person.id == Case.person_id),
+                                       Person.village_id)).all():
+        d = local_day(at).isoformat()
+        days[gettext("New cases")][d] = days[gettext("New cases")].get(d, 0) + 1
+    for (at,) in session.execute(limit(
+            select(func.min(Contact.first_at)).join(Person, Person.id == Contact.person_id)
+            .where(Contact.cls == ContactClass.CLOSE).group_by(Contact.person_key), Person.village_id)).all():
+        d = local_day(at).isoformat()
+        days[gettext("New close contacts")][d] = days[gettext("New close contacts")].get(d, 0) + 1
+    categories = sorted(set().union(*days.values()))
+    if not categories:
+        return None
+    return {"type": "line", "categories": categories,
+            "series": [{"name": k, "data": [v.get(c, 0) for c in categories]} for k, v in days.items()]}
+
+
+def _under_measures(session: Session, limit: mapdata.Limit, gettext: Any) -> dict[str, Any] | None:
+    """People under each control measure now (screening's key persons that are active)."""
+    from zhikong.screening.models import KeyPerson, KeyStatus
+
+    rows = session.execute(limit(
+        select(KeyPerson.measure, KeyPerson.category, func.count())
+        .where(KeyPerson.status == KeyStatus.ACTIVE)
+        .group_by(KeyPerson.measure, KeyPerson.category), KeyPerson.unit_id)).all()
+    if not rows:
+        return None
+    measures = [gettext(labels.CONTROL_MEASURES.get(str(m), str(m))) for m in
+                sorted({str(m) for m, _, _ in rows})]
+    series: dict[str, dict[str, int]] = {}
+    for m, c, n in rows:
+        key = gettext(labels.KEY_CATEGORIES.get(str(c), str(c)))
+        ml = gettext(labels.CONTROL_MEASURES.get(str(m), str(m)))
+        series.setdefault(key, {})[ml] = series.get(key, {}).get(ml, 0) + int(n)
+    return _bar(measures, series, stacked=True)
+
+
 def dashboard_data(session: Session, limit: mapdata.Limit, gettext: Any,
                    viewer_unit: AdminUnit | None = None) -> dict[str, Any]:
     """Figures and chart series for the viewer's jurisdiction (labels in the viewer's language)."""
@@ -107,8 +149,10 @@ def dashboard_data(session: Session, limit: mapdata.Limit, gettext: Any,
     no_cases = gettext("The tracing engine has not stored cases, contacts or control measures in the "
                        "operational database yet.")
     charts: dict[str, Any] = {
-        "cases_per_day": {"type": "line", "categories": [], "series": [], "empty": no_cases},
-        "under_measures": {"type": "bar", "categories": [], "series": [], "empty": no_cases},
+        "cases_per_day": _per_day(session, limit, gettext) or
+        {"type": "line", "categories": [], "series": [], "empty": no_cases},
+        "under_measures": _under_measures(session, limit, gettext) or
+        {"type": "bar", "categories": [], "series": [], "empty": no_cases},
         "tasks_by_unit": _bar(order, tasks, stacked=True),
         "overdue": _bar(order, overdue),
         "people_by_town": _bar(order, people),

@@ -37,3 +37,21 @@ ALERT_STATES: dict[str, str] = {
 ALERT_ACTIONS: dict[str, str] = {
     "acknowledge": N_("Acknowledge"), "confirm": N_("Confirm into a task"), "dismiss": N_("Dismiss"),
 }
+CONTACT_CLASSES: dict[str, str] = {
+    "close": N_("Close contact"), "secondary": N_("Secondary contact"),
+    "companion": N_("Spatio-temporal companion"),
+}
+CAMERA_STATUS: dict[str, str] = {"unknown": N_("Unknown"), "online": N_("Online"), "offline": N_("Offline")}
+KEY_CATEGORIES: dict[str, str] = {
+    "risk_area_arrival": N_("Arrival from a risk area"), "close_contact": N_("Close contact"),
+    "secondary_contact": N_("Secondary contact"), "companion": N_("Spatio-temporal companion"),
+    "case": N_("Case"), "netizen_report": N_("Citizen report"),
+}
+CONTROL_MEASURES: dict[str, str] = {
+    "home_quarantine": N_("Home quarantine"), "central_quarantine": N_("Central quarantine"),
+    "health_monitoring": N_("Health monitoring"),
+}
+KEY_STATUS: dict[str, str] = {"active": N_("Under control"), "released": N_("Released"),
+                              "transferred": N_("Transferred out")}
+DECISIONS: dict[str, str] = {"auto_link": N_("Linked automatically"), "review": N_("To verify"),
+                             "not_in_ledger": N_("Not in the ledger")}

@@ -24,7 +24,7 @@ FIELD_LABELS: dict[str, str] = {
     "address": N_("Address"), "unit": N_("Unit"), "state": N_("State"), "severity": N_("Severity"),
     "cases": N_("Cases"), "contacts": N_("Close contacts"), "count": N_("Count"), "at": N_("Time"),
     "title": N_("Title"), "deadline": N_("Deadline"), "status": N_("Status"), "overdue": N_("Overdue"),
-    "states": N_("By state"),
+    "states": N_("By state"), "enabled": N_("Enabled"),
 }
 #: labels of enumerated values (place and unit kinds; other domains' states come with their layers)
 VALUE_LABELS: dict[str, str] = {
@@ -37,6 +37,7 @@ VALUE_LABELS: dict[str, str] = {
     UnitKind.DISTRICT: N_("District"), UnitKind.STREET: N_("Street"), UnitKind.TOWN: N_("Town"),
     UnitKind.COMMUNITY: N_("Community"), UnitKind.VILLAGE: N_("Village"),
     **labels.TASK_STATES, **labels.ALERT_KINDS, **labels.SEVERITIES, **labels.ALERT_STATES,
+    **labels.CONTACT_CLASSES, **labels.CAMERA_STATUS,
 }
 
 

@@ -166,6 +166,56 @@ def tasks_by_unit(session: Session, limit: Limit) -> list[Feature]:
             for uid, name, lat, lon in units]
 
 
+def cameras(session: Session, limit: Limit) -> list[Feature]:
+    """Cameras (雪亮工程) at their position, their place or their unit's centre."""
+    from zhikong.video.models import Camera
+
+    stmt = limit(
+        select(Camera.id, Camera.code, Camera.name, Camera.status, Camera.enabled, Camera.lat, Camera.lon,
+               Place.lat, Place.lon, AdminUnit.lat, AdminUnit.lon, AdminUnit.name)
+        .join(AdminUnit, AdminUnit.id == Camera.unit_id)
+        .join(Place, Place.id == Camera.place_id, isouter=True)
+        .order_by(Camera.code), Camera.unit_id)
+    out: list[Feature] = []
+    rows = session.execute(stmt).all()
+    for cid, code, name, status, enabled, lat, lon, plat, plon, ulat, ulon, unit in rows:
+        y, x = (lat, lon) if lat is not None and lon is not None else \
+            (plat, plon) if plat is not None and plon is not None else (ulat, ulon)
+        out.append(_point(x, y, {"id": cid, "code": code, "name": name, "status": str(status),
+                                 "enabled": bool(enabled), "unit": unit}))
+    return out
+
+
+def cases_by_village(session: Session, limit: Limit) -> list[Feature]:
+    """Cases and contacts counted per village of residence (no individual positions), at the
+    village's centre."""
+    from zhikong.tracing.models import Case, Contact
+
+    per: dict[int, dict[str, int]] = {}
+    for vid, n in session.execute(limit(
+            select(Person.village_id, func.count(Case.id)).join(Person, Person.id == Case.person_id)
+            .group_by(Person.village_id), Person.village_id)).all():
+        per.setdefault(vid, {})["cases"] = int(n)
+    for vid, cls, n in session.execute(limit(
+            select(Person.village_id, Contact.cls, func.count(func.distinct(Contact.person_key)))
+            .join(Person, Person.id == Contact.person_id)
+            .group_by(Person.village_id, Contact.cls), Person.village_id)).all():
+        per.setdefault(vid, {})[f"contacts_{cls}"] = int(n)
+    if not per:
+        return []
+    units = session.execute(select(AdminUnit.id, AdminUnit.name, AdminUnit.lat, AdminUnit.lon)
+                            .where(AdminUnit.id.in_(list(per)))).all()
+    out: list[Feature] = []
+    for uid, name, lat, lon in units:
+        counts = per[uid]
+        total = counts.get("cases", 0) + sum(v for k, v in counts.items() if k.startswith("contacts_"))
+        out.append(_point(lon, lat, {"id": uid, "name": name, "cases": counts.get("cases", 0),
+                                     "contacts": {k.removeprefix("contacts_"): v for k, v in counts.items()
+                                                  if k.startswith("contacts_")},
+                                     "radius": min(20, 5 + total // 2), "link": "/cases"}))
+    return out
+
+
 def domain_available(domain: str | None) -> bool:
     """Whether the domain that feeds a layer is installed (its models module exists)."""
     if domain is None:
@@ -183,6 +233,8 @@ _PROVIDERS: dict[str, LayerFn] = {
     "isolation": lambda s, limit: places(s, limit, kinds=[PlaceKind.ISOLATION_POINT]),
     "alerts": open_alerts,
     "tasks": tasks_by_unit,
+    "cameras": cameras,
+    "cases": cases_by_village,
 }
 
 

@@ -19,9 +19,13 @@ from zhikong.auth.service import restrict
 from zhikong.core.crypto import get_cipher
 from zhikong.core.errors import InvalidInput, NotFound, ZhikongError
 from zhikong.people.models import Person
+from zhikong.screening.models import KeyPerson
+from zhikong.tracing.models import Case, Contact
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.i18n import N_
+from zhikong.web.pages import labels
 from zhikong.web.pages.common import error_page, login_redirect, page
+from zhikong.web.pages.tasks import local_time
 from zhikong.web.pages.templating import gettext_for, request_locale
 
 router = APIRouter(include_in_schema=False)
@@ -58,14 +62,21 @@ def people_list(request: Request, session: SessionDep, user: OptionalUser, q: st
 
 
 def _person_context(session: Session, user: User, person: Person) -> dict[str, Any]:
-    return {"person": person, "residence": RESIDENCE, "sex": SEX, "may_reveal": user.role in PII_ROLES,
-            "revealed": None, "errors": {}, "reason": "",
-            "sections": _other_domains(session, person)}
-
-
-def _other_domains(session: Session, person: Person) -> dict[str, Any]:
-    """What other domains know of the person (categories, measures, exposures), where they have landed."""
-    return {}
+    may_reveal = user.role in PII_ROLES
+    ctx: dict[str, Any] = {"person": person, "residence": RESIDENCE, "sex": SEX, "may_reveal": may_reveal,
+                           "revealed": None, "errors": {}, "reason": "", "labels": labels,
+                           "local_time": local_time}
+    ctx["key_persons"] = session.scalars(select(KeyPerson).where(KeyPerson.person_id == person.id)
+                                         .order_by(KeyPerson.start_date.desc())).all()
+    exposures: list[tuple[Contact, Case]] = []
+    if may_reveal:  # the exposure timeline is trajectory evidence: allowed roles only, audited
+        exposures = [(c, k) for c, k in session.execute(
+            select(Contact, Case).join(Case, Case.id == Contact.case_id)
+            .where(Contact.person_id == person.id).order_by(Contact.first_at)).all()]
+        if exposures:
+            record_pii_read(session, user, person.id, "trajectory", contacts=len(exposures))
+    ctx["exposures"] = exposures
+    return ctx
 
 
 @router.get("/people/{person_id}")

@@ -108,7 +108,7 @@
   });
   Promise.all(first).then(function () {
     var outline = layers.villages || layers.towns;
-    if (outline && outline.getLayers().length) { map.fitBounds(outline.getBounds(), { padding: [10, 10] }); }
+    if (outline && outline.getLayers().length) { map.fitBounds(outline.getBounds(), { padding: [10, 10], maxZoom: 16, animate: false }); }
     status.textContent = t.ready;
     document.body.setAttribute("data-map-ready", "1");
     window.zhikongMap = { map: map, layers: layers, setVisible: setVisible };
