@@ -4,9 +4,9 @@ self-report links, HTTP telemetry, and the map layer (GeoJSON)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from zhikong.auth.models import Role
 from zhikong.auth.service import require_role
@@ -36,6 +36,7 @@ from zhikong.facilities.schemas import (
 from zhikong.web.deps import CurrentUser, SessionDep
 
 api = APIRouter(prefix="/api/facilities", tags=["facilities"])
+PathId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 WRITERS = (
     Role.DISTRICT_COMMAND,
@@ -69,7 +70,11 @@ def capacity(session: SessionDep, user: CurrentUser) -> list[CapacityOut]:
 
 
 @api.get("/free-bed", response_model=FreeBedOut)
-def free_bed(session: SessionDep, user: CurrentUser, near_unit_id: int | None = None) -> FreeBedOut:
+def free_bed(
+    session: SessionDep,
+    user: CurrentUser,
+    near_unit_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+) -> FreeBedOut:
     """A free bed, at the point nearest to ``near_unit_id`` when given."""
     fb = service.find_free_bed(session, user, near_unit_id)
     return FreeBedOut(
@@ -117,12 +122,12 @@ def start_followup(body: FollowupStartIn, session: SessionDep, user: CurrentUser
 
 
 @api.get("/followups/{followup_id}", response_model=FollowupOut)
-def get_followup(followup_id: int, session: SessionDep, user: CurrentUser) -> FollowupOut:
+def get_followup(followup_id: PathId, session: SessionDep, user: CurrentUser) -> FollowupOut:
     return _fu(service.get_followup(session, followup_id, user))
 
 
 @api.post("/followups/{followup_id}/release", response_model=ReleaseOut)
-def release(followup_id: int, body: ReleaseIn, session: SessionDep, user: CurrentUser) -> ReleaseOut:
+def release(followup_id: PathId, body: ReleaseIn, session: SessionDep, user: CurrentUser) -> ReleaseOut:
     require_role(user, *WRITERS, what="release")
     r = service.release(session, user, followup_id, at=body.at, reason=body.reason)
     return ReleaseOut(
@@ -133,7 +138,7 @@ def release(followup_id: int, body: ReleaseIn, session: SessionDep, user: Curren
 
 
 @api.post("/followups/{followup_id}/transfer", response_model=FollowupOut)
-def transfer(followup_id: int, body: TransferIn, session: SessionDep, user: CurrentUser) -> FollowupOut:
+def transfer(followup_id: PathId, body: TransferIn, session: SessionDep, user: CurrentUser) -> FollowupOut:
     require_role(user, *WRITERS, what="transfer")
     service.transfer(session, user, followup_id, body.to_bed_id, at=body.at)
     return _fu(service.get_followup(session, followup_id, user))
@@ -152,7 +157,7 @@ def _check_out(r: followup.CheckResult) -> CheckOut:
 
 
 @api.post("/followups/{followup_id}/checks", response_model=CheckOut, status_code=201)
-def record_check(followup_id: int, body: CheckIn, session: SessionDep, user: CurrentUser) -> CheckOut:
+def record_check(followup_id: PathId, body: CheckIn, session: SessionDep, user: CurrentUser) -> CheckOut:
     """A staff entry or a village visit record (phone-friendly: a few fields, JSON)."""
     require_role(user, *WRITERS, what="record a health check")
     if body.source == CheckSource.SELF:
@@ -173,7 +178,7 @@ def record_check(followup_id: int, body: CheckIn, session: SessionDep, user: Cur
 
 
 @api.post("/followups/{followup_id}/tests", status_code=201)
-def record_test(followup_id: int, body: TestIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def record_test(followup_id: PathId, body: TestIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     require_role(user, *WRITERS, what="record a test result")
     r = followup.record_test(
         session, user, followup_id, outcome=body.outcome, sampled_at=body.sampled_at, day=body.day
@@ -182,7 +187,7 @@ def record_test(followup_id: int, body: TestIn, session: SessionDep, user: Curre
 
 
 @api.get("/followups/{followup_id}/link", response_model=LinkOut)
-def self_report_link(followup_id: int, session: SessionDep, user: CurrentUser) -> LinkOut:
+def self_report_link(followup_id: PathId, session: SessionDep, user: CurrentUser) -> LinkOut:
     """The personal self-report link (signed, expires after the measure) to send to the person."""
     fu = service.get_followup(session, followup_id, user)
     token = followup.self_report_token(fu)
@@ -220,8 +225,8 @@ def self_report(token: str, body: SelfCheckIn, session: SessionDep) -> CheckOut:
 
 @api.post("/telemetry", response_model=IngestOut)
 async def http_telemetry(request: Request, session: SessionDep, user: CurrentUser) -> IngestOut:
-    """Device messages over HTTP: one JSON object or an array (≤ 1000). Each ends stored, duplicate or
-    rejected (counted and logged); the response has the counts."""
+    """Device messages over HTTP (one JSON object or an array of at most 1000), with the counts."""
+    # each message ends stored, duplicate or rejected (counted and logged in telemetry_reject)
     require_role(user, *WRITERS, Role.VIDEO_PATROLLER, what="send telemetry")
     body = await request.body()
     now = utcnow()

@@ -3,43 +3,57 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from zhikong.facilities.models import CheckSource, FollowupState, LabOutcome, Measure
+
+#: a database id (bounded so that no id overflows a database integer)
+Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+def _plausible(v: datetime) -> datetime:
+    if not 2000 <= v.year <= 2100:
+        raise ValueError("the time must lie between the years 2000 and 2100")
+    return v
+
+
+#: a time of an event (admission, release, measurement)
+When = Annotated[datetime, AfterValidator(_plausible)]
 
 
 class AdmitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    person_id: int
-    bed_id: int | None = None
-    facility_id: int | None = None
-    key_person_id: int | None = None
-    at: datetime | None = None
+    person_id: Id
+    bed_id: Id | None = None
+    facility_id: Id | None = None
+    key_person_id: Id | None = None
+    at: When | None = None
 
 
 class FollowupStartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    person_id: int
+    person_id: Id
     measure: Measure
-    key_person_id: int | None = None
-    at: datetime | None = None
+    key_person_id: Id | None = None
+    at: When | None = None
 
 
 class ReleaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: datetime | None = None
+    at: When | None = None
     reason: str = Field(default="期满解除", max_length=200)
 
 
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_bed_id: int
-    at: datetime | None = None
+    to_bed_id: Id
+    at: When | None = None
 
 
 class CheckIn(BaseModel):
@@ -48,7 +62,7 @@ class CheckIn(BaseModel):
     temperature: float = Field(description="°C, 34–43")
     symptoms: list[str] = Field(default_factory=list, max_length=10)
     slot: str | None = Field(default=None, pattern="^(am|pm)$")
-    measured_at: datetime | None = None
+    measured_at: When | None = None
     source: CheckSource = CheckSource.STAFF
     note: str | None = Field(default=None, max_length=500)
 
@@ -64,7 +78,7 @@ class TestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: LabOutcome
-    sampled_at: datetime | None = None
+    sampled_at: When | None = None
     day: int | None = Field(default=None, ge=1, le=60)
 
 
