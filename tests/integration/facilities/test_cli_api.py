@@ -69,30 +69,67 @@ def test_cli_admit_list_free_bed_release(world: World) -> None:
 
 def test_http_api(world: World) -> None:
     s = world.session
-    staff = create_user(s, username="iso1", password="password-123", role=Role.ISOLATION_STAFF,
-                        unit_id=world.points[0].unit_id)
-    boss = create_user(s, username="cmd", password="password-123", role=Role.DISTRICT_COMMAND,
-                       unit_id=world.points[0].unit_id)
+    staff = create_user(
+        s,
+        username="iso1",
+        password="password-123",
+        role=Role.ISOLATION_STAFF,
+        unit_id=world.points[0].unit_id,
+    )
+    boss = create_user(
+        s,
+        username="cmd",
+        password="password-123",
+        role=Role.DISTRICT_COMMAND,
+        unit_id=world.points[0].unit_id,
+    )
     _, staff_tok = create_api_token(s, staff, "t")
     _, boss_tok = create_api_token(s, boss, "t")
     s.commit()
     client = TestClient(create_app())
     h = {"Authorization": f"Bearer {staff_tok}"}
     # staff of point 0 admit to point 0, not to point 1 (another village)
-    bad = client.post("/api/facilities/admit", headers=h,
-                      json={"person_id": world.persons[0].id, "facility_id": world.points[1].id})
+    bad = client.post(
+        "/api/facilities/admit",
+        headers=h,
+        json={"person_id": world.persons[0].id, "facility_id": world.points[1].id},
+    )
     assert bad.status_code == 403, bad.text
-    ok = client.post("/api/facilities/admit", headers=h,
-                     json={"person_id": world.persons[0].id, "facility_id": world.points[0].id,
-                           "at": (utcnow() - timedelta(hours=1)).isoformat()})
+    ok = client.post(
+        "/api/facilities/admit",
+        headers=h,
+        json={
+            "person_id": world.persons[0].id,
+            "facility_id": world.points[0].id,
+            "at": (utcnow() - timedelta(hours=1)).isoformat(),
+        },
+    )
     assert ok.status_code == 201, ok.text
     fid = ok.json()["followup"]["id"]
-    again = client.post("/api/facilities/admit", headers=h,
-                        json={"person_id": world.persons[1].id, "bed_id": ok.json()["bed_id"]})
+    # implausible times and ids out of range are refused before they reach the database
+    old = client.post(
+        "/api/facilities/admit",
+        headers=h,
+        json={
+            "person_id": world.persons[1].id,
+            "facility_id": world.points[0].id,
+            "at": "0001-01-01T00:00:00+08:00",
+        },
+    )
+    assert old.status_code == 422
+    assert client.get(f"/api/facilities/followups/{2**63}", headers=h).status_code == 422
+    again = client.post(
+        "/api/facilities/admit",
+        headers=h,
+        json={"person_id": world.persons[1].id, "bed_id": ok.json()["bed_id"]},
+    )
     assert again.status_code == 409
     other_slot = "pm" if slot_of(utcnow(), builtin_policy()) == "am" else "am"
-    chk = client.post(f"/api/facilities/followups/{fid}/checks", headers=h,
-                      json={"temperature": 38.1, "symptoms": ["cough"], "slot": other_slot})
+    chk = client.post(
+        f"/api/facilities/followups/{fid}/checks",
+        headers=h,
+        json={"temperature": 38.1, "symptoms": ["cough"], "slot": other_slot},
+    )
     assert chk.status_code == 201 and chk.json()["abnormal"] and chk.json()["alert_id"]
     # the person's own link: no login needed
     link = client.get(f"/api/facilities/followups/{fid}/link", headers=h).json()
@@ -104,8 +141,9 @@ def test_http_api(world: World) -> None:
     # HTTP telemetry: one good, one duplicate, one malformed
     now = time.time()
     msg = message_json("DOOR-1", 9, "door", now, state="open")
-    tel = client.post("/api/facilities/telemetry", headers=h,
-                      content=b"[" + msg + b"," + msg + b',{"device":"DOOR-1"}]')
+    tel = client.post(
+        "/api/facilities/telemetry", headers=h, content=b"[" + msg + b"," + msg + b',{"device":"DOOR-1"}]'
+    )
     assert tel.status_code == 200, tel.text
     body = tel.json()
     assert body["counts"] == {"stored": 1, "duplicate": 1, "malformed": 1}
