@@ -231,7 +231,8 @@ def main() -> int:
         print(f"publish→stored, inside the restart window: {pct(lat[win])}")
         if len(steady):
             print(
-                f"ratio p99 all / p99 outside the window: {np.percentile(lat, 99) / np.percentile(steady, 99):.2f}"
+                "ratio p99 all / p99 outside the window: "
+                f"{np.percentile(lat, 99) / np.percentile(steady, 99):.2f}"
             )
     if len(lat):
         bucket = ((dev_at - dev_at.min()) // 10).astype(int)
