@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import zhikong.core.db  # noqa: F401  (custom column types)
-
+import zhikong.core.db
 
 revision = 'facilities_0001'
 down_revision = None
