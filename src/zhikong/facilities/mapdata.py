@@ -67,6 +67,7 @@ def map_features(session: Session, limit: Limit = _no_limit) -> list[dict[str, A
                     "devices_online": d["online"],
                     "devices_offline": d["offline"],
                     "open_alarms": int(alarms.get(place.id, 0)),
+                    "link": f"/facilities/{fac.id}",
                 },
             }
         )
