@@ -9,7 +9,7 @@ unchanged people left alone, so importing the same file twice changes nothing. F
 transaction: it lands completely or not at all, and rows that fail validation never touch stored
 data.
 
-Speed: validation, keyed hashes (one-shot HMAC) and encryption of a chunk run in a spawned worker
+Speed: validation, keyed hashes (one-shot HMAC) and encryption of a chunk run in a forked worker
 process while the main process writes the previous chunk (``workers=1`` by default on a multi-core
 machine for big files; ``workers=0`` keeps everything in-process, and then only new or changed
 identifiers are encrypted). Rows are written with the driver's ``executemany`` (SQLite) or ``COPY``
@@ -233,7 +233,9 @@ def _prepared(chunks: Iterable[list[RawRow]], spec: ChunkSpec,
         for c in chunks:
             yield (*prepare_chunk(c), c)
         return
-    ctx = multiprocessing.get_context("spawn")  # no inherited locks, threads or DB connections
+    # fork, not spawn: spawn re-runs the parent's __main__ (the CLI, a script) in the child; the child
+    # only validates and encrypts, it never touches the inherited DB connections or Rich's console
+    ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers, initializer=init_worker, initargs=(spec,)) as pool:
         pending: deque[tuple[AsyncResult[tuple[list[Good], list[Rejected]]], list[RawRow]]] = deque()
         for c in chunks:  # at most 2 chunks per worker in flight: memory stays bounded
