@@ -346,7 +346,10 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
             writer = _Writer(conn, protector)
             spec = ChunkSpec(file=fname, villages=_village_ids(conn), today=today, ncols=ncols,
                              picks=[cols.index(c) if c in cols else ncols for c in LEDGER_COLUMNS],
-                             secret=get_settings().secret_bytes(), encrypt=workers > 0)
+                             secret=get_settings().secret_bytes(),
+                             # into an empty ledger every row is new: encrypt ahead in the worker;
+                             # otherwise only new or changed rows are encrypted, by the writer
+                             encrypt=workers > 0 and writer.fresh)
             res.batch_id = int(conn.execute(insert(_BATCH).values(
                 kind="ledger", file_name=fname[:255], sha256=_sha256(path), created_at=started,
             ).returning(_BATCH.c.id)).scalar_one())
