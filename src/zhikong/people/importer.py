@@ -384,8 +384,11 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
                 rows_unchanged=res.unchanged, rows_rejected=res.rejected))
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")
-    finally:
-        rejects.close()
+    except BaseException:
+        rejects.close()  # the file as a whole was refused: no half reject file either
+        reject_path.unlink(missing_ok=True)
+        raise
+    rejects.close()
     res.reject_file = reject_path if res.rejected else None
     res.seconds = (utcnow() - started).total_seconds()
     return res
