@@ -12,6 +12,8 @@ want_debs=()
 command -v java >/dev/null 2>&1 || want_debs+=(default-jre-headless)
 if [ "${ZHIKONG_SETUP_TESTS:-0}" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || want_debs+=(chromium)
+  # a CJK font, so that the browser tests' screenshots show Chinese text rather than boxes
+  [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || want_debs+=(fonts-wqy-zenhei)
   command -v ffmpeg >/dev/null 2>&1 || want_debs+=(ffmpeg)
   command -v mosquitto >/dev/null 2>&1 || want_debs+=(mosquitto)
 fi

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
+from zhikong.auth import service as auth_service
 from zhikong.auth.models import Role, User
 from zhikong.auth.service import create_user
 from zhikong.geo.models import AdminUnit, Place, PlaceKind, UnitKind, UnitLevel
 
 PASSWORD = "correct-horse-9"
+
+# cheap password hashing in tests (the parameters are stored in each hash, so checks still work)
+auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @dataclass

@@ -26,7 +26,7 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 #: package name → command group name, where they differ
-GROUP_NAMES: dict[str, str] = {"core": "db"}
+GROUP_NAMES: dict[str, str] = {"core": "db", "evaluation": "eval"}
 
 
 def _mount_domains() -> None:

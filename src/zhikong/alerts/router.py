@@ -28,7 +28,7 @@ from zhikong.auth.models import User
 from zhikong.core.config import get_settings
 from zhikong.core.db import session_factory
 from zhikong.core.errors import InvalidInput, NotFound, PermissionDenied
-from zhikong.web.deps import CurrentUser, SessionDep, request_engine
+from zhikong.web.deps import CurrentUser, IdPath, SessionDep, request_engine
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -156,7 +156,9 @@ async def _stream(
 def stream(
     request: Request,
     user: CurrentUser,
-    after_id: Annotated[int | None, Query(ge=0, description="Send alerts after this id.")] = None,
+    after_id: Annotated[
+        int | None, Query(ge=0, le=2_147_483_647, description="Send alerts after this id.")
+    ] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
     max_events: Annotated[int | None, Query(ge=1, le=10000)] = None,
     timeout: Annotated[float, Query(gt=0, le=3600)] = 3600,
@@ -178,13 +180,13 @@ def stream(
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(alert_id: int, session: SessionDep, user: CurrentUser) -> AlertOut:
+def get_alert(alert_id: IdPath, session: SessionDep, user: CurrentUser) -> AlertOut:
     """One alert in your jurisdiction."""
     return _out(service.get_alert(session, user, alert_id))
 
 
 @router.get("/{alert_id}/snapshot", response_class=FileResponse)
-def get_snapshot(alert_id: int, session: SessionDep, user: CurrentUser) -> FileResponse:
+def get_snapshot(alert_id: IdPath, session: SessionDep, user: CurrentUser) -> FileResponse:
     """The alert's snapshot image."""
     alert = service.get_alert(session, user, alert_id)
     if not alert.snapshot_path:
@@ -196,7 +198,7 @@ def get_snapshot(alert_id: int, session: SessionDep, user: CurrentUser) -> FileR
 
 @router.post("/{alert_id}/{action}", response_model=AlertOut)
 def act(
-    alert_id: int, action: AlertAction, body: AlertActionIn, session: SessionDep, user: CurrentUser
+    alert_id: IdPath, action: AlertAction, body: AlertActionIn, session: SessionDep, user: CurrentUser
 ) -> AlertOut:
     """Acknowledge, confirm (creates a task) or dismiss (with a reason) an alert."""
     alert = service.act(

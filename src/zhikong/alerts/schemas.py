@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhikong.alerts.models import AlertKind, AlertState, Severity
+from zhikong.web.deps import DbId, Version
 
 
 class AlertIntakeIn(BaseModel):
@@ -24,12 +25,12 @@ class AlertIntakeIn(BaseModel):
     severity: Severity = Severity.WARNING
     title: str | None = Field(default=None, max_length=200)
     description: str = Field(default="", max_length=5000)
-    place_id: int | None = None
+    place_id: DbId | None = None
     place_code: str | None = Field(default=None, max_length=32)
     camera_code: str | None = Field(default=None, min_length=1, max_length=64)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    unit_id: int | None = None
+    unit_id: DbId | None = None
     snapshot_base64: str | None = Field(
         default=None, max_length=8_000_000, description="A JPEG or PNG snapshot, base64."
     )
@@ -73,7 +74,7 @@ class AlertAction(enum.StrEnum):
 class AlertActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = None
+    version: Version | None = None
     reason: str | None = Field(default=None, max_length=2000)
     task_title: str | None = Field(default=None, max_length=200)
     deadline: datetime | None = None

@@ -405,11 +405,12 @@ def act(
     alert.handled_at = now
     if action == "dismiss":
         alert.dismiss_reason = why
+    alert_id = alert.id
     try:
         session.flush()
     except StaleDataError as e:
         raise Conflict(
-            f"alert {alert.id} was changed by someone else; reload and retry", field="version"
+            f"alert {alert_id} was changed by someone else; reload and retry", field="version"
         ) from e
     audit.record(
         session,

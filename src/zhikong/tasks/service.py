@@ -292,11 +292,12 @@ def _check_version(task: Task, version: int | None) -> None:
 
 
 def _flush(session: Session, task: Task) -> None:
+    task_id = task.id  # read before the flush: a failed flush leaves the session unusable
     try:
         session.flush()
     except StaleDataError as e:
         raise Conflict(
-            f"task {task.id} was changed by someone else; reload and retry", field="version"
+            f"task {task_id} was changed by someone else; reload and retry", field="version"
         ) from e
 
 

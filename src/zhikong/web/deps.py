@@ -14,7 +14,8 @@ import hmac
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
+from pydantic import Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,12 @@ from zhikong.auth.models import Role, User
 from zhikong.core.config import get_settings
 from zhikong.core.db import get_engine, unit_of_work
 from zhikong.core.errors import PermissionDenied, Unauthenticated
+
+#: a database id in a body field or path: a positive 32-bit integer (larger values are a 422, not a 5xx)
+DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+#: a version number for optimistic concurrency
+Version = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 SESSION_COOKIE = "zhikong_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -1,0 +1,1 @@
+"""One module per engine; each implements only the hooks of ``QueryEngine``."""

@@ -1,0 +1,65 @@
+"""The DuckDB backend: in-process, the default."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from zhikong.engine.base import QueryEngine
+from zhikong.engine.dialects import DUCKDB
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def _quote_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+class DuckDBEngine(QueryEngine):
+    dialect = DUCKDB
+
+    def __init__(self, *, memory_limit: str = "", threads: int = 0) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self._arrow: dict[str, pa.Table] = {}
+
+    def _execute(self, sql: str) -> pa.Table:
+        rel = self.con.sql(sql)
+        if rel is None:
+            import pyarrow as pa
+
+            return pa.table({})
+        return rel.to_arrow_table()
+
+    def _register_parquet(self, name: str, paths: list[str], hive: bool) -> None:
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_quote_list(paths)}, "
+            f"hive_partitioning = {str(hive).lower()}, union_by_name = true)"
+        )
+
+    def _register_arrow(self, name: str, table: pa.Table) -> None:
+        self._arrow[name] = table
+        self.con.register(name, table)
+
+    def _materialise(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+
+    def _drop(self, name: str) -> None:
+        if name in self._arrow:
+            self.con.unregister(name)
+            del self._arrow[name]
+        kinds = self.con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchall()
+        for (kind,) in kinds:
+            self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+
+    def close(self) -> None:
+        self.con.close()

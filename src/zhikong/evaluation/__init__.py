@@ -1,0 +1,1 @@
+"""Evaluation of the engines against a simulated world's ground truth (``zhikong eval …``)."""

@@ -1,0 +1,39 @@
+"""Reading the lake into an engine: one view per source and reference table.
+
+Layout (``zhikong.lake.schemas``): ``<lake_dir>/<source>/day=YYYY-MM-DD/*.parquet`` (hive
+partitions by local day) and ``<lake_dir>/ref/<name>.parquet``. Views are named ``src_<source>``
+and ``ref_<name>``; a source with no files is reported as missing instead of failing the query.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from zhikong.engine import QueryEngine
+from zhikong.lake.schemas import REFERENCE, SOURCES
+
+TRACED_SOURCES = ("cell", "venue_scan", "camera", "travel", "gps", "proximity")
+
+
+def register_lake(engine: QueryEngine, lake_dir: Path) -> dict[str, bool]:
+    """Register every source and reference table found under ``lake_dir``.
+
+    A missing source becomes an empty view with the contract's schema, so queries stay valid;
+    the returned mapping says which sources had data.
+    """
+    present: dict[str, bool] = {}
+    for source in TRACED_SOURCES:
+        found = engine.register_parquet(f"src_{source}", lake_dir / source, hive=True)
+        if not found:
+            engine.register_arrow(f"src_{source}", SOURCES[source].empty_table())
+        present[source] = found
+    for name, schema in REFERENCE.items():
+        path = lake_dir / "ref" / f"{name}.parquet"
+        if not engine.register_parquet(f"ref_{name}", path, hive=False):
+            engine.register_arrow(f"ref_{name}", schema.empty_table())
+    return present
+
+
+LEDGER_SCHEMA = pa.schema([("pid_id", pa.string()), ("pid_phone", pa.string()), ("household", pa.string())])

@@ -1,0 +1,307 @@
+"""Tracing as a service: resolve cases to pseudonyms, trace them on the lake, store the results.
+
+Cases are given by ID number or mobile phone; both are normalised and turned into the keyed hash
+the ledger and the lake use (``core.crypto``). Results of one run are stored in one transaction:
+a failure anywhere leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zhikong.core.crypto import get_cipher, mask_middle
+from zhikong.core.errors import InvalidInput, NotFound
+from zhikong.core.time import utcnow
+from zhikong.engine import QueryEngine
+from zhikong.people.models import Household, Person
+from zhikong.tracing.lake import LEDGER_SCHEMA
+from zhikong.tracing.models import Case, Contact, ContactClass, Exposure, RunStatus, TraceRun
+from zhikong.tracing.policy import Policy
+from zhikong.tracing.trace import IndexCase, TraceResult, trace
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    identifier: str
+    onset_at: datetime
+    isolated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedCase:
+    person_key: str
+    id_hash: str | None
+    phone_hash: str | None
+    person_id: int | None
+    label: str
+
+
+def normalise_identifier(raw: str) -> tuple[str, str]:
+    """``("id", normalised ID number)`` or ``("phone", E.164)`` (``people.idcard``/``people.phone``)."""
+    from zhikong.people import idcard, phone
+
+    s = raw.strip()
+    compact = re.sub(r"[\s-]", "", s)
+    if len(compact) in (15, 18) and compact[:6].isdigit():
+        try:
+            return "id", idcard.normalise(compact)
+        except InvalidInput as e:
+            raise InvalidInput(f"case {raw!r}: {e.message}", field="case") from e
+    try:
+        return "phone", phone.normalise(s)
+    except InvalidInput as e:
+        raise InvalidInput(
+            f"case {raw!r} is neither a valid ID number nor a mobile number: {e.message}", field="case"
+        ) from e
+
+
+def resolve_case(session: Session, raw: str) -> ResolvedCase:
+    kind, norm = normalise_identifier(raw)
+    h = get_cipher().keyed_hash(norm)
+    col = Person.id_number_hash if kind == "id" else Person.phone_hash
+    person = session.scalars(select(Person).where(col == h).order_by(Person.id)).first()
+    if person is None:
+        raise NotFound(
+            f"case {mask_middle(norm, 4, 4)}: no person with this "
+            f"{'ID number' if kind == 'id' else 'phone'} in the ledger",
+            field="case",
+        )
+    id_hash = person.id_number_hash
+    phone_hash = person.phone_hash
+    return ResolvedCase(
+        person_key=id_hash or phone_hash or h,
+        id_hash=id_hash,
+        phone_hash=phone_hash,
+        person_id=person.id,
+        label=person.id_number_masked or person.phone_masked or mask_middle(norm, 4, 4),
+    )
+
+
+def ledger_table(session: Session) -> pa.Table:
+    """(pid_id, pid_phone, household) of the ledger, from the keyed hashes it stores."""
+    rows = session.execute(
+        select(Person.id_number_hash, Person.phone_hash, Household.code).outerjoin(
+            Household, Household.id == Person.household_id
+        )
+    ).all()
+    return pa.table(
+        {
+            "pid_id": [r[0] for r in rows],
+            "pid_phone": [r[1] for r in rows],
+            "household": [r[2] for r in rows],
+        },
+        schema=LEDGER_SCHEMA,
+    )
+
+
+def _person_ids(session: Session, keys: set[str]) -> dict[str, tuple[int, str]]:
+    out: dict[str, tuple[int, str]] = {}
+    key_list = sorted(keys)
+    for i in range(0, len(key_list), 500):
+        chunk = key_list[i : i + 500]
+        for p in session.scalars(select(Person).where(Person.id_number_hash.in_(chunk))):
+            out[str(p.id_number_hash)] = (p.id, p.id_number_masked or p.name)
+        for p in session.scalars(select(Person).where(Person.phone_hash.in_(chunk))):
+            out.setdefault(str(p.phone_hash), (p.id, p.phone_masked or p.name))
+    return out
+
+
+def register_cases(session: Session, cases: list[CaseInput], now: datetime | None = None) -> list[Case]:
+    """Resolve and add (or update) cases; nothing is committed here."""
+    now = now or utcnow()
+    out = []
+    for c in cases:
+        if c.onset_at > now:
+            raise InvalidInput(
+                f"case {c.identifier}: onset/sampling time {c.onset_at.isoformat()} is in the future",
+                field="onset",
+            )
+        if c.isolated_at is not None and c.isolated_at < c.onset_at:
+            raise InvalidInput(f"case {c.identifier}: isolation time is before onset", field="isolated")
+        r = resolve_case(session, c.identifier)
+        row = session.scalars(select(Case).where(Case.person_key == r.person_key)).first()
+        if row is None:
+            row = Case(
+                person_key=r.person_key,
+                person_id=r.person_id,
+                id_number_hash=r.id_hash,
+                phone_hash=r.phone_hash,
+                label=r.label,
+                onset_at=c.onset_at,
+                isolated_at=c.isolated_at,
+            )
+            session.add(row)
+        else:
+            row.onset_at, row.isolated_at = c.onset_at, c.isolated_at
+        out.append(row)
+    session.flush()
+    return out
+
+
+def new_cases(session: Session) -> list[Case]:
+    return list(session.scalars(select(Case).where(Case.traced_at.is_(None)).order_by(Case.id)))
+
+
+def run_trace(
+    session: Session,
+    engine: QueryEngine,
+    lake_dir: Path,
+    cases: list[Case],
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+) -> tuple[TraceRun, TraceResult]:
+    """Trace ``cases`` and add the run, contacts and evidence to ``session`` (caller commits)."""
+    now = now or utcnow()
+    if not cases:
+        raise InvalidInput("no cases to trace (give case IDs, or register cases for --all-new)", field="case")
+    index = [
+        IndexCase(
+            key=str(c.id), person=c.person_key, onset_at=c.onset_at, end_at=min(c.isolated_at or now, now)
+        )
+        for c in cases
+    ]
+    result = trace(engine, lake_dir, ledger_table(session), index, policy, now=now)
+    if len(result.without_trajectory) == len(cases):
+        labels = ", ".join(c.label for c in cases)
+        raise InvalidInput(
+            f"no trajectory records for case(s) {labels} in the infectious window; "
+            "check the onset time and that the feeds for those days are ingested",
+            field="case",
+        )
+    run = TraceRun(
+        policy=policy.name,
+        policy_edition=policy.edition,
+        engine=engine.dialect.name,
+        status=RunStatus.COMPLETED if result.contacts else RunStatus.EMPTY,
+        cases=len(cases),
+        contacts=len(result.contacts),
+        sources=json.dumps(result.sources),
+        started_at=now,
+    )
+    session.add(run)
+    session.flush()
+    people = _person_ids(session, {c.contact for c in result.contacts})
+    ev = result.evidence
+    groups: dict[tuple[str, str], pd.DataFrame] = (
+        {(str(k[0]), str(k[1])): g for k, g in ev.groupby(["case_key", "contact"])} if not ev.empty else {}
+    )
+    by_id = {str(c.id): c for c in cases}
+    for r in result.contacts:
+        q = getattr(policy.quarantine, r.cls)
+        contact = Contact(
+            run_id=run.id,
+            case_id=by_id[r.case_key].id,
+            person_key=r.contact,
+            person_id=people.get(r.contact, (None, ""))[0],
+            cls=ContactClass(r.cls),
+            hop=r.hop,
+            score=round(r.score, 3),
+            close_minutes=round(r.close_minutes, 1),
+            first_at=datetime.fromtimestamp(r.first_s, UTC),
+            last_at=datetime.fromtimestamp(r.last_s, UTC),
+            contributions=json.dumps(r.contributions),
+            explanation=r.explain()[:255],
+            via_person_key=r.via,
+            quarantine_central_days=q.central_days,
+            quarantine_home_days=q.home_days,
+        )
+        for e in groups.get((r.case_key, r.contact), pd.DataFrame()).itertuples(index=False):
+            contact.exposures.append(
+                Exposure(
+                    source=str(e.source),
+                    place=str(e.place)[:128],
+                    start_at=datetime.fromtimestamp(int(e.start_s), UTC),
+                    end_at=datetime.fromtimestamp(int(e.end_s), UTC),
+                    minutes=round(float(e.minutes), 1),
+                    distance=str(e.distance),
+                    score=round(float(e.score), 3),
+                )
+            )
+        session.add(contact)
+    for c in cases:
+        c.traced_at = now
+    run.finished_at = utcnow()
+    session.flush()
+    return run, result
+
+
+def contacts_frame(session: Session, run_id: int) -> pd.DataFrame:
+    """The stored contacts of a run for export (masked identifiers only)."""
+    run = session.get(TraceRun, run_id)
+    if run is None:
+        raise NotFound(f"trace run {run_id} does not exist", field="run")
+    rows = session.execute(
+        select(Contact, Case.label, Person.name, Person.id_number_masked, Person.phone_masked)
+        .join(Case, Case.id == Contact.case_id)
+        .outerjoin(Person, Person.id == Contact.person_id)
+        .where(Contact.run_id == run_id)
+        .order_by(Contact.case_id, Contact.score.desc())
+    ).all()
+    return pd.DataFrame(
+        [
+            {
+                "case": label,
+                "class": c.cls.value,
+                "hop": c.hop,
+                "name": name or "",
+                "id_number": idm or "",
+                "phone": phm or "",
+                "score": c.score,
+                "close_minutes": c.close_minutes,
+                "first_at": c.first_at.isoformat(),
+                "last_at": c.last_at.isoformat(),
+                "quarantine": f"{c.quarantine_central_days}+{c.quarantine_home_days}",
+                "explanation": c.explanation,
+            }
+            for c, label, name, idm, phm in rows
+        ]
+    )
+
+
+def exposures_frame(session: Session, run_id: int) -> pd.DataFrame:
+    rows = session.execute(
+        select(Exposure, Contact.person_key, Case.label)
+        .join(Contact, Contact.id == Exposure.contact_id)
+        .join(Case, Case.id == Contact.case_id)
+        .where(Contact.run_id == run_id)
+        .order_by(Exposure.id)
+    ).all()
+    return pd.DataFrame(
+        [
+            {
+                "case": label,
+                "contact": key[:12],
+                "source": e.source,
+                "place": e.place,
+                "start_at": e.start_at.isoformat(),
+                "end_at": e.end_at.isoformat(),
+                "minutes": e.minutes,
+                "distance": e.distance,
+                "score": e.score,
+            }
+            for e, key, label in rows
+        ]
+    )
+
+
+def export_run(session: Session, run_id: int, out: Path) -> list[Path]:
+    """Write ``contacts-<run>.csv``, ``exposures-<run>.csv`` and ``trace-<run>.xlsx`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    contacts, exposures = contacts_frame(session, run_id), exposures_frame(session, run_id)
+    paths = [out / f"contacts-{run_id}.csv", out / f"exposures-{run_id}.csv", out / f"trace-{run_id}.xlsx"]
+    contacts.to_csv(paths[0], index=False, encoding="utf-8-sig")
+    exposures.to_csv(paths[1], index=False, encoding="utf-8-sig")
+    with pd.ExcelWriter(paths[2], engine="openpyxl") as xl:
+        contacts.to_excel(xl, sheet_name="contacts", index=False)
+        exposures.to_excel(xl, sheet_name="exposures", index=False)
+    return paths

@@ -1,0 +1,247 @@
+"""Tracing on the lake: index cases in, classified contacts with evidence out (no database here).
+
+>>> # doctest: +SKIP
+>>> result = trace(engine, lake_dir, ledger, [IndexCase("c1", pid, onset, isolated)], load_policy())
+>>> [c.explain() for c in result.contacts[:3]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from zhikong.core.errors import InvalidInput
+from zhikong.core.time import utcnow
+from zhikong.engine import QueryEngine
+from zhikong.tracing import pipeline
+from zhikong.tracing.lake import LEDGER_SCHEMA, register_lake
+from zhikong.tracing.policy import Policy
+from zhikong.tracing.risk import ContactResult, is_close, score_evidence, summarise
+
+SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class IndexCase:
+    """A case to trace: ``person`` is its person key (ID pseudonym, else phone pseudonym)."""
+
+    key: str
+    person: str
+    onset_at: datetime
+    end_at: datetime
+
+    def window(self, policy: Policy) -> tuple[int, int]:
+        start = int(self.onset_at.timestamp()) - policy.infectious_window.days_before_onset * 86400
+        return start, int(self.end_at.timestamp())
+
+
+@dataclass
+class TraceResult:
+    contacts: list[ContactResult]
+    evidence: pd.DataFrame
+    sources: dict[str, bool]
+    without_trajectory: list[str] = field(default_factory=list)
+    #: every hop-1 pair with evidence and its score (classified or not), for ranking curves
+    ranking: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def of_class(self, cls: str) -> list[ContactResult]:
+        return [c for c in self.contacts if c.cls == cls]
+
+
+def check_cases(cases: list[IndexCase], now: datetime | None = None) -> None:
+    now = now or utcnow()
+    if not cases:
+        raise InvalidInput("no cases to trace", field="case")
+    for c in cases:
+        if c.onset_at > now:
+            raise InvalidInput(
+                f"case {c.key}: onset/sampling time {c.onset_at.isoformat()} is in the future", field="onset"
+            )
+        if c.end_at < c.onset_at:
+            raise InvalidInput(f"case {c.key}: isolation time is before onset", field="isolated")
+
+
+def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
+    rows = []
+    for c in cases:
+        start, end = c.window(policy)
+        rows.append(
+            {
+                "case_key": c.key,
+                "hop": 1,
+                "person": c.person,
+                "onset_s": int(c.onset_at.timestamp()),
+                "start_s": start,
+                "end_s": end,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
+
+
+def _has_trajectory(engine: QueryEngine) -> set[str]:
+    t = engine.sql("""
+        SELECT DISTINCT i.person FROM idx i WHERE
+          EXISTS (SELECT 1 FROM stay_cell s WHERE s.person = i.person)
+          OR EXISTS (SELECT 1 FROM stay_venue s WHERE s.person = i.person)
+          OR EXISTS (SELECT 1 FROM t_camera s WHERE s.person = i.person)
+          OR EXISTS (SELECT 1 FROM t_gps s WHERE s.person = i.person)
+          OR EXISTS (SELECT 1 FROM t_travel s WHERE s.person = i.person)
+          OR EXISTS (SELECT 1 FROM t_prox s WHERE s.person = i.person OR s.other = i.person)""")
+    return {str(v) for v in t.column(0).to_pylist()}
+
+
+def _contacts(summary: pd.DataFrame, cls_of: dict[tuple[str, str], str], hop: int) -> list[ContactResult]:
+    out = []
+    for row in summary.itertuples(index=False):
+        cls = cls_of.get((str(row.case_key), str(row.contact)))
+        if cls is None:
+            continue
+        out.append(
+            ContactResult(
+                case_key=str(row.case_key),
+                contact=str(row.contact),
+                cls=cls,
+                hop=hop,
+                score=float(row.score),
+                close_minutes=float(row.close_minutes),
+                first_s=int(row.first_s),
+                last_s=int(row.last_s),
+                contributions=dict(row.contributions or {}),
+            )
+        )
+    return out
+
+
+def trace(
+    engine: QueryEngine,
+    lake_dir: Path,
+    ledger: pa.Table,
+    cases: list[IndexCase],
+    policy: Policy,
+    *,
+    secondary: bool = True,
+    now: datetime | None = None,
+) -> TraceResult:
+    """Trace ``cases`` over the lake: close contacts, companions and (optionally) secondary contacts."""
+    check_cases(cases, now)
+    sources = register_lake(engine, lake_dir)
+    if not any(sources.values()):
+        raise InvalidInput(
+            f"the lake at {lake_dir} has no trajectory data in any source "
+            f"({', '.join(sources)}); ingest feeds first",
+            field="lake",
+        )
+    engine.register_arrow("ledger", ledger.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA))
+    idx = index_table(cases, policy)
+    lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
+    hi = max(idx.column("end_s").to_pylist()) + 3600
+    pipeline.prepare(engine, policy, lo, hi)
+
+    ev1 = pipeline.run_exposures(engine, policy, idx).to_pandas()
+    present = _has_trajectory(engine)
+    without = [c.key for c in cases if c.person not in present]
+    comp = engine.sql(pipeline.companion_sql(policy)).to_pandas()
+
+    onset = {c.key: int(c.onset_at.timestamp()) for c in cases}
+    ev1 = score_evidence(ev1, onset, policy)
+    s1 = summarise(ev1, policy)
+    index_people = {c.person for c in cases}
+    cls_of: dict[tuple[str, str], str] = {}
+    for row in s1.itertuples(index=False):
+        if is_close(float(row.close_minutes), bool(row.household), policy):
+            cls_of[(str(row.case_key), str(row.contact))] = "close"
+    comp_pairs = {(str(k), str(c)) for k, c in zip(comp["case_key"], comp["contact"], strict=True)}
+    for pair in comp_pairs:
+        cls_of.setdefault(pair, "companion")
+    contacts = _contacts(s1, cls_of, 1)
+    known = {(c.case_key, c.contact) for c in contacts}
+    for case_key, contact in sorted(comp_pairs - known):
+        if cls_of.get((case_key, contact)) == "companion":
+            sub = comp[(comp["case_key"] == case_key) & (comp["contact"] == contact)]
+            contacts.append(
+                ContactResult(
+                    case_key,
+                    contact,
+                    "companion",
+                    1,
+                    0.0,
+                    0.0,
+                    int(sub["start_s"].min()),
+                    int(sub["end_s"].max()),
+                    {},
+                )
+            )
+    evidence = [ev1.assign(via=None)]
+
+    if secondary and policy.secondary_contact.enabled:
+        close = [c for c in contacts if c.cls == "close"]
+        if close:
+            by_key = {c.key: c for c in cases}
+            first = (
+                ev1[ev1["distance"].isin(policy.close_contact.close_range)]
+                .groupby(["case_key", "contact"])["start_s"]
+                .min()
+                .to_dict()
+            )
+            rows = []
+            for c in close:
+                case = by_key[c.case_key]
+                start, end = case.window(policy)
+                rows.append(
+                    {
+                        "case_key": f"{c.case_key}{SEP}{c.contact}",
+                        "hop": 2,
+                        "person": c.contact,
+                        "onset_s": onset[c.case_key],
+                        "start_s": max(start, int(first.get((c.case_key, c.contact), start))),
+                        "end_s": end,
+                    }
+                )
+            idx2 = pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
+            ev2 = pipeline.run_exposures(engine, policy, idx2).to_pandas()
+            if not ev2.empty:
+                split = ev2["case_key"].str.split(SEP, n=1, expand=True)
+                ev2 = ev2.assign(case_key=split[0], via=split[1])
+                ev2 = score_evidence(ev2, onset, policy)
+                close_pairs = {(c.case_key, c.contact) for c in close}
+                ev2 = ev2[
+                    [
+                        (k, p) not in close_pairs and p not in index_people
+                        for k, p in zip(ev2["case_key"], ev2["contact"], strict=True)
+                    ]
+                ]
+                s2 = summarise(ev2.drop(columns=["via"]), policy)
+                cls2 = {}
+                for row in s2.itertuples(index=False):
+                    key = (str(row.case_key), str(row.contact))
+                    if is_close(
+                        float(row.close_minutes),
+                        bool(row.household),
+                        policy,
+                        policy.secondary_contact.min_minutes,
+                    ):
+                        cls2[key] = "secondary"
+                sec = _contacts(s2, cls2, 2)
+                via = ev2.groupby(["case_key", "contact"])["via"].first().to_dict()
+                contacts = [c for c in contacts if (c.case_key, c.contact) not in cls2] + sec
+                for c in sec:
+                    c.via = via.get((c.case_key, c.contact))
+                evidence.append(ev2[ev2.set_index(["case_key", "contact"]).index.isin(list(cls2))])
+
+    contacts.sort(key=lambda c: (c.case_key, -c.score, c.contact))
+    ev = (
+        pd.concat([e for e in evidence if not e.empty], ignore_index=True)
+        if any(not e.empty for e in evidence)
+        else evidence[0]
+    )
+    return TraceResult(
+        contacts=contacts,
+        evidence=ev,
+        sources=sources,
+        without_trajectory=without,
+        ranking=s1[["case_key", "contact", "score", "close_minutes"]] if not s1.empty else s1,
+    )

@@ -1,0 +1,112 @@
+"""People (人员): the ledger within the user's jurisdiction, and a person's page.
+
+Identifiers are shown masked. Roles allowed to (``auth.PII_ROLES``) may reveal the full ID number and
+phone with a reason; each reveal is written to the audit log before anything is shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zhikong.audit.service import record_pii_read
+from zhikong.auth.models import PII_ROLES, User
+from zhikong.auth.service import restrict
+from zhikong.core.crypto import get_cipher
+from zhikong.core.errors import InvalidInput, NotFound, ZhikongError
+from zhikong.people.models import Person
+from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
+from zhikong.web.i18n import N_
+from zhikong.web.pages.common import error_page, login_redirect, page
+from zhikong.web.pages.templating import gettext_for, request_locale
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+RESIDENCE = {"resident": N_("Resident"), "floating": N_("Floating"), "away": N_("Away")}
+SEX = {"male": N_("Male"), "female": N_("Female")}
+
+
+def get_person(session: Session, user: User, person_id: int) -> Person:
+    """The person, if in the user's jurisdiction (else ``NotFound``: no hint that they exist)."""
+    person = session.scalar(restrict(select(Person).where(Person.id == person_id), user, Person.village_id))
+    if person is None:
+        raise NotFound(f"no person {person_id} in your jurisdiction", field="person_id")
+    return person
+
+
+@router.get("/people")
+def people_list(request: Request, session: SessionDep, user: OptionalUser, q: str = "",
+                page_no: int = 1) -> Response:
+    """People in the ledger of your units, searchable by name."""
+    if user is None:
+        return login_redirect(request)
+    stmt = restrict(select(Person), user, Person.village_id)
+    if q.strip():
+        stmt = stmt.where(Person.name.contains(q.strip(), autoescape=True))
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    page_no = max(1, page_no)
+    rows = session.scalars(stmt.order_by(Person.id).limit(PAGE_SIZE).offset((page_no - 1) * PAGE_SIZE)).all()
+    return page(request, user, "people.html", {"people": rows, "total": total, "q": q, "page_no": page_no,
+                                                "pages": max(1, -(-total // PAGE_SIZE)),
+                                                "residence": RESIDENCE,
+                                                "sex": SEX})
+
+
+def _person_context(session: Session, user: User, person: Person) -> dict[str, Any]:
+    return {"person": person, "residence": RESIDENCE, "sex": SEX, "may_reveal": user.role in PII_ROLES,
+            "revealed": None, "errors": {}, "reason": "",
+            "sections": _other_domains(session, person)}
+
+
+def _other_domains(session: Session, person: Person) -> dict[str, Any]:
+    """What other domains know of the person (categories, measures, exposures), where they have landed."""
+    return {}
+
+
+@router.get("/people/{person_id}")
+def person_page(request: Request, person_id: int, session: SessionDep, user: OptionalUser) -> Response:
+    """A person's page: masked identifiers, household, and what other domains recorded."""
+    if user is None:
+        return login_redirect(request)
+    try:
+        person = get_person(session, user, person_id)
+    except NotFound as e:
+        return error_page(request, user, e)
+    return page(request, user, "person.html", _person_context(session, user, person))
+
+
+@router.post("/people/{person_id}/reveal")
+async def person_reveal(request: Request, person_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    """Show the unmasked identifiers (allowed roles only, with a reason; audited)."""
+    form = await request.form()
+    reason = str(form.get("reason", "")).strip()
+    gettext, _ = gettext_for(request_locale(request))
+    try:
+        person = get_person(session, user, person_id)
+    except NotFound as e:
+        return error_page(request, user, e)
+    ctx = _person_context(session, user, person)
+    try:
+        if user.role not in PII_ROLES:
+            from zhikong.core.errors import PermissionDenied
+
+            raise PermissionDenied(gettext("Your role may not see full identifiers."), field="reason")
+        if len(reason) < 4:
+            raise InvalidInput(gettext("Give the reason for viewing (at least 4 characters)."),
+                               field="reason")
+        cipher = get_cipher()
+        revealed = {
+            "id_number": cipher.decrypt(person.id_number_enc) if person.id_number_enc else "",
+            "phone": cipher.decrypt(person.phone_enc) if person.phone_enc else "",
+        }
+        record_pii_read(session, user, person.id, "id_number,phone", reason=reason)
+    except ZhikongError as e:
+        ctx.update({"errors": {"reason": e.message}, "reason": reason})
+        return page(request, user, "person.html", ctx, status_code=e.http_status)
+    ctx["revealed"] = revealed
+    return page(request, user, "person.html", ctx)

@@ -1,0 +1,159 @@
+"""A live zhikong server for browser tests and benchmarks: a temp SQLite database with a district,
+users for the main roles, served by uvicorn in a thread on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "Demo-pass-2020!"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    #: role name -> (username, unit code, unit name)
+    logins: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed(banan: bool) -> dict[str, Any]:
+    """Create the schema, the district and one user per main role; return what the tests need."""
+    from sqlalchemy import select
+
+    from zhikong.auth import service as auth_service
+    from zhikong.auth.models import Role
+    from zhikong.core import migrate
+    from zhikong.core.db import get_engine, unit_of_work
+    from zhikong.geo.models import AdminUnit, UnitLevel
+
+    migrate.upgrade()
+    info: dict[str, Any] = {"logins": {}}
+    with unit_of_work(get_engine()) as session:
+        if banan:
+            from zhikong.geo import service as geo_service
+            from zhikong.geo.places import demo_places, import_places
+
+            geo_service.load_builtin(session, "500113")
+            import_places(session, demo_places(geo_service.builtin_definition("500113")), file="demo places")
+        else:
+            from tests.integration.web import small_district
+
+            small_district.build(session)
+        district = session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.DISTRICT)).first()
+        town = session.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.TOWN)
+                               .order_by(AdminUnit.code)).first()
+        assert district is not None and town is not None
+        village = session.scalars(select(AdminUnit).where(AdminUnit.parent_id == town.id)
+                                  .order_by(AdminUnit.code.desc())).first()
+        assert village is not None
+        for role, unit, username in [(Role.DISTRICT_COMMAND, district, "e2e_district"),
+                                     (Role.TOWN_OPERATOR, town, "e2e_town"),
+                                     (Role.VILLAGE_OPERATOR, village, "e2e_village")]:
+            auth_service.create_user(session, username=username, password=PASSWORD, role=role,
+                                     unit_id=unit.id, display_name=username)
+            info["logins"][role.value] = (username, unit.code, unit.name)
+        _seed_work(session, info, village, town)
+        info["village_count"] = len(session.scalars(
+            select(AdminUnit.id).where(AdminUnit.level == UnitLevel.VILLAGE)).all())
+    return info
+
+
+def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> None:
+    """A task for the village, one for a unit outside it, and a few people in the village's ledger."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from zhikong.core.crypto import get_cipher, mask_middle
+    from zhikong.geo.models import AdminUnit
+    from zhikong.people.models import Person
+    from zhikong.tasks.service import create_task
+
+    other = session.scalars(select(AdminUnit).where(AdminUnit.parent_id.is_not(None),
+                                                    ~AdminUnit.path.startswith(town.path))
+                            .order_by(AdminUnit.code)).first()
+    mine = create_task(session, kind="registration", unit_id=village.id, title="E2E 排查登记 村内任务",
+                       description="核查返乡人员登记情况", priority="normal", source="e2e", actor="e2e")
+    theirs = create_task(session, kind="registration", unit_id=other.id, title="E2E 其他镇街的任务",
+                         description="不应被看到", priority="high", source="e2e", actor="e2e")
+    cipher = get_cipher()
+    people = []
+    for i, (name, idn, phone) in enumerate([("张三", "500113199001011234", "+8613800138000"),
+                                            ("李四", "50011319851212002X", "+8613900139001")]):
+        p = Person(name=name, sex="male" if i == 0 else "female", birth_date=date(1990 - 5 * i, 1, 1),
+                   id_number_enc=cipher.encrypt(idn), id_number_hash=cipher.keyed_hash(idn),
+                   id_number_masked=mask_middle(idn, 6, 4), phone_enc=cipher.encrypt(phone),
+                   phone_hash=cipher.keyed_hash(phone), phone_masked=mask_middle(phone, 6, 4),
+                   village_id=village.id, address=f"{village.name}{i + 1}号")
+        session.add(p)
+        people.append(p)
+    session.flush()
+    info.update(task_id=mine.id, other_task_id=theirs.id, person_id=people[0].id, village_id=village.id,
+                other_unit_id=other.id)
+
+
+@contextmanager
+def live_server(tmp: Path, *, banan: bool = True) -> Iterator[LiveServer]:
+    """Serve zhikong on a temp database; environment restored afterwards."""
+    from zhikong.core import config as config_mod
+    from zhikong.core import db as db_mod
+
+    saved = {k: os.environ.get(k) for k in ("ZHIKONG_DATA_DIR", "ZHIKONG_SECRET_KEY", "ZHIKONG_DATABASE_URL",
+                                            "ZHIKONG_COOKIE_SECURE", "ZHIKONG_CONFIG")}
+    os.environ["ZHIKONG_DATA_DIR"] = str(tmp / "var")
+    os.environ["ZHIKONG_SECRET_KEY"] = "e2e-secret-key-0123456789abcdef"
+    os.environ["ZHIKONG_COOKIE_SECURE"] = "false"
+    os.environ.pop("ZHIKONG_DATABASE_URL", None)
+    os.environ.pop("ZHIKONG_CONFIG", None)
+    config_mod.get_settings.cache_clear()
+    cache_clear = getattr(db_mod, "_engine_for", None)
+    if cache_clear is not None:
+        cache_clear.cache_clear()
+    try:
+        info = _seed(banan)
+        from zhikong.web.app import create_app
+
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                                               lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        try:
+            yield LiveServer(url=f"http://127.0.0.1:{port}", data_dir=tmp, logins=info["logins"], extra=info)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        config_mod.get_settings.cache_clear()
+        if cache_clear is not None:
+            cache_clear.cache_clear()
