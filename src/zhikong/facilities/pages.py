@@ -5,12 +5,10 @@ behind a personal signed link. Templates live in ``facilities/templates`` and ex
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from zhikong.auth.models import User
@@ -21,46 +19,24 @@ from zhikong.facilities.mapdata import facilities_geojson
 from zhikong.facilities.models import CheckSource, HealthCheck
 from zhikong.geo.models import AdminUnit, UnitLevel
 from zhikong.web.deps import OptionalUser, SessionDep
-from zhikong.web.i18n import LOCALES
 from zhikong.web.pages.common import NAV, login_redirect, viewer
-from zhikong.web.pages.templating import TEMPLATE_DIR, gettext_for, request_locale
+from zhikong.web.pages.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-_ENV = Environment(
-    loader=ChoiceLoader(
-        [FileSystemLoader(str(Path(__file__).with_name("templates"))), FileSystemLoader(str(TEMPLATE_DIR))]
-    ),
-    autoescape=select_autoescape(["html", "xml"]),
-    extensions=["jinja2.ext.i18n"],
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-NAV_ENTRY = ("/facilities", "Isolation points")
-
 
 def _render(
     request: Request, template: str, ctx: Mapping[str, Any], user: User | None, status_code: int = 200
 ) -> HTMLResponse:
-    locale = request_locale(request)
-    gettext, ngettext = gettext_for(locale)
+    """Render a facilities page in the command centre's layout (templates in ``facilities/templates``)."""
     full: dict[str, Any] = {
-        "request": request,
-        "locale": locale,
-        "html_lang": locale.replace("_", "-"),
-        "locales": LOCALES,
-        "gettext": gettext,
-        "ngettext": ngettext,
-        "current_path": request.url.path,
-        "csrf_token": getattr(request.state, "csrf_token", ""),
         "me": viewer(user) if user else None,
-        "nav": (*NAV, NAV_ENTRY),
+        "nav": NAV,
         "symptoms": followup.SYMPTOMS,
         "measures": followup.MEASURE_ZH,
         "local": lambda dt: dt.astimezone(CHINA_TZ).strftime("%m-%d %H:%M") if dt else "—",
     }
     full.update(ctx)
-    return HTMLResponse(_ENV.get_template(template).render(full), status_code=status_code)
+    return render(request, template, full, status_code=status_code)
 
 
 @router.get("/facilities")

@@ -30,6 +30,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/people", N_("People")),
     ("/cases", N_("Cases")),
     ("/screening", N_("Screening queue")),
+    ("/facilities", N_("Isolation points")),
 )
 
 ROLE_LABELS: dict[Role, str] = {
