@@ -138,5 +138,13 @@ def test_cli_and_demo(engine: Engine, tree: Tree, tmp_path: Any) -> None:
         assert s.scalar(select(func.count(DailyReport.id))) > 10
     out = r.invoke(cli_app, ["reporting", "view", "village_daily", "--pdf", str(tmp_path / "v.pdf")])
     assert out.exit_code == 0 and "合计" in out.output and (tmp_path / "v.pdf").exists()
+    csv_path = tmp_path / "12345.csv"
+    csv_path.write_text(
+        "工单编号,受理时间,诉求内容,地址\nH9,2026-11-20 08:00,一村有人聚集打麻将,甲镇一村\n", encoding="utf-8"
+    )
+    out = r.invoke(cli_app, ["reporting", "hotline-import", str(csv_path)])
+    assert out.exit_code == 0 and "imported 1" in out.output, out.output
+    out = r.invoke(cli_app, ["reporting", "hotline-import", str(csv_path)])
+    assert out.exit_code != 0
     out = r.invoke(cli_app, ["reporting", "summary", "--out", str(tmp_path / "s.pdf")])
     assert out.exit_code == 0 and (tmp_path / "s.pdf").read_bytes()[:5] == b"%PDF-"

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from zhikong.core.config import get_settings
@@ -30,9 +30,17 @@ def _tojson_attr(value: Any) -> Markup:
     return Markup(text)
 
 
+def _domain_template_dirs() -> list[str]:
+    """``zhikong/<domain>/templates`` of the domains that bring pages of their own (e.g. facilities);
+    their templates extend the command centre's layout."""
+    root = TEMPLATE_DIR.parent.parent
+    return sorted(str(d) for d in root.glob("*/templates") if d.is_dir() and d != TEMPLATE_DIR)
+
+
 def make_environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        loader=ChoiceLoader([FileSystemLoader(str(TEMPLATE_DIR)),
+                             *(FileSystemLoader(d) for d in _domain_template_dirs())]),
         autoescape=select_autoescape(["html", "xml"]),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
