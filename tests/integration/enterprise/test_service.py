@@ -138,3 +138,47 @@ def test_roster_not_registered_and_export(session: Session, world: World) -> Non
     assert len(service.not_registered(session, world.ent_a)) == 1  # nothing half-written
     data = town.export_xlsx(session, world.ent_a)
     assert data[:2] == b"PK"
+
+
+def test_recompute_from_lake_and_risk_areas(session: Session, world: World, tmp_path: object) -> None:
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from zhikong.core.crypto import get_cipher
+    from zhikong.screening.models import RiskArea, RiskLevel
+
+    for i in range(3):
+        _register(session, world, i)
+    now = utcnow()
+    session.add_all([
+        RiskArea(published_on=date.today() - timedelta(days=3), level=RiskLevel.HIGH, city="武汉市",
+                 area_code="420106", effective_from=now - timedelta(days=10)),
+        RiskArea(published_on=date.today() - timedelta(days=3), level=RiskLevel.MEDIUM, city="成都市",
+                 area_code="510100", effective_from=now - timedelta(days=10)),
+    ])
+    session.commit()
+    cipher = get_cipher()
+    lake = Path(str(tmp_path)) / "lake"
+    (lake / "travel" / "day=x").mkdir(parents=True)
+    (lake / "roaming" / "day=x").mkdir(parents=True)
+    ts = pa.timestamp("us", tz="UTC")
+    pq.write_table(pa.table({
+        "pid": [cipher.keyed_hash(world.ids[0]), cipher.keyed_hash(world.ids[2])],
+        "origin_city": ["武汉市", "武汉市"], "origin_code": ["420100", "420100"],
+        "depart_ts": pa.array([now - timedelta(days=2), now - timedelta(days=20)], ts),
+        "ts": pa.array([now - timedelta(days=2), now - timedelta(days=20)], ts)}),
+        lake / "travel" / "day=x" / "a.parquet")
+    pq.write_table(pa.table({
+        "pid": [cipher.keyed_hash("+86" + PHONES[1])], "city": ["成都市"], "city_code": ["510100"],
+        "first_seen": pa.array([now - timedelta(days=3)], ts),
+        "last_seen": pa.array([now - timedelta(days=2)], ts)}),
+        lake / "roaming" / "day=x" / "b.parquet")
+    out = recompute(session, lake_dir=lake, create_tasks=False)
+    session.commit()
+    levels = {e.name: (e.level, e.reasons) for e in session.scalars(select(Employee))}
+    assert levels["员工0"] == (Level.RED, ["high_risk_travel"])
+    assert levels["员工1"] == (Level.YELLOW, ["medium_risk_roaming"])
+    assert levels["员工2"] == (Level.GREEN, [])  # travelled 20 days ago: outside the lookback
+    assert out.changed == 2
