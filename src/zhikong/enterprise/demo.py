@@ -63,7 +63,7 @@ def step(ctx: DemoContext) -> None:
             res = service.register_employee(s, ents[made % len(ents)], reg, recompute_now=False)
             made += res.created
         # judge as of the simulated world's last day (its cases and contacts are in the past)
-        params = json.loads((Path(world) / "world.json").read_text()).get("params", {})
+        params = json.loads((ledger.parent / "world.json").read_text()).get("params", {})
         at = None
         if params.get("start_date"):
             last = date.fromisoformat(params["start_date"]) + timedelta(days=int(params.get("days", 14)))
