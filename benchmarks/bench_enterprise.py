@@ -169,7 +169,8 @@ def bench_recompute(lake: Path) -> None:
           f"peer SELECT of all keys {peer:.2f} s (ratio first/peer {t_first / peer:.1f}×); goal ≤ 60 s")
 
 
-async def peak(base: str, token: str, n: int, seconds: float, offset: int) -> dict[str, list[float]]:
+async def peak(base: str, token: str, n: int, seconds: float, offset: int,
+               prefix: str = "新员工") -> dict[str, list[float]]:
     ids = _ids(n, offset)
     lat: dict[str, list[float]] = {"get": [], "post": [], "health": [], "status": []}
     statuses: list[int] = []
@@ -181,7 +182,7 @@ async def peak(base: str, token: str, n: int, seconds: float, offset: int) -> di
             r = await http.get(f"/enterprise/r/{token}")
             lat["get"].append(time.perf_counter() - t)
             statuses.append(r.status_code)
-            form = {"name": f"新员工{i}", "id_number": ids[i], "phone": f"139{i:08d}", "consent": "yes"}
+            form = {"name": f"{prefix}{i}", "id_number": ids[i], "phone": f"139{i:08d}", "consent": "yes"}
 
             async def submit() -> None:
                 t = time.perf_counter()
@@ -252,7 +253,7 @@ def main() -> None:
             ident = _ids(1, 990_000)[0]
             subprocess.run([sys.executable, os.environ["BENCH_PROBE"], base, token, ident], timeout=60)
             return
-        asyncio.run(peak(base, token, 20, 2, 900_000))  # warm-up (other identities)
+        asyncio.run(peak(base, token, 20, 2, 900_000, "预热"))  # warm-up (other identities)
         lat = asyncio.run(peak(base, token, args.registrations, args.seconds, 500_000))
         from sqlalchemy import func, select
 

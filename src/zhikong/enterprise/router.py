@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
@@ -58,7 +59,7 @@ def registration_form(token: str, session: SessionDep) -> HTMLResponse:
 @router.post("/enterprise/r/{token}", include_in_schema=False)
 async def registration_submit(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        ent = service.enterprise_for_token(session, token[:400])
+        ent = await run_in_threadpool(service.enterprise_for_token, session, token[:400])
     except InvalidInput as e:
         return _message("二维码无法使用", e.message, 400)
     form = await request.form()
@@ -75,7 +76,9 @@ async def registration_submit(token: str, request: Request, session: SessionDep)
         return _html("ent_register.html", 422, title="员工疫情风险自查登记", enterprise=ent,
                      form=values, errors=reg.errors, message=None,
                      consent_text=service.CONSENT_TEXT, consent_version=service.CONSENT_VERSION)
-    result = service.register_employee(session, ent, reg)
+    # in a worker thread: a double tap waits on the other request's row lock, and that request's
+    # commit needs the event loop — blocking the loop here would deadlock
+    result = await run_in_threadpool(service.register_employee, session, ent, reg)
     if result.created:
         assert result.link_token is not None
         return RedirectResponse(f"/enterprise/me/{quote(result.link_token)}?new=1", status_code=303)
@@ -148,8 +151,11 @@ async def roster_form(enterprise_id: IdPath, request: Request, session: SessionD
     try:
         if len(data) > MAX_UPLOAD:
             raise InvalidInput("文件超过 5 MB / file larger than 5 MB", field="file")
-        with session.begin_nested():
-            town.import_roster(session, ent, data, file.filename or "roster.csv")
+        def load() -> None:
+            with session.begin_nested():
+                town.import_roster(session, ent, data, file.filename or "roster.csv")
+
+        await run_in_threadpool(load)
     except InvalidInput as e:
         return _dashboard(request, session, user, ent, roster_error=e.message, status=422)
     return RedirectResponse(f"/enterprise/{ent.id}", status_code=303)
@@ -225,7 +231,8 @@ async def api_roster(enterprise_id: IdPath, session: SessionDep, user: CurrentUs
     data = await file.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise InvalidInput("文件超过 5 MB / file larger than 5 MB", field="file")
-    return {"rows": town.import_roster(session, ent, data, file.filename or "roster.csv")}
+    rows = await run_in_threadpool(town.import_roster, session, ent, data, file.filename or "roster.csv")
+    return {"rows": rows}
 
 
 @router.get("/api/enterprise/{enterprise_id}/poster.png", tags=["enterprise"])
