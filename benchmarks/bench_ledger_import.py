@@ -115,16 +115,25 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
           f"python {sys.version.split()[0]}", flush=True)
-    csv_path = work / f"ledger-{args.people}.csv"
+    csv_path = work / f"ledger-{args.people}-{args.seed}.csv"
+    (work / "villages.db").unlink(missing_ok=True)
+    for old in (work / "var").glob("bench.db*"):
+        old.unlink()
     scratch = make_engine(f"sqlite:///{work / 'villages.db'}")
     upgrade(scratch)
     villages = _villages(scratch)
     scratch.dispose()
-    t0 = time.perf_counter()
-    n = write_ledger_csv(generate_population(villages, args.people, args.seed), csv_path)
-    gen_s = time.perf_counter() - t0
-    print(f"generated  {n:,} persons in {gen_s:.1f} s ({n / gen_s:,.0f}/s), "
-          f"{csv_path.stat().st_size / 1e6:.0f} MB CSV, peak RSS {_rss_mib():.0f} MiB", flush=True)
+    if csv_path.exists():  # the same people and seed in the same work dir: reuse the file
+        n = args.people
+        print(f"reusing    {csv_path}", flush=True)
+    else:
+        t0 = time.perf_counter()
+        tmp = csv_path.with_suffix(".part")
+        n = write_ledger_csv(generate_population(villages, args.people, args.seed), tmp)
+        tmp.replace(csv_path)
+        gen_s = time.perf_counter() - t0
+        print(f"generated  {n:,} persons in {gen_s:.1f} s ({n / gen_s:,.0f}/s), "
+              f"{csv_path.stat().st_size / 1e6:.0f} MB CSV, peak RSS {_rss_mib():.0f} MiB", flush=True)
 
     t0 = time.perf_counter()
     with csv_path.open(encoding="utf-8", newline="") as fh:

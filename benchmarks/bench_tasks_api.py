@@ -73,6 +73,39 @@ def seed(n_tasks: int) -> str:
     return token
 
 
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(d.name))
+    return kids
+
+
+def cpu_seconds(root: int) -> dict[int, float]:
+    """CPU time (user + system) of ``root`` and its descendants, per pid."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        todo.extend(_children(pid))
+    return out
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -233,11 +266,15 @@ def main() -> None:
         # a short warm-up, then the peer and the measured run
         asyncio.run(run_peer(base, 20, 2))
         peer = asyncio.run(run_peer(base, args.clients, min(10.0, args.seconds)))
+        postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
+        cpu0_app, cpu0_db = cpu_seconds(server.pid), cpu_seconds(postmaster)
         t0 = time.perf_counter()
         lat, status, accepted = asyncio.run(
             run_load(base, token, args.clients, args.seconds, task_ids, args.write_share)
         )
         wall = time.perf_counter() - t0
+        app_cpu = cpu_delta(cpu0_app, cpu_seconds(server.pid))
+        db_cpu = cpu_delta(cpu0_db, cpu_seconds(postmaster))
 
         # lost-update check against the database
         lost = 0
@@ -279,6 +316,13 @@ def main() -> None:
         print(
             f"ratio tasks API / peer: throughput {total / wall / peer_rps:.2f}, "
             f"p95 {pct(all_lat, 95) / pct(peer, 95):.2f}"
+        )
+        per_req = (app_cpu + db_cpu) / max(total, 1)
+        print(
+            f"server CPU per request: {app_cpu / max(total, 1) * 1000:.1f} ms app + "
+            f"{db_cpu / max(total, 1) * 1000:.1f} ms PostgreSQL = {per_req * 1000:.1f} ms "
+            f"(≈ {2 / per_req:.0f} requests/s if 2 cores were free for the server); "
+            f"load average during the run: {os.getloadavg()[0]:.1f}"
         )
         print("statuses:", dict(sorted(status.items())))
         n_acc = sum(len(v) for v in accepted.values())

@@ -50,7 +50,7 @@ def polygon_centroid(polys: list[Poly]) -> tuple[float, float]:
     return cx / total, cy / total
 
 
-def _projection(defn: DistrictDef) -> Projection:
+def _projection(defn: DistrictDef) -> Projection | None:
     root = defn.root
     if root.lat is not None and root.lon is not None:
         return Projection(root.lat, root.lon)
@@ -59,7 +59,7 @@ def _projection(defn: DistrictDef) -> Projection:
         return Projection(lat, lon)
     first = next((u for u in defn.units() if u.lat is not None and u.lon is not None), None)
     if first is None or first.lat is None or first.lon is None:
-        raise InvalidInput(f"district file {defn.source}: no position anywhere", field=f"{root.code}.lat")
+        return None  # nothing to generate from; validation reports the missing positions
     return Projection(first.lat, first.lon)
 
 
@@ -184,6 +184,8 @@ def complete_definition(defn: DistrictDef) -> DistrictDef:
     """Generate what the definition asks for (in place) and return it."""
     rng = np.random.default_rng(defn.seed)
     proj = _projection(defn)
+    if proj is None:
+        return defn
     for unit in defn.units():  # centroids of units given only by boundary
         if (unit.lat is None or unit.lon is None) and unit.boundary:
             lon, lat = polygon_centroid(unit.boundary)

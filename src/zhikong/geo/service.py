@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from zhikong.core.config import get_settings
 from zhikong.core.errors import InvalidInput, NotFound
 from zhikong.geo.geometry import Poly, bbox, geojson_to_polygons, points_in_polygon, polygons_to_geojson
 from zhikong.geo.loader import DistrictDef, UnitDef, builtin_path, read_definition
@@ -140,10 +141,14 @@ def get_unit(session: Session, code: str) -> AdminUnit:
 
 
 def get_district(session: Session, code: str | None = None) -> AdminUnit:
-    """The district unit (``code``, or the only/first district stored)."""
+    """The district unit ``code``; by default ``Settings.district_code`` when it is loaded, else the
+    first district stored."""
     stmt = select(AdminUnit).where(AdminUnit.level == UnitLevel.DISTRICT)
     if code:
         stmt = stmt.where(AdminUnit.code == code)
+    else:
+        preferred = get_settings().district_code
+        stmt = stmt.order_by((AdminUnit.code == preferred).desc())
     unit = session.scalars(stmt.order_by(AdminUnit.code)).first()
     if unit is None:
         raise NotFound(f"no district {code or ''} loaded: run `zhikong geo load` first".replace("  ", " "))

@@ -9,6 +9,7 @@ the field, the reason and the value (identifiers masked); accepted rows land who
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable
@@ -79,11 +80,14 @@ def get_lake() -> Lake:
 
 @lru_cache(maxsize=4)
 def _hasher_for(key: bytes) -> Callable[[str], str]:
-    cipher = get_cipher()
+    """``PiiCipher.keyed_hash`` (HMAC-SHA256, hex) with the keyed state prepared once, cached."""
+    base = hmac.new(key, digestmod=hashlib.sha256)
 
     @lru_cache(maxsize=2_000_000)
     def h(normalised: str) -> str:
-        return cipher.keyed_hash(normalised)
+        m = base.copy()
+        m.update(normalised.encode())
+        return m.hexdigest()
 
     return h
 
@@ -104,9 +108,9 @@ def _fmt(path: Path) -> str:
     raise InvalidInput(f"{path}: unknown file type (expected .csv, .jsonl or .parquet)", field="file")
 
 
-def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray, list[RowError]]:
-    """The file as a table, the file row number of each table row, and rows that could not be
-    parsed at all (wrong number of fields: truncated or shifted lines)."""
+def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | None, list[RowError]]:
+    """The file as a table, the file row number of each table row (None: row i is i + 1), and the
+    rows that could not be parsed at all (wrong number of fields: truncated or shifted lines)."""
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file", field="file")
     if path.stat().st_size == 0:
@@ -148,18 +152,21 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray, li
                 why = (f"truncated row: {act} of {exp} fields" if act < exp
                        else f"{act} fields, expected {exp}")
                 broken.append(RowError(int(num or 0) - 1, "*", why, _mask_text(text[:80]), str(path)))
-            rows = _row_numbers(tbl.num_rows, skipped)
-            return tbl, rows, broken
+            return tbl, (_row_numbers(tbl.num_rows, skipped) if skipped else None), broken
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
         raise InvalidInput(f"{path}: cannot read the {fmt} file (truncated or corrupt?): {e}",
                            field="file") from e
     _check_columns(path, tbl.column_names, expected)
-    return tbl, np.arange(1, tbl.num_rows + 1), broken
+    return tbl, None, broken
 
 
 def _mask_text(text: str) -> str:
     """Raw row text with anything that looks like a phone or ID number masked."""
     return re.sub(r"\d{6,}[\dXx]*", lambda m: mask_middle(m.group(0), 3, 2), text)
+
+
+def _row(rows: np.ndarray | None, i: int) -> int:
+    return i + 1 if rows is None else int(rows[i])
 
 
 def _row_numbers(n: int, skipped: list[int]) -> np.ndarray:
@@ -229,7 +236,7 @@ def ingest_ref(path: Path, lake: Lake | None = None,
             dup = pd.Series(ids.to_numpy(zero_copy_only=False)).duplicated().to_numpy()
             chk.add(dup, _REF_IDS[table], "duplicated id")
             if chk.problems:
-                raise RowErrors(errors=[RowError(int(rows[i]), fld, why, None, str(f))
+                raise RowErrors(errors=[RowError(_row(rows, i), fld, why, None, str(f))
                                         for i, fld, why in chk.first_reasons()[:1000]], file=str(f))
             x, y = _xy(lake, cols["lat"], cols["lon"])
             cols["x"], cols["y"] = x, y
@@ -291,7 +298,7 @@ def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bo
         res.rows = tbl.num_rows + len(broken)
         bad = chk.rejected()
         # the offending value is shown for the first 10,000 bad rows (the rest: row, field, reason)
-        errors = broken + [RowError(int(rows[i]), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
+        errors = broken + [RowError(_row(rows, i), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
                                     str(path))
                            for k, (i, fld, why) in enumerate(chk.first_reasons())]
         errors.sort(key=lambda e: e.row)
@@ -421,7 +428,7 @@ def _duplicates(out: pa.Table, chk: v.Checker) -> None:
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for c in codes:
-            h = (h ^ c.astype(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
+            h = (h ^ c.view(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
     srt = np.sort(h)
     same = srt[1:] == srt[:-1]
     if not same.any():

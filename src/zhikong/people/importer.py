@@ -9,12 +9,12 @@ unchanged people left alone, so importing the same file twice changes nothing. F
 transaction: it lands completely or not at all, and rows that fail validation never touch stored
 data.
 
-Speed: validation, keyed hashes (one-shot HMAC) and encryption of a chunk run in a spawned worker
+Speed: validation, keyed hashes (one-shot HMAC) and encryption of a chunk run in a forked worker
 process while the main process writes the previous chunk (``workers=1`` by default on a multi-core
 machine for big files; ``workers=0`` keeps everything in-process, and then only new or changed
 identifiers are encrypted). Rows are written with the driver's ``executemany`` (SQLite) or ``COPY``
-(PostgreSQL). Memory: a few chunks of rows plus a set of the ID numbers seen (for duplicates in the
-file), about 70 bytes per row.
+(PostgreSQL). Memory: a few chunks of rows plus the ID numbers seen (for duplicates in the file),
+8 bytes per row (:class:`SeenKeys`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import IO, Any, cast
 
+import numpy as np
 from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 
 from zhikong.core.config import get_settings
@@ -233,7 +234,9 @@ def _prepared(chunks: Iterable[list[RawRow]], spec: ChunkSpec,
         for c in chunks:
             yield (*prepare_chunk(c), c)
         return
-    ctx = multiprocessing.get_context("spawn")  # no inherited locks, threads or DB connections
+    # fork, not spawn: spawn re-runs the parent's __main__ (the CLI, a script) in the child; the child
+    # only validates and encrypts, it never touches the inherited DB connections or Rich's console
+    ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers, initializer=init_worker, initargs=(spec,)) as pool:
         pending: deque[tuple[AsyncResult[tuple[list[Good], list[Rejected]]], list[RawRow]]] = deque()
         for c in chunks:  # at most 2 chunks per worker in flight: memory stays bounded
@@ -244,6 +247,42 @@ def _prepared(chunks: Iterable[list[RawRow]], spec: ChunkSpec,
         while pending:
             res, c = pending.popleft()
             yield (*res.get(), c)
+
+
+class SeenKeys:
+    """The ID numbers (first 17 digits as int64) seen so far in a file: recent ones in a set, older
+    ones merged into a sorted numpy array (8 bytes each instead of ~70 in a set)."""
+
+    def __init__(self, merge_at: int = 100_000) -> None:
+        self.old = np.empty(0, dtype=np.int64)
+        self.recent: set[int] = set()
+        self.merge_at = merge_at
+
+    def add_all(self, keys: list[int]) -> list[bool]:
+        """Add ``keys`` in order; for each, whether it was seen before (earlier or in ``keys``)."""
+        out: list[bool] = []
+        if not keys:
+            return out
+        if len(self.old):
+            arr = np.fromiter(keys, dtype=np.int64, count=len(keys))
+            pos = np.minimum(np.searchsorted(self.old, arr), len(self.old) - 1)
+            in_old = (self.old[pos] == arr).tolist()
+        else:
+            in_old = [False] * len(keys)
+        recent = self.recent
+        for k, was in zip(keys, in_old, strict=True):
+            if was or k in recent:
+                out.append(True)
+            else:
+                recent.add(k)
+                out.append(False)
+        if len(recent) >= self.merge_at:
+            self.old = np.union1d(self.old, np.fromiter(recent, dtype=np.int64, count=len(recent)))
+            recent.clear()
+        return out
+
+    def __len__(self) -> int:
+        return len(self.old) + len(self.recent)
 
 
 class _Rejects:
@@ -299,7 +338,7 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
     engine = engine or get_engine()
     today = today or utcnow().astimezone(CHINA_TZ).date()
     res = ImportResult(file=fname, batch_id=0, encoding=encoding, workers=workers)
-    seen: set[int] = set()
+    seen = SeenKeys()
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "sqlite":  # room for the indexes of a big import (per connection)
@@ -307,7 +346,10 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
             writer = _Writer(conn, protector)
             spec = ChunkSpec(file=fname, villages=_village_ids(conn), today=today, ncols=ncols,
                              picks=[cols.index(c) if c in cols else ncols for c in LEDGER_COLUMNS],
-                             secret=get_settings().secret_bytes(), encrypt=workers > 0)
+                             secret=get_settings().secret_bytes(),
+                             # into an empty ledger every row is new: encrypt ahead in the worker;
+                             # otherwise only new or changed rows are encrypted, by the writer
+                             encrypt=workers > 0 and writer.fresh)
             res.batch_id = int(conn.execute(insert(_BATCH).values(
                 kind="ledger", file_name=fname[:255], sha256=_sha256(path), created_at=started,
             ).returning(_BATCH.c.id)).scalar_one())
@@ -315,14 +357,13 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
                 res.rows_total += len(chunk)
                 raw_of: dict[int, list[str]] | None = None
                 fresh: list[Good] = []
-                for g in goods:
-                    if g.key in seen:
+                for g, dup in zip(goods, seen.add_all([g.key for g in goods]), strict=True):
+                    if dup:
                         raw_of = raw_of or dict(chunk)
                         bad.append((g.row, raw_of[g.row], [RowError(
                             g.row, "id_number", "身份证号在本文件中重复 / duplicate ID number: it "
                             "appears on an earlier row of this file", value=g.number, file=fname)]))
                     else:
-                        seen.add(g.key)
                         fresh.append(g)
                 if fresh:
                     ins, upd, same = writer.write(fresh)
@@ -343,8 +384,11 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
                 rows_unchanged=res.unchanged, rows_rejected=res.rejected))
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA cache_size=-2000")
-    finally:
-        rejects.close()
+    except BaseException:
+        rejects.close()  # the file as a whole was refused: no half reject file either
+        reject_path.unlink(missing_ok=True)
+        raise
+    rejects.close()
     res.reject_file = reject_path if res.rejected else None
     res.seconds = (utcnow() - started).total_seconds()
     return res

@@ -76,6 +76,22 @@ def link_cmd(
     console.print(t)
 
 
+@app.command("dedupe")
+def dedupe_cmd(
+    list_id: int = typer.Argument(..., help="The list to deduplicate."),
+    backend: str = typer.Option("duckdb", "--backend", help="duckdb or spark."),
+) -> None:
+    """Find rows of one list that are the same person (同一人重复上报)."""
+    from zhikong.core.db import unit_of_work
+    from zhikong.screening.service import dedupe_list
+
+    with console.status("去重中 deduplicating…"), unit_of_work() as s:
+        groups = dedupe_list(s, list_id, backend=backend)  # type: ignore[arg-type]
+    console.print(f"名单 list {list_id}: {len(groups)} 组重复 groups of duplicates")
+    for g in groups[:50]:
+        console.print("  rows " + ", ".join(str(r) for r in g))
+
+
 @app.command("concealment")
 def concealment_cmd(
     lake: Path | None = typer.Option(None, "--lake", help="Lake directory (default: the settings')."),

@@ -122,8 +122,15 @@ class LinkageRun:
         return out
 
 
-def _train(linker: Linker, profile: Profile, *, em: bool, n_pairs_max: float, seed: int) -> None:
-    linker.training.estimate_u_using_random_sampling(max_pairs=n_pairs_max, seed=seed)
+#: below this many records in all, random pairs are too few to estimate ``u``: a profile with
+#: ``u`` priors for every level keeps them
+MIN_RECORDS_FOR_U = 1000
+
+
+def _train(linker: Linker, profile: Profile, *, em: bool, n_pairs_max: float, seed: int,
+           n_records: int) -> None:
+    if n_records >= MIN_RECORDS_FOR_U or not profile.has_u_priors:
+        linker.training.estimate_u_using_random_sampling(max_pairs=n_pairs_max, seed=seed)
     if not em:
         return
     for rule in profile.em_rules:
@@ -182,7 +189,8 @@ def link(
         sdf_r = _register(db_api, right, "ledger")
         linker = Linker([sdf_l, sdf_r], _settings(profile, "link_only", prior, True),
                         log_level=logging.ERROR)
-        _train(linker, profile, em=em and len(left) >= 200, n_pairs_max=2e6, seed=seed)
+        _train(linker, profile, em=em and len(left) >= 200, n_pairs_max=2e6, seed=seed,
+               n_records=len(left) + len(right))
         pairs = _predict(linker, threshold)
         model = linker.misc.save_model_to_json()
     except InvalidInput:
@@ -240,7 +248,7 @@ def dedupe(
                     list(profile.deterministic_rules), recall=recall_of_rules)
             except Exception as e:  # no deterministic match: keep the default
                 log.warning("prior estimation skipped: %s", e)
-        _train(linker, profile, em=em and n >= 200, n_pairs_max=2e6, seed=seed)
+        _train(linker, profile, em=em and n >= 200, n_pairs_max=2e6, seed=seed, n_records=n)
         sdf_pred = linker.inference.predict(threshold_match_probability=0.01)
         clusters_sdf = linker.clustering.cluster_pairwise_predictions_at_threshold(
             sdf_pred, threshold_match_probability=cluster_threshold)

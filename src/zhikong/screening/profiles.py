@@ -53,6 +53,10 @@ class Comparison:
     def labels(self) -> list[str]:
         return [lv.label for lv in self.levels] + ["其他 / other"]
 
+    @property
+    def has_u_priors(self) -> bool:
+        return all(lv.u is not None for lv in self.levels)
+
     def label_of(self, gamma: int) -> str:
         if gamma < 0:
             return "缺失 / missing"
@@ -71,8 +75,11 @@ class Comparison:
                 d["u_probability"] = lv.u
             levels.append(d)
         rest = 1.0 - sum(lv.m for lv in self.levels if lv.m is not None)
-        levels.append({"sql_condition": "ELSE", "label_for_charts": "else",
-                       "m_probability": max(rest, 0.001)})
+        last: dict[str, Any] = {"sql_condition": "ELSE", "label_for_charts": "else",
+                                "m_probability": max(rest, 0.001)}
+        if self.has_u_priors:
+            last["u_probability"] = max(1.0 - sum(lv.u or 0.0 for lv in self.levels), 0.001)
+        levels.append(last)
         return {"output_column_name": self.name, "comparison_levels": levels}
 
 
@@ -161,12 +168,12 @@ CHINESE_COMPARISONS: tuple[Comparison, ...] = (
               "id_region_l = id_region_r AND id_birth_l = id_birth_r", 0.03, 1e-4),
     )),
     Comparison("name", _null("name"), (
-        Level("姓名一致 / name exact", "name_l = name_r", 0.85),
-        Level("拼音一致 / same pinyin", "name_py_l = name_py_r", 0.06),
-        Level("模糊拼音一致 / same fuzzy pinyin", "name_fz_l = name_fz_r", 0.03),
+        Level("姓名一致 / name exact", "name_l = name_r", 0.85, 2e-4),
+        Level("拼音一致 / same pinyin", "name_py_l = name_py_r", 0.06, 1e-4),
+        Level("模糊拼音一致 / same fuzzy pinyin", "name_fz_l = name_fz_r", 0.03, 2e-4),
         Level("三字以上差一字 / one character of three or more",
-              "levenshtein(name_l, name_r) <= 1 AND length(name_l) >= 3", 0.03),
-        Level("姓名差一字 / one character", "levenshtein(name_l, name_r) <= 1", 0.02),
+              "levenshtein(name_l, name_r) <= 1 AND length(name_l) >= 3", 0.03, 2e-3),
+        Level("姓名差一字 / one character", "levenshtein(name_l, name_r) <= 1", 0.02, 1e-2),
     )),
     Comparison("phone", "(phone_l IS NULL OR phone_r IS NULL) AND "
                "(phone_mask_l IS NULL OR phone_mask_r IS NULL)", (
@@ -178,18 +185,18 @@ CHINESE_COMPARISONS: tuple[Comparison, ...] = (
     # the ID number already carries the birth date: when both ID numbers encode the same one,
     # the stated birth date adds nothing (counting it twice would overrate ID look-alikes)
     Comparison("birth_date", _null("birth_date") + " OR id_birth_l = id_birth_r", (
-        Level("出生日期一致 / birth date exact", "birth_date_l = birth_date_r", 0.93),
+        Level("出生日期一致 / birth date exact", "birth_date_l = birth_date_r", 0.93, 4e-5),
         Level("出生日期差一位 / birth date one digit",
-              "levenshtein(birth_date_l, birth_date_r) <= 1", 0.04),
+              "levenshtein(birth_date_l, birth_date_r) <= 1", 0.04, 1e-3),
     )),
     Comparison("sex", _null("sex"), (
-        Level("性别一致 / sex exact", "sex_l = sex_r", 0.98),
+        Level("性别一致 / sex exact", "sex_l = sex_r", 0.98, 0.5),
     )),
     Comparison("unit", "(village_code_l IS NULL OR village_code_r IS NULL) AND "
                "(address_l IS NULL OR address_r IS NULL)", (
-        Level("同一地址 / same address", "address_l = address_r", 0.50),
-        Level("同村居 / same village", "village_code_l = village_code_r", 0.35),
-        Level("同镇街 / same town", "town_code_l = town_code_r", 0.10),
+        Level("同一地址 / same address", "address_l = address_r", 0.50, 1e-3),
+        Level("同村居 / same village", "village_code_l = village_code_r", 0.35, 5e-3),
+        Level("同镇街 / same town", "town_code_l = town_code_r", 0.10, 5e-2),
     )),
 )
 
@@ -265,6 +272,10 @@ class Profile:
     em_rules: tuple[str, ...] = field(default=())
     #: deterministic rules to estimate the prior match rate (dedupe) — high precision only
     deterministic_rules: tuple[str, ...] = field(default=())
+
+    @property
+    def has_u_priors(self) -> bool:
+        return all(c.has_u_priors for c in self.comparisons)
 
     def comparison(self, name: str) -> Comparison:
         for c in self.comparisons:

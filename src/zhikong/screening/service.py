@@ -343,3 +343,19 @@ def run_concealment(session: Session, lake_dir: Path | None = None) -> Concealme
         out.tasks += flag.task_id is not None
     session.flush()
     return out
+
+
+def dedupe_list(session: Session, list_id: int, *, backend: Backend = "duckdb",
+                threshold: float | None = None) -> list[list[int]]:
+    """Groups of rows of one list that are the same person (row numbers, groups of ≥ 2)."""
+    from zhikong.screening.linkage import dedupe
+
+    if session.get(IncomingList, list_id) is None:
+        raise NotFound(f"list {list_id} does not exist")
+    records = list_frame(session, list_id)
+    th = threshold if threshold is not None else Thresholds.from_settings().auto_link
+    _, clusters = dedupe(records, backend=backend, cluster_threshold=th)
+    row_no = dict(session.execute(select(ListRow.id, ListRow.row_no)
+                                  .where(ListRow.list_id == list_id)).all())
+    groups = clusters.groupby("cluster_id")["unique_id"].apply(list)
+    return sorted(sorted(row_no[int(u)] for u in g) for g in groups if len(g) > 1)

@@ -37,8 +37,9 @@ def step(ctx: DemoContext, max_cases: int = 5) -> None:
             for c in cases.itertuples(index=False):
                 onset = c.onset_at if pd.notna(c.onset_at) else c.sampled_at
                 try:
-                    rows += register_cases(s, [CaseInput(str(c.id_number), onset.to_pydatetime(),
-                                                         c.reported_at.to_pydatetime())])
+                    rows += register_cases(
+                        s, [CaseInput(str(c.id_number), onset.to_pydatetime(), c.reported_at.to_pydatetime())]
+                    )
                 except ZhikongError as e:
                     ctx.console.print(f"tracing: skipped a case: {e.message}")
             if not rows:

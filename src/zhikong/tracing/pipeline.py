@@ -42,6 +42,9 @@ IDX_SCHEMA = pa.schema(
     ]
 )
 
+#: the exposure detectors, by source (see :func:`detect`)
+DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger")
+
 EVIDENCE_SCHEMA = pa.schema(
     [
         ("case_key", pa.string()),

@@ -202,7 +202,14 @@ def trace(
                     }
                 )
             idx2 = pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
-            ev2 = pipeline.run_exposures(engine, policy, idx2).to_pandas()
+            # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
+            # it as close range; skipping it keeps hop 2 small (thousands of index persons)
+            hop2 = (
+                None
+                if "coarse" in policy.close_contact.close_range
+                else [s for s in pipeline.DETECTORS if s != "cell"]
+            )
+            ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()
             if not ev2.empty:
                 split = ev2["case_key"].str.split(SEP, n=1, expand=True)
                 ev2 = ev2.assign(case_key=split[0], via=split[1])

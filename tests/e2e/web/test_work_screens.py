@@ -75,6 +75,8 @@ def test_another_units_task_is_not_shown(new_page: NewPage, live: LiveServer) ->
     assert "其他镇街的任务" not in page.inner_text("body")
     resp = page.goto(f"/people/{live.extra['person_id'] + 1000}")
     assert resp.status == 404
+    resp = page.goto("/tasks/99999999999999999999")  # a huge id is bad input, not a server error
+    assert resp.status == 422
     api = page.request.get(f"/api/tasks/{live.extra['other_task_id']}")
     assert api.status in (403, 404)
     page.goto("/tasks")

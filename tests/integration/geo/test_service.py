@@ -139,5 +139,17 @@ def test_district_projection_and_errors(session: Session) -> None:
     p = service.district_projection(session)
     assert p == service.district_projection("500113")
     assert p.to_xy(29.402, 106.712) == pytest.approx((0.0, 0.0), abs=1e-6)
+    assert service.get_district(session).code == "500113"
+    assert service.get_district(session, "500113").name == "巴南区"
     with pytest.raises(NotFound, match="no built-in district"):
         service.district_projection("110105")
+
+
+def test_default_district_prefers_settings_code(session: Session, tmp_path: Path) -> None:
+    service.load_district(session, read_definition(write_geojson(tmp_path)))  # 999999
+    session.commit()
+    assert service.get_district(session).code == "999999"  # the only one
+    service.load_builtin(session)
+    session.commit()
+    assert service.get_district(session).code == "500113"  # Settings.district_code
+    assert service.get_district(session, "999999").name == "样例区"

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests.integration.people.conftest import VILLAGES, write_ledger
-from zhikong.core.errors import RowErrors
+from zhikong.core.errors import InvalidInput, RowErrors
 from zhikong.people import idcard, service
 from zhikong.people.generate import LEDGER_COLUMNS
 from zhikong.people.importer import import_ledger
@@ -210,3 +210,18 @@ def test_bulk_rows_read_back_like_orm_rows(engine: Engine, session: Session, vil
             batch = conn.exec_driver_sql("SELECT created_at FROM import_batch").scalar_one()
         assert raw[0] == "1949-12-31"
         assert len(raw[1]) == len(batch) and "+" not in raw[1] and "T" not in raw[1]
+
+
+def test_undecodable_bytes_mid_file_refuse_the_whole_file(engine: Engine, session: Session,
+                                                          villages: object, tmp_path: Path) -> None:
+    import_ledger(_write(tmp_path / "a.csv", HEADER, GOOD1), engine=engine)
+    before = _snapshot(session)
+    f = tmp_path / "mixed.csv"
+    good2_changed = GOOD2.replace("李建国", "李建军")
+    f.write_bytes(("\ufeff" + HEADER + "\n" + good2_changed + "\n" + "bad,row\n").encode()
+                  + GOOD3.encode("gbk") + b"\n")
+    with pytest.raises(InvalidInput, match=r"mixed\.csv"):
+        import_ledger(f, engine=engine, chunk_size=1)
+    assert _snapshot(session) == before
+    assert not (tmp_path / "mixed.rejects.csv").exists()
+    assert len(session.scalars(select(ImportBatch)).all()) == 1

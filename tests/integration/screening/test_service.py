@@ -241,3 +241,15 @@ def test_concealment_from_the_lake(session: Session, tmp_path: Path, ledger: pd.
     assert flagged[int(c["person_id"])].evidence[0]["source"] == "roaming"
     assert flagged[int(b["person_id"])].evidence[0]["city"] == "武汉市"
     assert run_concealment(session, lake).flagged == 0  # not flagged twice
+
+
+def test_dedupe_list(session: Session, tmp_path: Path, ledger: pd.DataFrame) -> None:
+    from zhikong.screening.service import dedupe_list
+
+    p, q = ledger.iloc[5], ledger.iloc[6]
+    f = _write(tmp_path, "dup.csv", "姓名,身份证号,手机号\n"
+               f"{p['name']},{p['id_number']},{p['phone']}\n"
+               f"{q['name']},{q['id_number']},{q['phone']}\n"
+               f"{p['name']},{p['id_number']},\n")
+    lst = import_list(session, f, source="netizen", list_date=date(2020, 3, 2), allow_duplicates=True)
+    assert dedupe_list(session, lst.id) == [[2, 4]]

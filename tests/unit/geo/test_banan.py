@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from zhikong.geo.generate import sample_points_in
-from zhikong.geo.geometry import points_in_polygon
+from zhikong.geo.geometry import points_in_polygon, ring_area
 from zhikong.geo.loader import DistrictDef, builtin_path, read_definition
 from zhikong.geo.models import UnitKind, UnitLevel
 from zhikong.geo.service import builtin_definition
@@ -83,3 +83,18 @@ def test_generation_is_deterministic(banan: DistrictDef) -> None:
     again = read_definition(builtin_path("500113"))
     assert [(u.code, u.name, u.lat, u.lon) for u in again.units()] == [
         (u.code, u.name, u.lat, u.lon) for u in banan.units()]
+
+
+def test_boundaries_are_clean_polygons(banan: DistrictDef) -> None:
+    """No zero-width seams (an edge doubling back on the previous one) and no slivers."""
+    for u in banan.units():
+        assert len(u.boundary) == 1 and len(u.boundary[0]) == 1, u.code
+        ring = u.boundary[0][0][:-1] * np.array([0.87, 1.0])  # roughly isotropic at 29.4°N
+        e = np.roll(ring, -1, axis=0) - ring
+        e2 = np.roll(e, -1, axis=0)
+        lengths = np.hypot(*e.T)
+        assert lengths.min() > 0, u.code
+        cross = e[:, 0] * e2[:, 1] - e[:, 1] * e2[:, 0]
+        doubling_back = (np.abs(cross) < 1e-9 * lengths * np.roll(lengths, -1)) & ((e * e2).sum(axis=1) < 0)
+        assert not doubling_back.any(), u.code
+        assert abs(ring_area(ring)) > 1e-5, u.code  # > ~0.1 km²

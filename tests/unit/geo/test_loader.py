@@ -131,3 +131,19 @@ def test_file_errors(tmp_path: Path) -> None:
     data = sample_geojson()
     data["features"] = data["features"][1:]
     assert "exactly one district feature" in _problem(tmp_path, data)
+
+
+def test_missing_positions_and_code_length_reported_together(tmp_path: Path) -> None:
+    data = {"code": "500113", "name": "x", "units": [{"code": "5001130", "name": "y", "kind": "town"}]}
+    with pytest.raises(InvalidInput) as ei:
+        read_definition(_yaml(tmp_path, data))
+    msg = str(ei.value)
+    assert "unit 500113: lat/lon: position missing" in msg
+    assert "unit 5001130: code: must be 9 digits for a town" in msg
+
+
+def test_generate_needs_a_boundary(tmp_path: Path) -> None:
+    data = copy.deepcopy(YAML_DISTRICT)
+    del data["boundary"]
+    with pytest.raises(InvalidInput, match=r"unit 999999001: generate: needs .* boundary"):
+        read_definition(_yaml(tmp_path, data))

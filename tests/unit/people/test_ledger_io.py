@@ -77,3 +77,15 @@ def test_protector_hash_matches_cipher_keyed_hash() -> None:
     assert c.decrypt(enc) == "11010519491231002X" and masked == mask_id("11010519491231002X")
     assert masked == "1101**********002X"
     assert p.phone_fields(None) == (None, None)
+
+
+def test_seen_keys_across_merges() -> None:
+    from zhikong.people.importer import SeenKeys
+
+    seen = SeenKeys(merge_at=5)
+    assert seen.add_all([3, 1, 3]) == [False, False, True]
+    assert seen.add_all([7, 9, 11, 1]) == [False, False, False, True]  # merged into the array here
+    assert len(seen.recent) == 0 and len(seen) == 5
+    assert seen.add_all([11, 12, 3, 12, 10**16 * 9]) == [True, False, True, True, False]
+    assert seen.add_all([]) == []
+    assert len(seen) == 7

@@ -15,7 +15,7 @@ from zhikong.core.errors import NotFound, PermissionDenied, ZhikongError
 from zhikong.geo.models import AdminUnit
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.pages import labels
-from zhikong.web.pages.common import error_page, login_redirect, page
+from zhikong.web.pages.common import RowId, error_page, login_redirect, page
 from zhikong.web.pages.tasks import local_time
 from zhikong.web.pages.templating import gettext_for, render, request_locale
 
@@ -55,7 +55,7 @@ def alert_rows(request: Request, session: SessionDep, user: CurrentUser, show: s
 
 
 @router.post("/alerts/{alert_id}/act")
-async def alert_act(request: Request, alert_id: int, session: SessionDep, user: CurrentUser) -> Response:
+async def alert_act(request: Request, alert_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
     """Acknowledge, confirm (→ task) or dismiss an alert; errors are shown beside the field."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}

@@ -21,7 +21,7 @@ from zhikong.people.models import Person
 from zhikong.tracing.models import Case, Contact, ContactClass
 from zhikong.web.deps import OptionalUser, SessionDep
 from zhikong.web.pages import labels
-from zhikong.web.pages.common import UserLimit, error_page, login_redirect, page
+from zhikong.web.pages.common import RowId, UserLimit, error_page, login_redirect, page
 from zhikong.web.pages.tasks import local_time
 from zhikong.web.pages.templating import gettext_for, request_locale
 
@@ -78,7 +78,7 @@ def chain_graph(case: Case, contacts: list[tuple[Contact, Person | None]]) -> di
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, case_id: int, session: SessionDep, user: OptionalUser) -> Response:
+def case_page(request: Request, case_id: RowId, session: SessionDep, user: OptionalUser) -> Response:
     """A case: its contacts by class (within your jurisdiction), their evidence and the chain."""
     if user is None:
         return login_redirect(request)

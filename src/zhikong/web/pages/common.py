@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 
 from zhikong.auth.models import Role, User
@@ -17,6 +17,9 @@ from zhikong.core.errors import ZhikongError
 from zhikong.web.i18n import N_
 from zhikong.web.pages.mapdata import S
 from zhikong.web.pages.templating import render
+
+#: a database row id in a page URL (bounded, so a huge number is a 422, not a database overflow)
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 #: the sidebar: (path, label)
 NAV: tuple[tuple[str, str], ...] = (

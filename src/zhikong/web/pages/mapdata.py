@@ -225,12 +225,24 @@ def domain_available(domain: str | None) -> bool:
 
 LayerFn = Callable[[Session, Limit], list[Feature]]
 
+
+def _facilities_features(session: Session, limit: Limit, fn: str) -> list[Feature]:
+    """Isolation points (with occupancy, device status, open alarms) and devices from facilities;
+    before any facility is furnished, the isolation-point places themselves."""
+    from zhikong.facilities import mapdata as fac
+
+    features: list[Feature] = getattr(fac, fn)(session, limit)
+    if not features and fn == "map_features":
+        return places(session, limit, kinds=[PlaceKind.ISOLATION_POINT])
+    return features
+
 #: providers of the layers backed by other domains, registered when those domains land
 _PROVIDERS: dict[str, LayerFn] = {
     "towns": lambda s, limit: units(s, limit, UnitLevel.TOWN),
     "villages": lambda s, limit: units(s, limit, UnitLevel.VILLAGE),
     "places": lambda s, limit: places(s, limit, exclude=[PlaceKind.ISOLATION_POINT]),
-    "isolation": lambda s, limit: places(s, limit, kinds=[PlaceKind.ISOLATION_POINT]),
+    "isolation": lambda s, limit: _facilities_features(s, limit, "map_features"),
+    "devices": lambda s, limit: _facilities_features(s, limit, "device_features"),
     "alerts": open_alerts,
     "tasks": tasks_by_unit,
     "cameras": cameras,

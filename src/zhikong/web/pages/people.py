@@ -24,7 +24,7 @@ from zhikong.tracing.models import Case, Contact
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.i18n import N_
 from zhikong.web.pages import labels
-from zhikong.web.pages.common import error_page, login_redirect, page
+from zhikong.web.pages.common import RowId, error_page, login_redirect, page
 from zhikong.web.pages.tasks import local_time
 from zhikong.web.pages.templating import gettext_for, request_locale
 
@@ -80,7 +80,7 @@ def _person_context(session: Session, user: User, person: Person) -> dict[str, A
 
 
 @router.get("/people/{person_id}")
-def person_page(request: Request, person_id: int, session: SessionDep, user: OptionalUser) -> Response:
+def person_page(request: Request, person_id: RowId, session: SessionDep, user: OptionalUser) -> Response:
     """A person's page: masked identifiers, household, and what other domains recorded."""
     if user is None:
         return login_redirect(request)
@@ -92,7 +92,9 @@ def person_page(request: Request, person_id: int, session: SessionDep, user: Opt
 
 
 @router.post("/people/{person_id}/reveal")
-async def person_reveal(request: Request, person_id: int, session: SessionDep, user: CurrentUser) -> Response:
+async def person_reveal(
+    request: Request, person_id: RowId, session: SessionDep, user: CurrentUser
+) -> Response:
     """Show the unmasked identifiers (allowed roles only, with a reason; audited)."""
     form = await request.form()
     reason = str(form.get("reason", "")).strip()

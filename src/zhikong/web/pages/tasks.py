@@ -32,7 +32,7 @@ from zhikong.tasks.workflow import (
 )
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.pages import labels
-from zhikong.web.pages.common import error_page, login_redirect, page
+from zhikong.web.pages.common import RowId, error_page, login_redirect, page
 from zhikong.web.pages.templating import gettext_for, request_locale
 
 router = APIRouter(include_in_schema=False)
@@ -120,7 +120,7 @@ def _task_context(session: Any, user: Any, task: Task) -> dict[str, Any]:
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, task_id: int, session: SessionDep, user: OptionalUser) -> Response:
+def task_page(request: Request, task_id: RowId, session: SessionDep, user: OptionalUser) -> Response:
     """One task: details, history, photos and the actions the user may take."""
     if user is None:
         return login_redirect(request)
@@ -143,7 +143,7 @@ def _parse_deadline(text: str) -> datetime | None:
 
 
 @router.post("/tasks/{task_id}/act")
-async def task_act(request: Request, task_id: int, session: SessionDep, user: CurrentUser) -> Response:
+async def task_act(request: Request, task_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
     """Take an action on a task (form post with the CSRF token); errors are shown beside the field."""
     form = await request.form()
     action = str(form.get("action", ""))
