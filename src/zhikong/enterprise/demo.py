@@ -56,11 +56,11 @@ def step(ctx: DemoContext) -> None:
                 EnterpriseAdmin.user_id == admin.id)) is None:
             service.bind_admin(s, ents[0].id, admin)
         made = 0
-        for r in rng.sample(rows, min(EMPLOYEES, len(rows))):
+        for k, r in enumerate(rng.sample(rows, min(EMPLOYEES, len(rows)))):
             reg = service.validate_registration(r["name"], r["id_number"], r["phone"], True)
             if reg.errors:
                 continue
-            res = service.register_employee(s, ents[made % len(ents)], reg, recompute_now=False)
+            res = service.register_employee(s, ents[k % len(ents)], reg, recompute_now=False)
             made += res.created
         # judge as of the simulated world's last day (its cases and contacts are in the past)
         params = json.loads((ledger.parent / "world.json").read_text()).get("params", {})
