@@ -153,6 +153,9 @@ def lake_categories(lake: Path, risk: pd.DataFrame, employees: pd.DataFrame, pol
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        if len(employees) <= 50:  # a registration: one thread, leave the cores to other requests
+            con.execute("SET threads = 1")
         con.register("emp", employees[["id", "id_hash", "phone_hash"]])
         con.register("risk", risk)
         match = ("(r.city = x.city OR (r.city_key IS NOT NULL AND substr(x.code, 1, 4) = r.city_key))"
