@@ -237,8 +237,9 @@ def main() -> None:
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "zhikong.web.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--timeout-keep-alive", "75", "--log-level",
-             "warning", "--no-access-log"], env=env, start_new_session=True)
+             "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+             "--timeout-keep-alive", "75", "--log-level", "warning", "--no-access-log"],
+            env=env, start_new_session=True)
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
             try:
