@@ -344,7 +344,7 @@ def finding_to_task(session: Session, user: User, finding: PatrolFinding) -> int
 
 
 def visible_patrol_plans(session: Session, user: User) -> list[PatrolPlan]:
-    """Active patrol plans every camera of which lies in the user's jurisdiction (the patroller's own first)."""
+    """Active patrol plans whose cameras all lie in the user's jurisdiction (the user's own first)."""
     from zhikong.auth.service import restrict
 
     visible = set(session.scalars(restrict(select(Camera.code), user, Camera.unit_id)))

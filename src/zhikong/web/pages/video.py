@@ -71,7 +71,8 @@ def patrol_list(request: Request, session: SessionDep, user: OptionalUser) -> Re
     if user is None:
         return login_redirect(request)
     plans = video_service.visible_patrol_plans(session, user)
-    return page(request, user, "video_patrols.html", {"plans": plans, "cameras_of": video_service.patrol_cameras})
+    ctx = {"plans": plans, "cameras_of": video_service.patrol_cameras}
+    return page(request, user, "video_patrols.html", ctx)
 
 
 def _patrol_context(session: Session, user: User, plan: PatrolPlan) -> dict[str, Any]:
@@ -101,7 +102,9 @@ def patrol_screen(request: Request, plan_id: RowId, session: SessionDep, user: O
 
 
 @router.post("/video/patrol/{plan_id}/findings")
-async def patrol_finding(request: Request, plan_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
+async def patrol_finding(
+    request: Request, plan_id: RowId, session: SessionDep, user: CurrentUser
+) -> Response:
     """Record a finding on the current camera with its latest frame (form post with the CSRF token)."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
