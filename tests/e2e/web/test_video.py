@@ -24,9 +24,7 @@ def test_video_wall_and_patrol_finding(new_page: NewPage, live: LiveServer) -> N
     frame.wait_for()
     assert page.evaluate("img => img.complete && img.naturalWidth > 0", frame.element_handle())
     assert page.locator(".video-noframe").count() == 1  # the second camera has no frame: said so
-    shot = screenshot(page, "video-wall")
-    DOC_IMG.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOC_IMG)
+    screenshot(page, "video-wall-empty")
 
     page.goto(f"/video/patrol/{live.extra['patrol_plan_id']}")
     visible = page.locator(".patrol-cam:not([hidden])")
@@ -49,3 +47,12 @@ def test_video_wall_and_patrol_finding(new_page: NewPage, live: LiveServer) -> N
     page.click("[data-testid=finding-recorded] a")
     page.wait_for_url("**/tasks/*")
     assert "视频巡查" in page.inner_text("h1")
+
+    page.goto("/video")  # the finding is an open alarm on the camera's tile, linked to the console
+    tile = page.locator(".video-tile[data-camera='e2e-cam-1']")
+    assert tile.locator("[data-testid=alarm-count]").inner_text() == "1"
+    assert "卡点人员聚集" in tile.inner_text()
+    assert page.locator(".video-tile[data-camera='e2e-cam-2'] [data-testid=alarm-count]").count() == 0
+    shot = screenshot(page, "video-wall")
+    DOC_IMG.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, DOC_IMG)
