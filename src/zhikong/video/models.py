@@ -32,6 +32,16 @@ class FindingKind(enum.StrEnum):
     OTHER = "other"
 
 
+#: the Chinese label of each finding kind (alarm and task text)
+FINDING_LABELS: dict[FindingKind, str] = {
+    FindingKind.GATHERING: "人员聚集",
+    FindingKind.NO_MASKS: "未佩戴口罩",
+    FindingKind.MEASURES_MISSING: "防控措施缺失",
+    FindingKind.PROCEDURE: "工作人员未按规范操作",
+    FindingKind.OTHER: "其他问题",
+}
+
+
 class Camera(Base):
     """A camera: where it is (place, unit, position), how to reach it, and its zone rules."""
 

@@ -24,6 +24,7 @@ from zhikong.core.time import CHINA_TZ, utcnow
 from zhikong.geo.models import AdminUnit, Place
 from zhikong.video.alarms import Alarm, AlarmKind
 from zhikong.video.models import (
+    FINDING_LABELS,
     AlarmStatus,
     Camera,
     CameraStatus,
@@ -321,7 +322,8 @@ def record_finding(
     alarm = Alarm(
         camera=cam.code, kind=AlarmKind.PATROL_FINDING, at=now,
         key=f"video:{cam.code}:patrol:{finding.id}",
-        message=f"视频巡查发现：{kind}（{patroller}）{note}", snapshot_jpeg=snapshot_jpeg,
+        message=f"视频巡查发现：{FINDING_LABELS.get(FindingKind(kind), str(kind))}（{patroller}）{note}",
+        snapshot_jpeg=snapshot_jpeg,
         detail={"finding": kind.value, "patroller": patroller},
     )
     row = store_alarm(session, alarm, data_dir / "video" / "snapshots", data_dir)
