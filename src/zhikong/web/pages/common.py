@@ -31,6 +31,9 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/cases", N_("Cases")),
     ("/screening", N_("Screening queue")),
     ("/facilities", N_("Isolation points")),
+    ("/reports", N_("Daily reports")),
+    ("/summary", N_("Daily summary")),
+    ("/netizen", N_("Netizen reports")),
 )
 
 ROLE_LABELS: dict[Role, str] = {
