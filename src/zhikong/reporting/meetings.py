@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from zhikong import audit
 from zhikong.auth.models import User
-from zhikong.auth.service import require_unit
+from zhikong.auth.service import require_unit, restrict
 from zhikong.core.config import get_settings
 from zhikong.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from zhikong.core.time import as_utc, utcnow
@@ -156,3 +156,46 @@ def decide(
     session.flush()
     audit.record(session, user, "meeting.decide", "dispatch_meeting", m.id, {"tasks": decision.task_ids})
     return decision
+
+
+def list_meetings(session: Session, user: User, limit: int = 100) -> list[Meeting]:
+    """Meetings the user's jurisdiction is invited to (all of them for district roles), newest first."""
+    stmt = select(Meeting).order_by(Meeting.starts_at.desc()).limit(limit)
+    if not user.sees_all:
+        invited = restrict(select(MeetingAttendee.meeting_id), user, MeetingAttendee.unit_id)
+        stmt = stmt.where(Meeting.id.in_(invited))
+    return list(session.scalars(stmt))
+
+
+def get_meeting(session: Session, user: User, meeting_id: int) -> Meeting:
+    """One meeting, if the user's jurisdiction is invited (else not found)."""
+    m = _meeting(session, meeting_id)
+    if not user.sees_all:
+        invited = session.scalar(
+            restrict(select(MeetingAttendee.id), user, MeetingAttendee.unit_id).where(
+                MeetingAttendee.meeting_id == meeting_id
+            ).limit(1)
+        )
+        if invited is None:
+            raise NotFound(f"no meeting {meeting_id} in your jurisdiction")
+    return m
+
+
+def attendees(session: Session, meeting_id: int) -> list[tuple[MeetingAttendee, AdminUnit]]:
+    rows = session.execute(
+        select(MeetingAttendee, AdminUnit)
+        .join(AdminUnit, AdminUnit.id == MeetingAttendee.unit_id)
+        .where(MeetingAttendee.meeting_id == meeting_id)
+        .order_by(AdminUnit.code)
+    )
+    return [(a, u) for a, u in rows]
+
+
+def decisions(session: Session, meeting_id: int) -> list[MeetingDecision]:
+    return list(
+        session.scalars(
+            select(MeetingDecision)
+            .where(MeetingDecision.meeting_id == meeting_id)
+            .order_by(MeetingDecision.id)
+        )
+    )

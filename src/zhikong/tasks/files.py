@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from zhikong.core.config import get_settings
@@ -36,7 +37,7 @@ def store_image(data: bytes, subdir: str, field: str = "file") -> tuple[str, str
     target = get_settings().data_dir / rel
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        tmp = target.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
         tmp.write_bytes(data)
         os.replace(tmp, target)
     return rel.as_posix(), ctype, digest

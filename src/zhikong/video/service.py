@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from zhikong.auth.models import User
 from zhikong.core.crypto import get_cipher
 from zhikong.core.db import unit_of_work
 from zhikong.core.errors import Conflict, InvalidInput, NotFound
@@ -328,3 +329,33 @@ def record_finding(
         finding.alarm_id = row.id
         finding.snapshot_path = row.snapshot_path
     return finding
+
+
+def finding_to_task(session: Session, user: User, finding: PatrolFinding) -> int | None:
+    """Confirm the alert a finding raised into a task (through the alert console's rule); its id."""
+    from zhikong.alerts.service import act
+
+    alarm = session.get(VideoAlarm, finding.alarm_id) if finding.alarm_id else None
+    if alarm is None or alarm.alert_id is None:
+        return None
+    alert = act(session, user, alarm.alert_id, "confirm",
+                task_title=f"视频巡查：{alarm.message}"[:200])
+    return alert.task_id
+
+
+def visible_patrol_plans(session: Session, user: User) -> list[PatrolPlan]:
+    """Active patrol plans whose cameras all lie in the user's jurisdiction (the user's own first)."""
+    from zhikong.auth.service import restrict
+
+    visible = set(session.scalars(restrict(select(Camera.code), user, Camera.unit_id)))
+    plans = session.scalars(select(PatrolPlan).where(PatrolPlan.active.is_(True)).order_by(PatrolPlan.id))
+    out = [p for p in plans if set(patrol_cameras(p)) <= visible]
+    return sorted(out, key=lambda p: (p.patroller != user.username, p.id))
+
+
+def visible_patrol_plan(session: Session, user: User, plan_id: int) -> PatrolPlan:
+    """One patrol plan the user may run; another unit's plan is NotFound, never its cameras."""
+    for plan in visible_patrol_plans(session, user):
+        if plan.id == plan_id:
+            return plan
+    raise NotFound(f"patrol plan {plan_id} does not exist")

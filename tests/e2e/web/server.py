@@ -91,6 +91,7 @@ def _seed(banan: bool) -> dict[str, Any]:
             )
             info["logins"][role.value] = (username, unit.code, unit.name)
         _seed_work(session, info, village, town)
+        _seed_video(session, info, village, town)
         info["village_count"] = len(
             session.scalars(select(AdminUnit.id).where(AdminUnit.level == UnitLevel.VILLAGE)).all()
         )
@@ -195,6 +196,46 @@ def _seed_lake(person: Any, village: Any) -> None:
     for i, row in enumerate(track):
         row.update(lat=lat - 0.002 * i, lon=lon - 0.003 * i)
     write_source(lake, "gps", track)
+
+
+def _first_frame() -> bytes:
+    """A JPEG of the first frame of the shared footage (CC BY, see its ATTRIBUTION.md), else a plain one."""
+    import cv2
+    import numpy as np
+
+    video = Path("/work/shared/data/video/one-by-one-person-detection.mp4")
+    frame = None
+    if video.is_file():
+        cap = cv2.VideoCapture(str(video))
+        ok, img = cap.read()
+        cap.release()
+        frame = img if ok else None
+    if frame is None:
+        frame = np.full((360, 640, 3), 90, np.uint8)
+    ok, buf = cv2.imencode(".jpg", frame)
+    assert ok
+    return bytes(buf.tobytes())
+
+
+def _seed_video(session: Any, info: dict[str, Any], village: Any, town: Any) -> None:
+    """Two cameras in the village (one with a latest frame), a patroller of the town and a patrol plan."""
+    from zhikong.auth import service as auth_service
+    from zhikong.auth.models import Role
+    from zhikong.core.config import get_settings
+    from zhikong.video.schemas import CameraIn
+    from zhikong.video.service import create_patrol_plan, register_camera
+
+    for code, name in (("e2e-cam-1", "村口卡点"), ("e2e-cam-2", "农贸市场")):
+        register_camera(session, CameraIn(code=code, name=name, stream_url=f"rtsp://127.0.0.1:9/{code}",
+                                          unit_code=village.code))
+    latest = get_settings().data_dir / "video" / "latest"
+    latest.mkdir(parents=True, exist_ok=True)
+    (latest / "e2e-cam-1.jpg").write_bytes(_first_frame())
+    auth_service.create_user(session, username="e2e_patrol", password=PASSWORD, role=Role.VIDEO_PATROLLER,
+                             unit_id=town.id, display_name="e2e_patrol")
+    info["logins"][Role.VIDEO_PATROLLER.value] = ("e2e_patrol", town.code, town.name)
+    plan = create_patrol_plan(session, "E2E 市场巡查", "e2e_patrol", ["e2e-cam-1", "e2e-cam-2"], interval_s=5)
+    info["patrol_plan_id"] = plan.id
 
 
 def _seed_tracing(session: Any, people: list[Any], village: Any) -> int:

@@ -231,7 +231,8 @@ def test_case_page_lists_contacts_and_is_audited(new_page: NewPage, live: LiveSe
     assert page.inner_text("#count-cases") == "1"
 
 
-PAGES = ["/login", "/map", "/dashboard", "/tasks", "/alerts", "/people", "/cases", "/screening"]
+PAGES = ["/login", "/map", "/dashboard", "/tasks", "/alerts", "/people", "/cases", "/screening", "/video",
+         "/video/patrol"]
 #: axe rules about labels and contrast; a serious or critical one fails the test
 LABEL_AND_CONTRAST = {
     "label",
@@ -258,6 +259,7 @@ def test_accessibility_of_every_page(new_page: NewPage, live: LiveServer) -> Non
         f"/tasks/{live.extra['task_id']}",
         f"/people/{live.extra['contact_person_id']}",
         f"/cases/{live.extra['case_id']}",
+        f"/video/patrol/{live.extra['patrol_plan_id']}",
     ]
     for path in paths:
         page.goto(path)

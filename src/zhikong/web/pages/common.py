@@ -27,6 +27,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/dashboard", N_("Dashboard")),
     ("/tasks", N_("Task board")),
     ("/alerts", N_("Alert console")),
+    ("/video", N_("Video wall")),
     ("/people", N_("People")),
     ("/cases", N_("Cases")),
     ("/screening", N_("Screening queue")),
