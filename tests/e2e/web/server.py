@@ -156,6 +156,7 @@ def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> N
         people.append(p)
     session.flush()
     case_id = _seed_tracing(session, people, village)
+    _seed_lake(people[0], village)
     info.update(case_id=case_id, contact_person_id=people[1].id)
     info.update(
         task_id=mine.id,
@@ -164,6 +165,37 @@ def _seed_work(session: Any, info: dict[str, Any], village: Any, town: Any) -> N
         village_id=village.id,
         other_unit_id=other.id,
     )
+
+
+def _seed_lake(person: Any, village: Any) -> None:
+    """Two days of the first person's records in the lake: cell stays, a venue scan, a camera
+    sighting and a short GPS track near the village (for the person page's trajectory map)."""
+    from datetime import timedelta
+
+    from tests.unit.tracing.scenario import gps_track, pings, write_ref, write_source
+    from zhikong.core.config import get_settings
+    from zhikong.core.time import CHINA_TZ, utcnow
+
+    lake = get_settings().resolved_lake_dir
+    lat, lon = float(village.lat), float(village.lon)
+    write_ref(lake, "tower", [{"tower_id": "TW-A", "lat": lat, "lon": lon},
+                              {"tower_id": "TW-B", "lat": lat + 0.01, "lon": lon + 0.012}])
+    write_ref(lake, "venue", [{"venue_id": "VN-1", "name": "E2E 农贸市场", "kind": "market",
+                               "lat": lat + 0.006, "lon": lon - 0.004}])
+    write_ref(lake, "camera", [{"camera_id": "CAM-E2E", "place_code": "",
+                                "lat": lat - 0.005, "lon": lon + 0.006}])
+    day = (utcnow() - timedelta(days=2)).astimezone(CHINA_TZ)
+    day = day.replace(hour=8, minute=0, second=0, microsecond=0)
+    phone, idn = person.phone_hash, person.id_number_hash
+    write_source(lake, "cell",
+                 pings(phone, "TW-A", day, 60) + pings(phone, "TW-B", day + timedelta(hours=2), 30))
+    write_source(lake, "venue_scan", [{"venue_id": "VN-1", "ts": day + timedelta(hours=3), "pid": idn}])
+    write_source(lake, "camera", [{"camera_id": "CAM-E2E", "ts": day + timedelta(hours=4), "pid": idn,
+                                   "score": 0.93}])
+    track = gps_track(phone, day + timedelta(hours=5), 30, 0.0, 0.0)
+    for i, row in enumerate(track):
+        row.update(lat=lat - 0.002 * i, lon=lon - 0.003 * i)
+    write_source(lake, "gps", track)
 
 
 def _first_frame() -> bytes:

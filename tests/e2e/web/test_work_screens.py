@@ -157,6 +157,50 @@ def test_person_page_masks_and_audits(new_page: NewPage, live: LiveServer) -> No
     assert page.inner_text("[data-testid=id-number]") == "500113199001011234"
 
 
+def test_person_page_trajectory_map(new_page: NewPage, live: LiveServer) -> None:
+    from sqlalchemy import func, select
+
+    from zhikong.audit.models import AuditRecord
+    from zhikong.core.db import unit_of_work
+
+    def views() -> int:
+        with unit_of_work() as session:
+            return int(session.scalar(select(func.count()).select_from(AuditRecord).where(
+                AuditRecord.action == "person.read_trajectory",
+                AuditRecord.subject_id == str(live.extra["person_id"]))) or 0)
+
+    page = new_page()
+    login(page, live, "village_operator")
+    page.goto(f"/people/{live.extra['person_id']}")
+    page.wait_for_selector("body[data-trajectory-ready='1']", timeout=15000)
+    # 2 cell stays, 1 venue scan, 1 camera sighting, 3 GPS buckets (6 points every 5 minutes)
+    assert page.locator("path.trajectory-point").count() == 7
+    assert page.inner_text("#trajectory-count-cell") == "2"
+    assert page.inner_text("#trajectory-count-gps") == "3"
+    polyline = page.locator("#person-map path.leaflet-interactive:not(.trajectory-point)")
+    assert polyline.count() == 1
+    page.locator("path.tj-venue_scan").click()
+    popup = page.wait_for_selector(".leaflet-popup-content")
+    assert "E2E 农贸市场" in popup.inner_text() and "场所码扫码" in popup.inner_text()
+    page.wait_for_timeout(400)  # the popup fades in
+    screenshot(page, "person-trajectory")
+    page.uncheck("#trajectory-source-gps")
+    assert page.locator("path.trajectory-point").count() == 4
+    assert page.get_attribute("body", "data-trajectory-shown") == "4"
+    # every view is audited: a reload of the window writes one more record
+    page.wait_for_timeout(500)  # let other tests' page loads of this person finish their views
+    before = views()
+    assert before >= 1
+    page.click("[data-testid=trajectory-show]")
+    page.wait_for_selector("body[data-trajectory-ready='1']", timeout=15000)
+    assert views() == before + 1
+    # a person with nothing in the lake: an honest empty state
+    page.goto(f"/people/{live.extra['contact_person_id']}")
+    page.wait_for_selector("body[data-trajectory-ready='empty']", timeout=15000)
+    assert "数据湖中没有此人在该时间段内的记录" in page.inner_text("#trajectory-status")
+    assert page.locator("path.trajectory-point").count() == 0
+
+
 def test_case_page_lists_contacts_and_is_audited(new_page: NewPage, live: LiveServer) -> None:
     from sqlalchemy import select
 

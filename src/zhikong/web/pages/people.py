@@ -6,21 +6,26 @@ phone with a reason; each reveal is written to the audit log before anything is 
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhikong.audit.service import record_pii_read
 from zhikong.auth.models import PII_ROLES, User
 from zhikong.auth.service import restrict
+from zhikong.core.config import get_settings
 from zhikong.core.crypto import get_cipher
-from zhikong.core.errors import InvalidInput, NotFound, ZhikongError
+from zhikong.core.errors import InvalidInput, NotFound, PermissionDenied, ZhikongError
+from zhikong.engine import open_engine
 from zhikong.people.models import Person
 from zhikong.screening.models import KeyPerson
 from zhikong.tracing.models import Case, Contact
+from zhikong.tracing.trajectory import SOURCES as TRAJECTORY_SOURCES
+from zhikong.tracing.trajectory import Trajectory, query_trajectory, resolve_window
 from zhikong.web.deps import CurrentUser, OptionalUser, SessionDep
 from zhikong.web.i18n import N_
 from zhikong.web.pages import labels
@@ -33,6 +38,9 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 RESIDENCE = {"resident": N_("Resident"), "floating": N_("Floating"), "away": N_("Away")}
 SEX = {"male": N_("Male"), "female": N_("Female")}
+#: legend labels of the trajectory map's sources
+SOURCE_LABELS = {"cell": N_("Cell tower stay"), "venue_scan": N_("Venue scan"),
+                 "camera": N_("Camera sighting"), "gps": N_("GPS point")}
 
 
 def get_person(session: Session, user: User, person_id: int) -> Person:
@@ -61,7 +69,7 @@ def people_list(request: Request, session: SessionDep, user: OptionalUser, q: st
                                                 "sex": SEX})
 
 
-def _person_context(session: Session, user: User, person: Person) -> dict[str, Any]:
+def _person_context(session: Session, user: User, person: Person, request_gettext: Any) -> dict[str, Any]:
     may_reveal = user.role in PII_ROLES
     ctx: dict[str, Any] = {"person": person, "residence": RESIDENCE, "sex": SEX, "may_reveal": may_reveal,
                            "revealed": None, "errors": {}, "reason": "", "labels": labels,
@@ -76,7 +84,27 @@ def _person_context(session: Session, user: User, person: Person) -> dict[str, A
         if exposures:
             record_pii_read(session, user, person.id, "trajectory", contacts=len(exposures))
     ctx["exposures"] = exposures
+    ctx["trajectory_config"] = _trajectory_config(request_gettext, person) if may_reveal else None
     return ctx
+
+
+def _trajectory_config(gettext: Any, person: Person) -> dict[str, Any]:
+    """What person_map.js needs: the data URL, the tile URL and its texts in the page's language."""
+    return {
+        "url": f"/people/{person.id}/trajectory.json",
+        "tile_url": get_settings().tile_url,
+        "sources": list(TRAJECTORY_SOURCES),
+        "text": {
+            "sources": {k: gettext(v) for k, v in SOURCE_LABELS.items()},
+            "source": gettext("Source"), "place": gettext("Place"), "from": gettext("From"),
+            "to": gettext("To"), "records": gettext("Records"), "order": gettext("Order"),
+            "loading": gettext("Loading trajectory…"),
+            "empty": gettext("The lake has no records of this person in this window."),
+            "failed": gettext("The trajectory could not be loaded:"),
+            "shown": gettext("Points shown:"), "window": gettext("Window:"),
+            "unplaced": gettext("Records without a known position (not drawn):"),
+        },
+    }
 
 
 @router.get("/people/{person_id}")
@@ -88,7 +116,41 @@ def person_page(request: Request, person_id: RowId, session: SessionDep, user: O
         person = get_person(session, user, person_id)
     except NotFound as e:
         return error_page(request, user, e)
-    return page(request, user, "person.html", _person_context(session, user, person))
+    gettext, _ = gettext_for(request_locale(request))
+    return page(request, user, "person.html", _person_context(session, user, person, gettext))
+
+
+@router.get("/people/{person_id}/trajectory.json", response_class=JSONResponse)
+def person_trajectory(
+    person_id: RowId, session: SessionDep, user: CurrentUser,
+    first: Annotated[date | None, Query(alias="from")] = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+) -> JSONResponse:
+    """The person's trajectory from the lake over local days ``from``..``to`` (default: the last 14 days
+    of data). Allowed roles only; the person must be in your jurisdiction; every view is audited."""
+    if user.role not in PII_ROLES:
+        raise PermissionDenied("your role may not see individual trajectories", field="person_id")
+    person = get_person(session, user, person_id)
+    settings = get_settings()
+    lake_dir = settings.resolved_lake_dir
+    window = resolve_window(lake_dir, first, last)
+    pids = [h for h in (person.id_number_hash, person.phone_hash) if h]
+    if window is None:
+        traj = Trajectory(None, None)
+    else:
+        with open_engine(settings) as engine:
+            traj = query_trajectory(engine, lake_dir, pids, *window)
+    record_pii_read(session, user, person.id, "trajectory", view="map",
+                    first=traj.first_day.isoformat() if traj.first_day else None,
+                    last=traj.last_day.isoformat() if traj.last_day else None, points=len(traj.points))
+    return JSONResponse({
+        "person_id": person.id,
+        "from": traj.first_day.isoformat() if traj.first_day else None,
+        "to": traj.last_day.isoformat() if traj.last_day else None,
+        "counts": traj.counts(),
+        "unplaced": traj.unplaced,
+        "points": [p.as_json() for p in traj.points],
+    })
 
 
 @router.post("/people/{person_id}/reveal")
@@ -103,11 +165,9 @@ async def person_reveal(
         person = get_person(session, user, person_id)
     except NotFound as e:
         return error_page(request, user, e)
-    ctx = _person_context(session, user, person)
+    ctx = _person_context(session, user, person, gettext)
     try:
         if user.role not in PII_ROLES:
-            from zhikong.core.errors import PermissionDenied
-
             raise PermissionDenied(gettext("Your role may not see full identifiers."), field="reason")
         if len(reason) < 4:
             raise InvalidInput(gettext("Give the reason for viewing (at least 4 characters)."),
