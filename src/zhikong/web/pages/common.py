@@ -34,6 +34,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/facilities", N_("Isolation points")),
     ("/reports", N_("Daily reports")),
     ("/summary", N_("Daily summary")),
+    ("/meetings", N_("Dispatch meetings")),
     ("/netizen", N_("Netizen reports")),
 )
 
