@@ -160,3 +160,96 @@ def hotline_import_cmd(
     with unit_of_work() as s:
         n = len(netizen.import_hotline_csv(s, path.read_bytes(), path.name))
     console.print(f"imported {n} hotline reports from {path.name}")
+
+
+def _user(s: Session, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}", field="user")
+    return user
+
+
+@app.command("meeting-schedule")
+def meeting_schedule_cmd(
+    title: str = typer.Option(..., "--title", help="Meeting title."),
+    at: str = typer.Option(..., "--at", help="Start time, ISO-8601 (China time when no offset)."),
+    agenda: str = typer.Option("", "--agenda", help="Agenda text."),
+    tier: list[str] = typer.Option([], "--tier", help="Invite every unit of this tier (town, village)."),
+    unit: list[str] = typer.Option([], "--unit", help="Also invite this unit (code); repeatable."),
+    user: str = typer.Option(..., "--user", help="Schedule as this (district) user."),
+) -> None:
+    """Schedule a dispatch video meeting 视频调度会 and print its id and video link."""
+    from zhikong.reporting import meetings
+
+    with unit_of_work() as s:
+        m = meetings.schedule(
+            s,
+            _user(s, user),
+            title=title,
+            starts_at=meetings.parse_start(at),
+            agenda=agenda,
+            tiers=tier,
+            unit_ids=meetings.unit_ids_by_code(s, unit, "unit"),
+        )
+        _, invited = meetings.attendance(s, m.id)
+        line = f"meeting {m.id}: {invited} units invited, video {m.video_url}"
+    console.print(line)
+
+
+@app.command("meeting-list")
+def meeting_list_cmd(
+    user: str = typer.Option(None, "--user", help="List as this user (jurisdiction applies; default all)."),
+) -> None:
+    """The dispatch meetings, newest first, with confirmed/invited counts."""
+    from zhikong.core.time import CHINA_TZ, as_utc
+    from zhikong.reporting import meetings
+    from zhikong.reporting.models import Meeting
+
+    table = Table("id", "time", "title", "confirmed/invited", "video", title="dispatch meetings")
+    with unit_of_work() as s:
+        if user is None:
+            rows = list(s.scalars(select(Meeting).order_by(Meeting.starts_at.desc()).limit(100)))
+        else:
+            rows = meetings.list_meetings(s, _user(s, user))
+        for m in rows:
+            confirmed, invited = meetings.attendance(s, m.id)
+            at = as_utc(m.starts_at).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+            table.add_row(str(m.id), at, m.title, f"{confirmed}/{invited}", m.video_url)
+    console.print(table)
+
+
+@app.command("meeting-minutes")
+def meeting_minutes_cmd(
+    meeting_id: int = typer.Argument(..., help="Meeting id."),
+    file: Path = typer.Option(..., "--file", exists=True, dir_okay=False, help="UTF-8 text of the minutes."),
+    user: str = typer.Option(..., "--user", help="Record as this (district) user."),
+) -> None:
+    """Record the minutes of a meeting from a text file."""
+    from zhikong.reporting import meetings
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"{file.name} is not UTF-8 text", field="file") from e
+    with unit_of_work() as s:
+        meetings.record_minutes(s, _user(s, user), meeting_id, text)
+    console.print(f"minutes of meeting {meeting_id} recorded")
+
+
+@app.command("meeting-decide")
+def meeting_decide_cmd(
+    meeting_id: int = typer.Argument(..., help="Meeting id."),
+    text: str = typer.Option(..., "--text", help="The decision."),
+    unit: list[str] = typer.Option(..., "--unit", help="Unit (code) to carry it out; repeatable."),
+    priority: str = typer.Option("high", "--priority", help="urgent, high, normal or low."),
+    user: str = typer.Option(..., "--user", help="Decide as this (district) user."),
+) -> None:
+    """Record a decision; one task per unit. Prints the created task ids."""
+    from zhikong.reporting import meetings
+
+    with unit_of_work() as s:
+        d = meetings.decide(
+            s, _user(s, user), meeting_id, text, meetings.unit_ids_by_code(s, unit, "unit"), priority
+        )
+        ids = list(d.task_ids)
+    console.print("tasks " + " ".join(str(i) for i in ids))

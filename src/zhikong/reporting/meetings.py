@@ -14,7 +14,7 @@ from zhikong.auth.models import User
 from zhikong.auth.service import require_unit, restrict
 from zhikong.core.config import get_settings
 from zhikong.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from zhikong.core.time import as_utc, utcnow
+from zhikong.core.time import CHINA_TZ, as_utc, utcnow
 from zhikong.geo.models import AdminUnit, UnitLevel
 from zhikong.reporting.models import Meeting, MeetingAttendee, MeetingDecision
 from zhikong.tasks.models import Priority, SubjectType, TaskKind
@@ -76,6 +76,27 @@ def schedule(
     session.flush()
     audit.record(session, user, "meeting.schedule", "dispatch_meeting", meeting.id, {"units": len(ids)})
     return meeting
+
+
+def parse_start(value: str) -> datetime:
+    """``YYYY-MM-DDTHH:MM`` (a datetime-local field, China time) or ISO-8601 with an offset."""
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError as e:
+        raise InvalidInput(f"start time {value!r} is not YYYY-MM-DDTHH:MM", field="starts_at") from e
+    return at.replace(tzinfo=CHINA_TZ) if at.tzinfo is None else at
+
+
+def unit_ids_by_code(session: Session, codes: list[str], field: str = "unit_codes") -> list[int]:
+    """Admin unit codes → ids, in order; every code must exist."""
+    if len(codes) > 500:
+        raise InvalidInput("at most 500 unit codes", field=field)
+    rows = session.execute(select(AdminUnit.code, AdminUnit.id).where(AdminUnit.code.in_(codes)))
+    found: dict[str, int] = {code: uid for code, uid in rows}
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise InvalidInput(f"unknown unit code(s): {', '.join(missing[:10])}", field=field)
+    return [found[c] for c in codes]
 
 
 def _meeting(session: Session, meeting_id: int) -> Meeting:
@@ -172,9 +193,9 @@ def get_meeting(session: Session, user: User, meeting_id: int) -> Meeting:
     m = _meeting(session, meeting_id)
     if not user.sees_all:
         invited = session.scalar(
-            restrict(select(MeetingAttendee.id), user, MeetingAttendee.unit_id).where(
-                MeetingAttendee.meeting_id == meeting_id
-            ).limit(1)
+            restrict(select(MeetingAttendee.id), user, MeetingAttendee.unit_id)
+            .where(MeetingAttendee.meeting_id == meeting_id)
+            .limit(1)
         )
         if invited is None:
             raise NotFound(f"no meeting {meeting_id} in your jurisdiction")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from tests.factories import PASSWORD, Tree, make_tree, make_user
 from zhikong.auth.models import Role
 from zhikong.cli import app as cli_app
 from zhikong.core.db import unit_of_work
+from zhikong.core.errors import InvalidInput, PermissionDenied
 from zhikong.reporting.models import Meeting, MeetingAttendee, MeetingDecision
 from zhikong.tasks.models import Task
 from zhikong.web.app import create_app
@@ -119,3 +121,78 @@ def test_meeting_pages(client: TestClient, tree: Tree, engine: Engine) -> None:
             s.scalar(select(func.count(MeetingAttendee.id)).where(MeetingAttendee.confirmed_at.is_not(None)))
             == 1
         )
+
+
+def test_meeting_cli(engine: Engine, tree: Tree, tmp_path: Path) -> None:
+    r = CliRunner()
+    cmd = "district_command-500113"
+    out = r.invoke(
+        cli_app,
+        [
+            "reporting",
+            "meeting-schedule",
+            "--title",
+            "镇街调度会",
+            "--at",
+            "2026-11-28T09:00",
+            "--tier",
+            "town",
+            "--unit",
+            tree.village11.code,
+            "--agenda",
+            "一、通报",
+            "--user",
+            cmd,
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "3 units invited" in out.output
+    with unit_of_work(engine) as s:
+        mid = s.scalars(select(Meeting.id)).one()
+    bad = r.invoke(
+        cli_app,
+        ["reporting", "meeting-schedule", "--title", "x", "--at", "明天", "--tier", "town", "--user", cmd],
+    )
+    assert isinstance(bad.exception, InvalidInput) and bad.exception.field == "starts_at"
+    town = f"town_operator-{tree.town1.code}"
+    out = r.invoke(cli_app, ["reporting", "meeting-list", "--user", town])
+    assert out.exit_code == 0 and "镇街调度会" in out.output and "0/3" in out.output, out.output
+    minutes = tmp_path / "minutes.txt"
+    minutes.write_text("听取各镇街汇报", encoding="utf-8")
+    out = r.invoke(
+        cli_app, ["reporting", "meeting-minutes", str(mid), "--file", str(minutes), "--user", town]
+    )
+    assert isinstance(out.exception, PermissionDenied)  # a town may not record minutes
+    out = r.invoke(cli_app, ["reporting", "meeting-minutes", str(mid), "--file", str(minutes), "--user", cmd])
+    assert out.exit_code == 0, out.output
+    out = r.invoke(
+        cli_app,
+        [
+            "reporting",
+            "meeting-decide",
+            str(mid),
+            "--text",
+            "全覆盖排查",
+            "--unit",
+            tree.town1.code,
+            "--unit",
+            tree.town2.code,
+            "--user",
+            cmd,
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    printed = {int(x) for x in out.output.split()[1:]}
+    with unit_of_work(engine) as s:
+        m = s.get(Meeting, mid)
+        assert m is not None and m.minutes == "听取各镇街汇报"
+        d = s.scalars(select(MeetingDecision)).one()
+        assert printed == set(d.task_ids) and len(printed) == 2
+        assert {t.unit_id for t in s.scalars(select(Task).where(Task.id.in_(printed)))} == {
+            tree.town1.id,
+            tree.town2.id,
+        }
+    out = r.invoke(
+        cli_app, ["reporting", "meeting-decide", str(mid), "--text", "x", "--unit", "000", "--user", cmd]
+    )
+    assert isinstance(out.exception, InvalidInput) and "000" in str(out.exception)

@@ -15,7 +15,6 @@ from zhikong.auth.models import User
 from zhikong.auth.service import restrict
 from zhikong.core.errors import InvalidInput, ZhikongError
 from zhikong.core.time import CHINA_TZ, as_utc
-from zhikong.geo.models import AdminUnit
 from zhikong.reporting import meetings
 from zhikong.reporting.models import Meeting, MeetingAttendee
 from zhikong.tasks.models import Priority
@@ -32,26 +31,13 @@ def local_time(value: datetime) -> str:
     return as_utc(value).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
-def parse_start(value: str) -> datetime:
-    """``YYYY-MM-DDTHH:MM`` (a datetime-local field, China time) or ISO-8601 with an offset."""
-    try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError as e:
-        raise InvalidInput(f"start time {value!r} is not YYYY-MM-DDTHH:MM", field="starts_at") from e
-    return at.replace(tzinfo=CHINA_TZ) if at.tzinfo is None else at
+parse_start = meetings.parse_start
 
 
 def unit_ids_by_code(session: Session, codes_text: str, field: str) -> list[int]:
     """Unit codes separated by spaces, commas or new lines → ids (every code must exist)."""
     codes = [c for c in codes_text.replace(",", " ").replace("，", " ").split() if c]
-    if len(codes) > 500:
-        raise InvalidInput("at most 500 unit codes", field=field)
-    rows = session.execute(select(AdminUnit.code, AdminUnit.id).where(AdminUnit.code.in_(codes)))
-    found: dict[str, int] = {code: uid for code, uid in rows}
-    missing = [c for c in codes if c not in found]
-    if missing:
-        raise InvalidInput(f"unknown unit code(s): {', '.join(missing[:10])}", field=field)
-    return [found[c] for c in codes]
+    return meetings.unit_ids_by_code(session, codes, field)
 
 
 def _status(e: ZhikongError) -> int:
