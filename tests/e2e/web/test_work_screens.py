@@ -232,7 +232,7 @@ def test_case_page_lists_contacts_and_is_audited(new_page: NewPage, live: LiveSe
 
 
 PAGES = ["/login", "/map", "/dashboard", "/tasks", "/alerts", "/people", "/cases", "/screening", "/video",
-         "/video/patrol"]
+         "/video/patrol", "/meetings"]
 #: axe rules about labels and contrast; a serious or critical one fails the test
 LABEL_AND_CONTRAST = {
     "label",
