@@ -21,7 +21,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,18 +36,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.pg import PgCluster  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    v = sorted(values)
-    return v[min(len(v) - 1, round(p / 100 * (len(v) - 1)))]
+from benchmarks._common import free_port as _free_port  # noqa: E402
+from benchmarks._common import pct  # noqa: E402
 
 
 def _ids(n: int, offset: int) -> list[str]:

@@ -17,7 +17,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,11 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.pg import PgCluster  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchmarks._common import free_port as _free_port  # noqa: E402
+from benchmarks._common import pct  # noqa: E402
 
 
 def seed(n_tasks: int) -> str:
@@ -105,12 +101,6 @@ def cpu_seconds(root: int) -> dict[int, float]:
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 #: tasks with an edit whose answer never arrived (transport error): excluded from the strict check

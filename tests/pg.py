@@ -13,7 +13,8 @@ from pathlib import Path
 PG_BIN = Path(os.environ.get("ZHIKONG_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -24,7 +25,7 @@ class PgCluster:
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError(f"PostgreSQL server binaries not found in {PG_BIN}")
         self.dir = Path(tempfile.mkdtemp(prefix="zhikong-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self._as_root = os.geteuid() == 0
         if self._as_root:
             shutil.chown(self.dir, "postgres", "postgres")
