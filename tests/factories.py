@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -74,3 +79,10 @@ HOME: dict[Role, str] = {
     Role.ISOLATION_STAFF: "town1",
     Role.ENTERPRISE_ADMIN: "village11",
 }
+
+
+def api_login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through ``/api/auth/login`` (cookie session) and return the CSRF token."""
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["csrf_token"])

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from tests.factories import PASSWORD, Tree, make_tree, make_user
+from tests.factories import Tree, api_login, make_tree, make_user
 from zhikong.auth.models import Role
 from zhikong.core.db import unit_of_work
 from zhikong.tasks.models import Task, TaskKind
@@ -33,9 +33,7 @@ def client(engine: Engine, tree: Tree) -> Iterator[TestClient]:
 
 
 def login(c: TestClient, username: str) -> dict[str, str]:
-    r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"X-CSRF-Token": str(r.json()["csrf_token"])}
+    return {"X-CSRF-Token": api_login(c, username)}
 
 
 def test_meeting_api_flow(client: TestClient, tree: Tree, engine: Engine) -> None:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.factories import PASSWORD, Tree, make_tree, make_user
+from tests.factories import PASSWORD, Tree, api_login, make_tree, make_user
 from zhikong.auth.models import Role
 from zhikong.core.db import unit_of_work
 from zhikong.web.app import create_app
@@ -36,10 +36,7 @@ def client(engine: Engine, tree: Tree) -> Iterator[TestClient]:
         yield c
 
 
-def login(c: TestClient, username: str, password: str = PASSWORD) -> str:
-    r = c.post("/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return str(r.json()["csrf_token"])
+login = api_login
 
 
 def test_login_csrf_and_task_loop(client: TestClient, tree: Tree) -> None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from tests.factories import PASSWORD, Tree, make_tree, make_user
+from tests.factories import Tree, api_login, make_tree, make_user
 from zhikong.auth.models import Role
 from zhikong.cli import app as cli_app
 from zhikong.core.db import unit_of_work
@@ -39,10 +39,7 @@ def client(engine: Engine, tree: Tree) -> Iterator[TestClient]:
         yield c
 
 
-def login(c: TestClient, username: str) -> str:
-    r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return str(r.json()["csrf_token"])
+login = api_login
 
 
 def test_meeting_pages(client: TestClient, tree: Tree, engine: Engine) -> None:
