@@ -181,19 +181,19 @@ async def check_submit(
     return _check_form(request, session, user, followup_id, token=None, done=res)
 
 
+def _invalid_link(request: Request, token: str, error: ZhikongError) -> HTMLResponse:
+    """A forged, expired or closed self-report link: say so, with the error's status."""
+    return _render(request, "facilities_self_report.html", {"invalid": error.message, "token": token},
+                   None, error.http_status)
+
+
 @router.get("/r/{token}")
 def self_report_form(request: Request, token: str, session: SessionDep) -> Response:
     """The personal self-report page (no login: the signed link is the credential)."""
     try:
         fu = followup.followup_for_token(session, token)
     except ZhikongError as e:
-        return _render(
-            request,
-            "facilities_self_report.html",
-            {"invalid": e.message, "token": token},
-            None,
-            e.http_status,
-        )
+        return _invalid_link(request, token, e)
     return _check_form(request, session, None, fu.id, token=token)
 
 
@@ -202,13 +202,7 @@ async def self_report_submit(request: Request, token: str, session: SessionDep) 
     try:
         fu = followup.followup_for_token(session, token)
     except ZhikongError as e:
-        return _render(
-            request,
-            "facilities_self_report.html",
-            {"invalid": e.message, "token": token},
-            None,
-            e.http_status,
-        )
+        return _invalid_link(request, token, e)
     values, temp, syms = await _read_check(request)
     if temp is None:
         return _check_form(
