@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
+from zhikong.tracing import structure
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -43,7 +44,7 @@ IDX_SCHEMA = pa.schema(
 )
 
 #: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger")
+DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
 
 EVIDENCE_SCHEMA = pa.schema(
     [
@@ -179,6 +180,7 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
                CAST(CAST(FLOOR(t.y / {cell_m}) AS BIGINT) AS VARCHAR) AS place, s.start_s, s.end_s
         FROM stay_cell s JOIN ref_tower t ON t.tower_id = s.place""",
     )
+    structure.prepare(engine, policy)
 
 
 def _day(col: str) -> str:
@@ -288,6 +290,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
     }
+    out.update(structure.detectors(policy))
     return out
 
 
