@@ -159,20 +159,19 @@ def trace(
         cls_of.setdefault(pair, "companion")
     contacts = _contacts(s1, cls_of, 1)
     known = {(c.case_key, c.contact) for c in contacts}
+    spans = (
+        comp.astype({"case_key": str, "contact": str}).groupby(["case_key", "contact"])
+        .agg(start_s=("start_s", "min"), end_s=("end_s", "max"))
+        .to_dict("index")
+        if not comp.empty
+        else {}
+    )
     for case_key, contact in sorted(comp_pairs - known):
         if cls_of.get((case_key, contact)) == "companion":
-            sub = comp[(comp["case_key"] == case_key) & (comp["contact"] == contact)]
+            span = spans[(case_key, contact)]
             contacts.append(
                 ContactResult(
-                    case_key,
-                    contact,
-                    "companion",
-                    1,
-                    0.0,
-                    0.0,
-                    int(sub["start_s"].min()),
-                    int(sub["end_s"].max()),
-                    {},
+                    case_key, contact, "companion", 1, 0.0, 0.0, int(span["start_s"]), int(span["end_s"]), {}
                 )
             )
     evidence = [ev1.assign(via=None)]
