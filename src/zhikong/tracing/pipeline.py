@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
+from zhikong.tracing import structure
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -44,7 +45,7 @@ IDX_SCHEMA = pa.schema(
 )
 
 #: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger")
+DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
 
 EVIDENCE_SCHEMA = pa.schema(
     [
@@ -107,9 +108,11 @@ def prepare(
             f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
         )
 
-    if want & {"cell", "companion"}:
+    # the structure detectors (``structure``) read cell and venue stays
+    structural = bool(want & {"venue_cell", "school"})
+    if want & {"cell", "companion"} or structural:
         _cell_stays(engine, policy, lo, hi)
-    if "venue_scan" in want:
+    if "venue_scan" in want or structural:
         dwell = pa.table(
             {
                 "kind": list(r.venue_dwell_minutes),
@@ -176,6 +179,8 @@ def prepare(
             SELECT s.person, t.place, s.start_s, s.end_s FROM stay_cell s
             JOIN (SELECT tower_id, {grid_of} AS place FROM ref_tower) t ON t.tower_id = s.place""",
         )
+    if structural:
+        structure.prepare(engine, policy)
 
 
 def _cell_stays(engine: QueryEngine, policy: Policy, lo: str, hi: str) -> None:
@@ -353,6 +358,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
     }
+    out.update(structure.detectors(policy))
     return out
 
 

@@ -18,7 +18,7 @@ from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.engine import QueryEngine
 from zhikong.tracing import pipeline
-from zhikong.tracing.lake import LEDGER_SCHEMA, register_lake
+from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.risk import ContactResult, is_close, score_evidence, summarise
 
@@ -135,7 +135,7 @@ def trace(
             f"({', '.join(sources)}); ingest feeds first",
             field="lake",
         )
-    engine.register_arrow("ledger", ledger.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA))
+    engine.register_arrow("ledger", ledger_frame(ledger))
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
@@ -152,7 +152,7 @@ def trace(
     index_people = {c.person for c in cases}
     cls_of: dict[tuple[str, str], str] = {}
     for row in s1.itertuples(index=False):
-        if is_close(float(row.close_minutes), bool(row.household), policy):
+        if is_close(float(row.close_minutes), bool(row.household), policy, score=float(row.score)):
             cls_of[(str(row.case_key), str(row.contact))] = "close"
     comp_pairs = {(str(k), str(c)) for k, c in zip(comp["case_key"], comp["contact"], strict=True)}
     for pair in comp_pairs:
@@ -229,6 +229,7 @@ def trace(
                         bool(row.household),
                         policy,
                         policy.secondary_contact.min_minutes,
+                        score=float(row.score),
                     ):
                         cls2[key] = "secondary"
                 sec = _contacts(s2, cls2, 2)

@@ -1,4 +1,7 @@
-"""Stays and exposures from the lake, in backend-agnostic SQL (DuckDB dialect, transpiled for Spark).
+"""Reference: the straightforward stays-and-exposures SQL (the pipeline as it was before the speed work,
+with the detectors added since), kept so tests can prove the optimised pipeline gives identical answers.
+
+Keep detector changes in step with ``zhikong.tracing.pipeline``; the stay computations stay as here.
 
 Inputs registered on the engine: the lake views (``tracing.lake``), ``ledger`` (pid_id, pid_phone,
 household: keyed hashes from the operational ledger) and ``idx`` (the index persons to trace).
@@ -27,6 +30,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
+from zhikong.tracing import structure
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -43,7 +47,7 @@ IDX_SCHEMA = pa.schema(
 )
 
 #: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger")
+DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
 
 EVIDENCE_SCHEMA = pa.schema(
     [
@@ -179,6 +183,7 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
                CAST(CAST(FLOOR(t.y / {cell_m}) AS BIGINT) AS VARCHAR) AS place, s.start_s, s.end_s
         FROM stay_cell s JOIN ref_tower t ON t.tower_id = s.place""",
     )
+    structure.prepare(engine, policy)
 
 
 def _day(col: str) -> str:
@@ -288,6 +293,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
     }
+    out.update(structure.detectors(policy))
     return out
 
 
