@@ -260,17 +260,24 @@ def _day(col: str) -> str:
 
 
 def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
-    """Exposures from overlapping stays at the same place (venue, tower)."""
+    """Exposures from overlapping stays at the same place (venue, tower).
+
+    Others' stays are first cut to the places the index persons were at and, per place, to the
+    span of the index persons' time there (``env``), so the range join sees only candidates."""
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
                  GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b
           FROM {stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
+        env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
+        oc AS (
+          SELECT o.* FROM {stays} o JOIN env ON env.place = o.place
+          WHERE o.start_s < env.b1 AND o.end_s > env.a0),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
                  GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, {distance_sql} AS distance
-          FROM x JOIN {stays} o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
+          FROM x JOIN oc o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
           WHERE o.person <> x.person)
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, distance
