@@ -122,9 +122,14 @@ class PostgresEngine(QueryEngine):
         self.conn.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         cols = {r[0] for r in self.conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = %s", [name])}
-        for col in ("person", "place"):
+        for col in ("person", "place", "pk", "tk"):
             if col in cols:
                 self.conn.execute(f"CREATE INDEX ON {name} ({col})")
+        # the overlap joins look up stays by place and time
+        if {"place", "start_s", "end_s"} <= cols:
+            self.conn.execute(f"CREATE INDEX ON {name} (place, start_s, end_s)")
+        elif {"place", "t"} <= cols:
+            self.conn.execute(f"CREATE INDEX ON {name} (place, t)")
         self.conn.execute(f"ANALYZE {name}")
 
     def _drop(self, name: str) -> None:

@@ -78,15 +78,18 @@ def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         .agg(score=("score", "sum"), close_min=("close_min", "sum"))
         .reset_index()
     )
-    contrib = (
-        per_src.groupby(["case_key", "contact"], sort=False)
-        .apply(
-            lambda g: {
-                str(s): round(float(v), 3) for s, v in zip(g["source"], g["score"], strict=True) if v > 0
-            },
-            include_groups=False,
-        )
-        .rename("contributions")
+    # per pair, {source: score} in the order the sources first appear (one pass, no per-group apply)
+    by_pair: dict[tuple[object, object], dict[str, float]] = {}
+    cols = (per_src["case_key"], per_src["contact"], per_src["source"], per_src["score"])
+    for k, c, s, v in zip(*cols, strict=True):
+        d = by_pair.setdefault((k, c), {})
+        if v > 0:
+            d[str(s)] = round(float(v), 3)
+    contrib = pd.Series(
+        list(by_pair.values()),
+        index=pd.MultiIndex.from_tuples(list(by_pair), names=["case_key", "contact"]),
+        name="contributions",
+        dtype=object,
     )
     agg = per_src.groupby(["case_key", "contact"], sort=False).agg(
         score=("score", "sum"), close_minutes=("close_min", "max")

@@ -84,13 +84,13 @@ def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
 
 def _has_trajectory(engine: QueryEngine) -> set[str]:
     t = engine.sql("""
-        SELECT DISTINCT i.person FROM idx i WHERE
-          EXISTS (SELECT 1 FROM stay_cell s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM stay_venue s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_camera s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_gps s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_travel s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_prox s WHERE s.person = i.person OR s.other = i.person)""")
+        WITH p AS (SELECT DISTINCT person FROM idx),
+        seen AS (
+          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
+          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
+          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
+          UNION ALL SELECT other AS person FROM t_prox)
+        SELECT DISTINCT p.person FROM p JOIN seen s ON s.person = p.person""")
     return {str(v) for v in t.column(0).to_pylist()}
 
 
@@ -159,20 +159,19 @@ def trace(
         cls_of.setdefault(pair, "companion")
     contacts = _contacts(s1, cls_of, 1)
     known = {(c.case_key, c.contact) for c in contacts}
+    spans = (
+        comp.astype({"case_key": str, "contact": str}).groupby(["case_key", "contact"])
+        .agg(start_s=("start_s", "min"), end_s=("end_s", "max"))
+        .to_dict("index")
+        if not comp.empty
+        else {}
+    )
     for case_key, contact in sorted(comp_pairs - known):
         if cls_of.get((case_key, contact)) == "companion":
-            sub = comp[(comp["case_key"] == case_key) & (comp["contact"] == contact)]
+            span = spans[(case_key, contact)]
             contacts.append(
                 ContactResult(
-                    case_key,
-                    contact,
-                    "companion",
-                    1,
-                    0.0,
-                    0.0,
-                    int(sub["start_s"].min()),
-                    int(sub["end_s"].max()),
-                    {},
+                    case_key, contact, "companion", 1, 0.0, 0.0, int(span["start_s"]), int(span["end_s"]), {}
                 )
             )
     evidence = [ev1.assign(via=None)]
