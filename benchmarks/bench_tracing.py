@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--world", type=Path, required=True)
     ap.add_argument("--cases", type=int, default=100)
     ap.add_argument("--peers", default="duckdb,postgres,pandas")
+    ap.add_argument("--memory-limit", default="", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's)")
     ap.add_argument(
         "--full",
         choices=("secondary", "hop1", "none"),
@@ -101,10 +102,10 @@ def main() -> None:
     cases = pick_cases(world, args.cases)
     results: dict[str, tuple[pd.DataFrame, float, float]] = {}
 
-    with duckdb_engine() as eng:
+    with duckdb_engine(memory_limit=args.memory_limit) as eng:
         results["duckdb"] = run_sql(eng, lake, world, cases)
     if args.full != "none":
-        with duckdb_engine() as eng:
+        with duckdb_engine(memory_limit=args.memory_limit) as eng:
             t, c = time.perf_counter(), time.process_time()
             full = trace(
                 eng,
