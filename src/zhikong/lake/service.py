@@ -9,13 +9,11 @@ the field, the reason and the value (identifiers masked); accepted rows land who
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,9 +51,6 @@ MODES = ["train", "coach", "flight"]
 REF_OF = {"tower_id": "tower", "camera_id": "camera", "venue_id": "venue"}
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _IDENT = {"phone", "other_phone", "id_number"}
-#: text columns read from Parquet as dictionaries (checked and hashed once per distinct value)
-_DICT_PARQUET = {"phone", "other_phone", "id_number", "tower_id", "camera_id", "venue_id", "event", "mode",
-                 "city", "city_code", "origin_city", "origin_code"}
 _TEXT_JSON = {"ts", "depart_ts", "first_seen", "last_seen", "tower_id", "camera_id", "venue_id", "city_code",
               "origin_code"}
 
@@ -76,24 +71,6 @@ class IngestResult:
 
 def get_lake() -> Lake:
     return Lake(get_settings().resolved_lake_dir)
-
-
-@lru_cache(maxsize=4)
-def _hasher_for(key: bytes) -> Callable[[str], str]:
-    """``PiiCipher.keyed_hash`` (HMAC-SHA256, hex) with the keyed state prepared once, cached."""
-    base = hmac.new(key, digestmod=hashlib.sha256)
-
-    @lru_cache(maxsize=2_000_000)
-    def h(normalised: str) -> str:
-        m = base.copy()
-        m.update(normalised.encode())
-        return m.hexdigest()
-
-    return h
-
-
-def _hasher() -> Callable[[str], str]:
-    return _hasher_for(get_cipher().hash_key())
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -119,9 +96,9 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
     broken: list[RowError] = []
     try:
         if fmt == "parquet":
-            names = pq.read_schema(path).names
-            as_dict = [c for c in expected if c in _DICT_PARQUET and c in names]
-            tbl = pq.read_table(path, read_dictionary=as_dict)
+            # text as plain strings (dictionary-encoding them afterwards costs less than reading
+            # them as dictionaries when a column's dictionary overflowed into plain pages)
+            tbl = pq.read_table(path)
         elif fmt == "jsonl":
             # text columns stay text (Arrow would turn "+08:00" times into naive UTC ones)
             text_cols = [c for c in expected if c in _TEXT_JSON]
@@ -343,15 +320,15 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
     hi = pa.scalar(until or datetime.now(UTC) + timedelta(days=1), v.TS)
     chk = v.Checker(tbl.num_rows)
     schema = SOURCES[source]
-    hasher = _hasher()
+    key = get_cipher().hash_key()
     c: dict[str, pa.ChunkedArray | pa.Array] = {}
     raw = RAW_COLUMNS[source]
     for name in raw:
         col = tbl[name]
         if name in ("phone", "id_number"):
-            c["pid"] = v.pseudonymise(col, name, PID_KIND[source], chk, hasher)
+            c["pid"] = v.pseudonymise(col, name, PID_KIND[source], chk, key)
         elif name == "other_phone":
-            c["other_pid"] = v.pseudonymise(col, name, "phone", chk, hasher)
+            c["other_pid"] = v.pseudonymise(col, name, "phone", chk, key)
         elif name in ("ts", "depart_ts", "first_seen", "last_seen"):
             c[name] = v.timestamp(col, name, chk, lo, hi, offsets)
         elif name in REF_OF:
@@ -418,23 +395,28 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def _duplicates(out: pa.Table, chk: v.Checker) -> None:
     """Rows equal to an earlier row of the same batch.
 
-    Every column becomes an integer code, the codes are mixed into one 64-bit hash, and only rows
-    whose hash repeats are compared exactly (so the cost is one pass and one hash table).
+    Every column becomes an integer code and the codes are mixed into one hash per row. Rows whose
+    32-bit hash is unique cannot repeat; the few others (true duplicates and chance collisions of
+    the 32-bit hash, about n²/2³³) are compared exactly. Cost: one pass, one 32-bit sort.
     """
     n = out.num_rows
-    if n == 0:
+    if n < 2:
         return
     codes = [_codes(out.column(i)) for i in range(out.num_columns)]
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for c in codes:
-            h = (h ^ c.view(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
-    srt = np.sort(h)
+            h ^= c.view(np.uint64)
+            h *= np.uint64(0x100000001B3)
+            h += np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+    h32 = (h >> np.uint64(32)).astype(np.uint32)
+    srt = np.sort(h32)
     same = srt[1:] == srt[:-1]
     if not same.any():
         return
-    maybe = pd.Series(h).isin(np.unique(srt[1:][same])).to_numpy()
-    cand = np.flatnonzero(maybe)
+    cand = np.flatnonzero(pd.Series(h32).isin(np.unique(srt[1:][same])).to_numpy())
     exact = pd.DataFrame({f"c{i}": c[cand] for i, c in enumerate(codes)}).duplicated().to_numpy()
     dup = np.zeros(n, dtype=bool)
     dup[cand[exact]] = True
@@ -459,8 +441,10 @@ def _split_days(tbl: pa.Table, time_col: str) -> dict[str, pa.Table]:
         order = np.argsort(dayno, kind="stable")
         tbl = tbl.take(pa.array(order))
         dayno = dayno[order]
-    days, starts = np.unique(dayno, return_index=True)
-    ends = [*starts[1:].tolist(), len(dayno)]
+    cut = np.flatnonzero(dayno[1:] != dayno[:-1]) + 1        # dayno is sorted now
+    starts = np.concatenate([[0], cut])
+    days = dayno[starts]
+    ends = [*cut.tolist(), len(dayno)]
     return {(date(1970, 1, 1) + timedelta(days=int(d))).isoformat(): tbl.slice(int(a), int(b) - int(a))
             for d, a, b in zip(days, starts, ends, strict=True)}
 
