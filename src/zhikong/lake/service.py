@@ -8,6 +8,7 @@ the field, the reason and the value (identifiers masked); accepted rows land who
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -126,9 +127,11 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
                 tbl = read(False)      # single-threaded reading knows the line numbers
             skipped = sorted(int(b[0] or 0) - 1 for b in bad)
             for (num, text, exp, act) in sorted(bad, key=lambda b: b[0] or 0):
-                why = (f"truncated row: {act} of {exp} fields" if act < exp
+                # a short row names its first missing column; a long one the whole row
+                fld = cols[act] if act < min(exp, len(cols)) else "*"
+                why = (f"truncated row: {act} of {exp} fields (from {fld} on missing)" if act < exp
                        else f"{act} fields, expected {exp}")
-                broken.append(RowError(int(num or 0) - 1, "*", why, _mask_text(text[:80]), str(path)))
+                broken.append(RowError(int(num or 0) - 1, fld, why, _mask_text(text, cols), str(path)))
             return tbl, (_row_numbers(tbl.num_rows, skipped) if skipped else None), broken
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
         raise InvalidInput(f"{path}: cannot read the {fmt} file (truncated or corrupt?): {e}",
@@ -137,9 +140,19 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
     return tbl, None, broken
 
 
-def _mask_text(text: str) -> str:
-    """Raw row text with anything that looks like a phone or ID number masked."""
-    return re.sub(r"\d{6,}[\dXx]*", lambda m: mask_middle(m.group(0), 3, 2), text)
+_LOOKS_LIKE_ID = re.compile(r"\d{6,}[\dXx]*|(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}")
+
+
+def _mask_text(text: str, cols: list[str]) -> str:
+    """Raw row text with its identifier columns, and anything else that looks like a phone or ID
+    number (also spelt with spaces or dashes), masked; at most 80 characters."""
+    try:
+        fields = next(csv.reader([text]))
+    except (csv.Error, StopIteration):
+        fields = [text]
+    masked = [mask_middle(f, 3, 2) if i < len(cols) and cols[i] in _IDENT else f
+              for i, f in enumerate(fields)]
+    return _LOOKS_LIKE_ID.sub(lambda m: mask_middle(m.group(0), 3, 2), ",".join(masked))[:80]
 
 
 def _row(rows: np.ndarray | None, i: int) -> int:
