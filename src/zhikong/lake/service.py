@@ -52,6 +52,9 @@ MODES = ["train", "coach", "flight"]
 REF_OF = {"tower_id": "tower", "camera_id": "camera", "venue_id": "venue"}
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _IDENT = {"phone", "other_phone", "id_number"}
+#: text columns read from Parquet as dictionaries (few distinct values)
+_DICT_PARQUET = {"tower_id", "camera_id", "venue_id", "event", "mode", "city", "city_code", "origin_city",
+                 "origin_code"}
 _TEXT_JSON = {"ts", "depart_ts", "first_seen", "last_seen", "tower_id", "camera_id", "venue_id", "city_code",
               "origin_code"}
 
@@ -97,9 +100,12 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
     broken: list[RowError] = []
     try:
         if fmt == "parquet":
-            # text as plain strings (dictionary-encoding them afterwards costs less than reading
-            # them as dictionaries when a column's dictionary overflowed into plain pages)
-            tbl = pq.read_table(path)
+            # identifiers as plain strings (when a column's dictionary overflowed into plain pages,
+            # encoding them afterwards costs less than reading them as dictionaries); codes, ids
+            # and events as dictionaries, as Parquet stores them
+            names = pq.read_schema(path).names
+            tbl = pq.read_table(path, read_dictionary=[c for c in expected
+                                                            if c in _DICT_PARQUET and c in names])
         elif fmt == "jsonl":
             # text columns stay text (Arrow would turn "+08:00" times into naive UTC ones)
             text_cols = [c for c in expected if c in _TEXT_JSON]
@@ -382,7 +388,7 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
     fields = [pa.field(n, c[n].type if pa.types.is_dictionary(c[n].type) else schema.field(n).type)
               for n in schema.names]
     out = pa.table({n: c[n] for n in schema.names}, schema=pa.schema(fields))
-    _duplicates(out, chk)
+    _duplicates(out, chk, out.column_names.index(TIME_COLUMN[source]))
     return out, chk
 
 
@@ -405,12 +411,13 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(idx.to_numpy(zero_copy_only=False))
 
 
-def _duplicates(out: pa.Table, chk: v.Checker) -> None:
+def _duplicates(out: pa.Table, chk: v.Checker, time_col: int) -> None:
     """Rows equal to an earlier row of the same batch.
 
     Every column becomes an integer code and the codes are mixed into one hash per row. Rows whose
-    32-bit hash is unique cannot repeat; the few others (true duplicates and chance collisions of
-    the 32-bit hash, about n²/2³³) are compared exactly. Cost: one pass, one 32-bit sort.
+    32-bit hash (within their time, for a batch in time order) is unique cannot repeat; the few
+    others (true duplicates and chance collisions) are compared exactly. Cost: one pass and one
+    sort (adaptive on a batch in time order, else of 32-bit keys).
     """
     n = out.num_rows
     if n < 2:
@@ -425,11 +432,21 @@ def _duplicates(out: pa.Table, chk: v.Checker) -> None:
         h ^= h >> np.uint64(29)
         h *= np.uint64(0xBF58476D1CE4E5B9)
     h32 = (h >> np.uint64(32)).astype(np.uint32)
-    srt = np.sort(h32)
+    t = codes[time_col]
+    if (t[1:] >= t[:-1]).all():
+        # in time order (as feeds are): equal rows share a time, so the key (rank of the time,
+        # 32-bit hash) is sorted but within runs of equal times, which an adaptive sort exploits
+        rank = np.zeros(n, dtype=np.uint64)
+        np.cumsum(t[1:] != t[:-1], out=rank[1:])
+        key = (rank << np.uint64(32)) | h32
+        srt = np.sort(key, kind="stable")
+    else:
+        key = h32
+        srt = np.sort(h32)
     same = srt[1:] == srt[:-1]
     if not same.any():
         return
-    cand = np.flatnonzero(pd.Series(h32).isin(np.unique(srt[1:][same])).to_numpy())
+    cand = np.flatnonzero(pd.Series(key).isin(np.unique(srt[1:][same])).to_numpy())
     exact = pd.DataFrame({f"c{i}": c[cand] for i, c in enumerate(codes)}).duplicated().to_numpy()
     dup = np.zeros(n, dtype=bool)
     dup[cand[exact]] = True

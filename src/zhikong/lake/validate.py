@@ -296,17 +296,21 @@ def normalise_many(vals: pa.Array, kind: str) -> tuple[pa.Array, dict[str, np.nd
         s = pc.utf8_upper(pc.utf8_trim_whitespace(vals))
         fast = pc.if_else(_id_checksum_ok(s), s, pa.scalar(None, pa.string()))
         slow_fn = normalise_id
-    norm = np.asarray(fast.to_numpy(zero_copy_only=False), dtype=object)
     slow = np.flatnonzero(_np_bool(pc.is_null(fast)))
     reasons: dict[str, np.ndarray] = {}
-    if len(slow):
-        for i, raw in zip(slow.tolist(), vals.take(pa.array(slow)).to_pylist(), strict=True):
-            n, why = slow_fn(raw or "")
-            norm[i] = n
-            if n is None:
-                reasons.setdefault(why, np.zeros(len(vals), dtype=bool))[i] = True
-        return pa.array(norm, pa.string()), reasons
-    return fast, reasons
+    if not len(slow):
+        return fast, reasons
+    found: list[str | None] = []
+    for i, raw in zip(slow.tolist(), vals.take(pa.array(slow)).to_pylist(), strict=True):
+        n, why = slow_fn(raw or "")
+        found.append(n)
+        if n is None:
+            reasons.setdefault(why, np.zeros(len(vals), dtype=bool))[i] = True
+    # put the slow path's results in place: fast values, then the found ones, picked by index
+    pick = np.arange(len(vals))
+    pick[slow] = len(vals) + np.arange(len(slow))
+    both = pa.concat_arrays([pc.cast(fast, pa.string()), pa.array(found, pa.string())])
+    return both.take(pa.array(pick)), reasons
 
 
 def _id_checksum_ok(s: pa.Array) -> np.ndarray:

@@ -138,3 +138,20 @@ def test_reference_tables_are_required_per_source(settings: Settings, tmp_path: 
         ingest_file(_feed(tmp_path, "cam.csv", ["C1,2020-03-01T10:00:00+08:00,11010519491231002X,0.9"],
                           header="camera_id,ts,id_number,score\n"), "camera")
     assert HEADER.startswith("phone")
+
+
+@pytest.mark.parametrize("in_time_order", [True, False])
+def test_duplicates_in_and_out_of_time_order(lake_with_refs: Path, in_time_order: bool) -> None:
+    rows = ["13800138000,2020-03-01T08:00:00+08:00,T1,data",
+            "13900139000,2020-03-01T08:00:00+08:00,T1,data",      # same time, another phone
+            "13800138000,2020-03-01T08:00:00+08:00,T2,data",      # same time, another tower
+            "+86 138 0013 8000,2020-03-01T08:00:00+08:00,T1,data",  # the first row again
+            "13800138000,2020-03-01T08:01:00+08:00,T1,data",
+            "13800138000,2020-03-01T08:01:00+08:00,T1,call",
+            "13800138000,2020-03-01T08:01:00+08:00,T1,data"]      # the fifth row again
+    if not in_time_order:
+        rows = [rows[4], *rows[:4], *rows[5:]]
+    res = ingest_file(_feed(lake_with_refs, "cell.csv", rows), "cell")
+    assert res.accepted == 5
+    dup_rows = sorted(e.row for e in res.sample if e.reason.startswith("duplicated row"))
+    assert dup_rows == ([4, 7] if in_time_order else [5, 7])
