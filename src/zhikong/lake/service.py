@@ -12,9 +12,12 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -272,50 +275,127 @@ def _xy(lake: Lake, lat: pa.ChunkedArray, lon: pa.ChunkedArray) -> tuple[pa.Arra
 
 
 # ---- feeds -------------------------------------------------------------------------------------------
-def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bool = False,
-                since: datetime | None = None, until: datetime | None = None,
-                _before_commit: Callable[[], None] | None = None) -> IngestResult:
-    """Ingest one feed file of ``source``. ``strict``: any bad row fails the whole batch."""
-    if source not in SOURCES:
-        raise InvalidInput(f"unknown source {source!r} (one of {', '.join(SOURCES)})", field="source")
-    lake = lake or get_lake()
+def batch_id(path: Path, source: str) -> str:
+    """The batch id: SHA-256 of the source name and the file's bytes (first 32 hex digits)."""
     h = hashlib.sha256(source.encode())
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
-    batch = h.hexdigest()[:32]
-    res = IngestResult(str(path), source, batch)
+    return h.hexdigest()[:32]
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise InvalidInput(f"unknown source {source!r} (one of {', '.join(SOURCES)})", field="source")
+
+
+@dataclass
+class _Prepared:
+    """A batch read, checked and split by day, not yet landed."""
+    res: IngestResult
+    parts: dict[str, pa.Table]
+    errors: list[RowError]
+
+
+def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bool = False,
+                since: datetime | None = None, until: datetime | None = None,
+                _before_commit: Callable[[], None] | None = None) -> IngestResult:
+    """Ingest one feed file of ``source``. ``strict``: any bad row fails the whole batch."""
+    _check_source(source)
+    lake = lake or get_lake()
+    batch = batch_id(path, source)
     with lake.locked():
         if batch in lake.manifest():
-            res.skipped = True
-            return res
-        tbl, rows, broken = read_file(path, RAW_COLUMNS[source])
-        out, chk = _convert(lake, source, tbl, since, until)
-        res.rows = tbl.num_rows + len(broken)
-        bad = chk.rejected()
-        # the offending value is shown for the first 10,000 bad rows (the rest: row, field, reason)
-        errors = broken + [RowError(_row(rows, i), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
-                                    str(path))
-                           for k, (i, fld, why) in enumerate(chk.first_reasons())]
-        errors.sort(key=lambda e: e.row)
-        res.rejected = len(errors)
-        res.sample = errors[:20]
-        if errors and (strict or res.rejected == res.rows):
-            raise RowErrors(errors=errors[:1000], file=str(path))
-        good = out.filter(pa.array(~bad))
-        parts = _split_days(good, TIME_COLUMN[source])
-        res.accepted = good.num_rows
-        res.days = sorted(parts)
-        if errors:
-            rej = lake.root / "_rejects" / source / f"{batch}.csv"
-            rej.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame([e.__dict__ for e in errors]).to_csv(rej, index=False)
-            res.reject_file = str(rej)
-        if _before_commit is not None:
-            _before_commit()
-        lake.commit(batch, source, parts, {
-            "file": str(path), "rows": res.rows, "accepted": res.accepted, "rejected": res.rejected,
-            "days": res.days, "at": datetime.now(UTC).isoformat(timespec="seconds")})
+            return IngestResult(str(path), source, batch, skipped=True)
+        return _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
+
+
+def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *, strict: bool = False,
+                 since: datetime | None = None, until: datetime | None = None, workers: int = 2,
+                 progress: Callable[[str, int, int], None] | None = None) -> list[IngestResult]:
+    """Ingest many ``(file, source)`` batches under one lock of the lake.
+
+    Up to ``workers`` batches are read, checked and pseudonymised at the same time in threads
+    (pyarrow, numpy and DuckDB release the GIL, so two cores work); they land one after the other
+    in the given order, each atomically as in :func:`ingest_file`. At most ``workers + 1`` batches
+    are in memory. An error stops the run: the batches before it have landed, none after it.
+    """
+    for _f, src in files:
+        _check_source(src)
+    lake = lake or get_lake()
+    results: list[IngestResult] = []
+    with lake.locked():
+        if any(src == "gps" for _f, src in files):
+            _projection(lake)                     # record the origin once, before the threads
+        known = set(lake.manifest())
+
+        def job(path: Path, source: str) -> IngestResult | _Prepared:
+            batch = batch_id(path, source)
+            if batch in known:
+                return IngestResult(str(path), source, batch, skipped=True)
+            return _prepare(lake, path, source, batch, strict, since, until)
+
+        todo = iter(files)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            pending: deque[Future[IngestResult | _Prepared]] = deque(
+                pool.submit(job, *f) for f in islice(todo, max(1, workers)))
+            try:
+                while pending:
+                    done = pending.popleft().result()
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(job, *nxt))
+                    if isinstance(done, _Prepared):
+                        if done.res.batch in known:     # the same file twice in one run
+                            r = done.res
+                            done = IngestResult(r.file, r.source, r.batch, skipped=True)
+                        else:
+                            done = _land(lake, done, None)
+                            known.add(done.batch)
+                    results.append(done)
+                    if progress:
+                        progress("files", len(results), len(files))
+            finally:
+                for fut in pending:
+                    fut.cancel()
+    return results
+
+
+def _prepare(lake: Lake, path: Path, source: str, batch: str, strict: bool, since: datetime | None,
+             until: datetime | None) -> _Prepared:
+    res = IngestResult(str(path), source, batch)
+    tbl, rows, broken = read_file(path, RAW_COLUMNS[source])
+    out, chk = _convert(lake, source, tbl, since, until)
+    res.rows = tbl.num_rows + len(broken)
+    bad = chk.rejected()
+    # the offending value is shown for the first 10,000 bad rows (the rest: row, field, reason)
+    errors = broken + [RowError(_row(rows, i), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
+                                str(path))
+                       for k, (i, fld, why) in enumerate(chk.first_reasons())]
+    errors.sort(key=lambda e: e.row)
+    res.rejected = len(errors)
+    res.sample = errors[:20]
+    if errors and (strict or res.rejected == res.rows):
+        raise RowErrors(errors=errors[:1000], file=str(path))
+    good = out.filter(pa.array(~bad)) if errors else out
+    parts = _split_days(good, TIME_COLUMN[source])
+    res.accepted = good.num_rows
+    res.days = sorted(parts)
+    return _Prepared(res, parts, errors)
+
+
+def _land(lake: Lake, p: _Prepared, before_commit: Callable[[], None] | None) -> IngestResult:
+    res = p.res
+    if p.errors:
+        rej = lake.root / "_rejects" / res.source / f"{res.batch}.csv"
+        rej.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([e.__dict__ for e in p.errors]).to_csv(rej, index=False)
+        res.reject_file = str(rej)
+    if before_commit is not None:
+        before_commit()
+    lake.commit(res.batch, res.source, p.parts, {
+        "file": res.file, "rows": res.rows, "accepted": res.accepted, "rejected": res.rejected,
+        "days": res.days, "at": datetime.now(UTC).isoformat(timespec="seconds")})
     return res
 
 
@@ -491,10 +571,5 @@ def ingest_world(world: Path, lake: Lake | None = None,
         if o:
             origin = (float(o["lat"]), float(o["lon"]))
     ingest_ref(world / "ref", lake, origin=origin)
-    files = [(src, f) for src in SOURCES for f in sorted((world / "feeds" / src).glob("*.*"))]
-    results: list[IngestResult] = []
-    for i, (src, f) in enumerate(files):
-        results.append(ingest_file(f, src, lake))
-        if progress:
-            progress("files", i + 1, len(files))
-    return results
+    files = [(f, src) for src in SOURCES for f in sorted((world / "feeds" / src).glob("*.*"))]
+    return ingest_files(files, lake, progress=progress)

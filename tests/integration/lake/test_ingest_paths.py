@@ -13,7 +13,7 @@ from zhikong.core.config import Settings
 from zhikong.core.crypto import get_cipher
 from zhikong.core.errors import InvalidInput, RowErrors
 from zhikong.lake import store
-from zhikong.lake.service import get_lake, ingest_file, ingest_ref
+from zhikong.lake.service import get_lake, ingest_file, ingest_files, ingest_ref
 
 from .test_ingest import GOOD, HEADER, _feed, _lake_files
 
@@ -155,3 +155,34 @@ def test_duplicates_in_and_out_of_time_order(lake_with_refs: Path, in_time_order
     assert res.accepted == 5
     dup_rows = sorted(e.row for e in res.sample if e.reason.startswith("duplicated row"))
     assert dup_rows == ([4, 7] if in_time_order else [5, 7])
+
+
+def test_ingest_files_overlaps_batches_and_lands_them_in_order(lake_with_refs: Path) -> None:
+    days = [_feed(lake_with_refs, f"d{i}.csv", [f"1380013800{i},2020-03-0{i + 1}T08:00:00+08:00,T1,data",
+                                                 f"1390013900{i},2020-03-0{i + 1}T09:00:00+08:00,T2,call"])
+            for i in range(5)]
+    bad = _feed(lake_with_refs, "bad.csv", [*GOOD, "13800138000,2020-03-01T08:00:00+08:00,T9,data"])
+    seen: list[int] = []
+    files = [(f, "cell") for f in [*days, bad, days[0]]]
+    res = ingest_files(files, workers=3, progress=lambda _s, d, _t: seen.append(d))
+    assert [r.file for r in res] == [str(f) for f, _s in files] and seen == list(range(1, 8))
+    assert [r.accepted for r in res] == [2] * 5 + [3, 0] and res[-1].skipped   # the same file twice
+    assert res[5].rejected == 1 and res[5].sample[0].field == "tower_id"
+    lake = get_lake()
+    assert lake.stats()["cell"]["rows"] == 13
+    before = _lake_files(lake.root)
+    assert all(r.skipped for r in ingest_files(files))
+    assert _lake_files(lake.root) == before
+
+
+def test_ingest_files_stops_at_a_failing_batch(lake_with_refs: Path) -> None:
+    ok = _feed(lake_with_refs, "ok.csv", GOOD)
+    cut = _feed(lake_with_refs, "cut.csv", GOOD, header="msisdn,ts,tower_id,event\n")
+    later = _feed(lake_with_refs, "later.csv", ["13700137000,2020-03-05T08:00:00+08:00,T1,data"])
+    with pytest.raises(InvalidInput, match=r"cut\.csv: missing column\(s\) phone"):
+        ingest_files([(ok, "cell"), (cut, "cell"), (later, "cell")])
+    lake = get_lake()
+    assert [d for _s, d, _p in lake.partitions()] == ["2020-03-01", "2020-03-02"]   # ok.csv only
+    assert not (lake.root / "_staging").exists() or not any((lake.root / "_staging").iterdir())
+    with pytest.raises(InvalidInput, match="unknown source"):
+        ingest_files([(ok, "cel")])
