@@ -341,8 +341,9 @@ def keyed_hashes(normalised: pa.Array, key: bytes) -> pa.Array:
     k = k.ljust(64, b"\0")
     ipad = bytes(b ^ 0x36 for b in k)
     opad = bytes(b ^ 0x5C for b in k)
-    con = duckdb.connect()
+    con = duckdb.connect(config={"preserve_insertion_order": True})     # results in input order
     try:
+        con.execute("SET enable_progress_bar = false")
         tbl = pa.table({"m": pc.cast(normalised, pa.string())})
         con.register("ids", tbl)
         out = con.sql("SELECT sha256($o::BLOB || unhex(sha256($i::BLOB || encode(m)))) AS h FROM ids",
@@ -350,6 +351,30 @@ def keyed_hashes(normalised: pa.Array, key: bytes) -> pa.Array:
     finally:
         con.close()
     return pc.cast(out.column("h").combine_chunks(), pa.string())
+
+
+#: hash key → normalised identifier → pseudonym, kept between batches of one process (the same
+#: phones come back every day); bounded, in memory only (as the ingest holds the plaintext anyway)
+_PIDS: dict[bytes, dict[str, str]] = {}
+PID_CACHE_MAX = 2_000_000
+
+
+def cached_keyed_hashes(normalised: pa.Array, key: bytes) -> pa.Array:
+    """:func:`keyed_hashes` with the pseudonyms of earlier batches reused (nulls stay null)."""
+    cache = _PIDS.setdefault(key, {})
+    vals: list[str | None] = pc.cast(normalised, pa.string()).to_pylist()
+    got: list[str | None] = [None] * len(vals)
+    if cache:
+        got = [cache.get(v) if v is not None else None for v in vals]
+    miss = [i for i, (v, g) in enumerate(zip(vals, got, strict=True)) if g is None and v is not None]
+    if miss:
+        fresh = keyed_hashes(pa.array([vals[i] for i in miss], pa.string()), key).to_pylist()
+        if len(cache) + len(miss) > PID_CACHE_MAX:
+            cache.clear()
+        for i, h in zip(miss, fresh, strict=True):
+            got[i] = h
+            cache[str(vals[i])] = h
+    return pa.array(got, pa.string())
 
 
 def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker, key: bytes) -> pa.DictionaryArray:
@@ -365,7 +390,7 @@ def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker, key: 
         chk.add(row_mask(enc, reasons[why]), name, why)
     # spellings of one number share one entry (and one hash); invalid ones share the '' entry
     distinct = pc.dictionary_encode(norm, null_encoding="encode")
-    hashes = pc.fill_null(keyed_hashes(distinct.dictionary, key), "")
+    hashes = pc.fill_null(cached_keyed_hashes(distinct.dictionary, key), "")
     idx = pc.take(distinct.indices, enc.indices)
     # dictionary-encoded: no per-row copy of the 64-character pseudonyms (Parquet stores it as a
     # dictionary-encoded string column; readers see plain strings)

@@ -107,3 +107,22 @@ def test_bulk_keyed_hash_is_hmac_sha256(key: bytes) -> None:
     out = v.keyed_hashes(pa.array([*vals, None]), key)
     assert out.to_pylist() == [hmac.new(key, s.encode(), hashlib.sha256).hexdigest() for s in vals] + [None]
     assert v.keyed_hashes(pa.array([], pa.string()), key).to_pylist() == []
+
+
+def test_pseudonyms_are_reused_between_batches_and_per_key() -> None:
+    v._PIDS.clear()
+    a = v.cached_keyed_hashes(pa.array(["+8613800138000", None]), KEY)
+    assert a.to_pylist() == [hmac.new(KEY, b"+8613800138000", hashlib.sha256).hexdigest(), None]
+    assert v._PIDS[KEY] == {"+8613800138000": a[0].as_py()}
+    b = v.cached_keyed_hashes(pa.array(["+8613900139000", "+8613800138000"]), KEY)
+    assert b.to_pylist() == [hmac.new(KEY, s.encode(), hashlib.sha256).hexdigest()
+                             for s in ("+8613900139000", "+8613800138000")]
+    other = v.cached_keyed_hashes(pa.array(["+8613800138000"]), b"another key")
+    assert other[0].as_py() == hmac.new(b"another key", b"+8613800138000", hashlib.sha256).hexdigest()
+    v.PID_CACHE_MAX, old = 2, v.PID_CACHE_MAX
+    try:
+        v.cached_keyed_hashes(pa.array(["+8613700137000"]), KEY)     # would exceed: cleared first
+        assert list(v._PIDS[KEY]) == ["+8613700137000"]
+    finally:
+        v.PID_CACHE_MAX = old
+        v._PIDS.clear()
