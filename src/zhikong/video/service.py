@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -136,6 +136,53 @@ def open_alarm_counts(session: Session) -> dict[int, int]:
         .group_by(VideoAlarm.camera_id)
     )
     return {int(cid): int(n) for cid, n in rows}
+
+
+def close_handled_alarms(session: Session) -> int:
+    """Close open video alarms whose alert was confirmed into a task or dismissed; how many.
+
+    The alert console (any path: web, API, CLI) decides an alert; the video side follows at its
+    next read (wall, API, ``video list``) and at once for a patrol finding turned into a task.
+    """
+    from zhikong.alerts.models import Alert, AlertState
+
+    handled = select(Alert.id).where(Alert.state.in_([AlertState.CONFIRMED, AlertState.DISMISSED]))
+    rows = list(session.scalars(
+        select(VideoAlarm).where(VideoAlarm.status == AlarmStatus.OPEN, VideoAlarm.alert_id.in_(handled))
+    ))
+    for a in rows:
+        a.status = AlarmStatus.CLOSED
+    if rows:
+        session.flush()
+    return len(rows)
+
+
+def alarm_tasks(session: Session, alarms: list[VideoAlarm]) -> dict[int, int]:
+    """Video alarm id → id of the task its alert was confirmed into (alarms without one omitted)."""
+    from zhikong.alerts.models import Alert
+
+    ids = {a.alert_id: a.id for a in alarms if a.alert_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Alert.id, Alert.task_id).where(Alert.id.in_(ids), Alert.task_id.is_not(None))
+    )
+    return {ids[aid]: int(tid) for aid, tid in rows if tid is not None}
+
+
+def recent_task_alarms(
+    session: Session, camera_ids: list[int], hours: int = 24, limit: int = 200
+) -> list[VideoAlarm]:
+    """Closed alarms of these cameras from the last ``hours`` whose alert became a task."""
+    from zhikong.alerts.models import Alert
+
+    since = utcnow() - timedelta(hours=hours)
+    with_task = select(Alert.id).where(Alert.task_id.is_not(None))
+    stmt = (select(VideoAlarm)
+            .where(VideoAlarm.status == AlarmStatus.CLOSED, VideoAlarm.camera_id.in_(camera_ids),
+                   VideoAlarm.at >= since, VideoAlarm.alert_id.in_(with_task))
+            .order_by(VideoAlarm.at.desc()).limit(limit))
+    return list(session.scalars(stmt))
 
 
 def close_alarm(session: Session, alarm_id: int) -> VideoAlarm:
@@ -342,6 +389,8 @@ def finding_to_task(session: Session, user: User, finding: PatrolFinding) -> int
         return None
     alert = act(session, user, alarm.alert_id, "confirm",
                 task_title=f"视频巡查：{alarm.message}"[:200])
+    alarm.status = AlarmStatus.CLOSED  # the task carries it on; the wall links the task
+    session.flush()
     return alert.task_id
 
 

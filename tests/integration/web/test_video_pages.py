@@ -110,3 +110,36 @@ def test_finding_post_creates_finding_and_task(setup: dict[str, object], session
     assert alert is not None and alert.camera_code == "cam-1"
     shown = client.get(ok.headers["location"])
     assert 'data-testid="finding-recorded"' in shown.text and f'href="/tasks/{task_id}"' in shown.text
+    # the finding's video alarm is closed at once: the wall links its task instead of an open alarm
+    from zhikong.video.models import AlarmStatus, VideoAlarm
+
+    alarm = session.get(VideoAlarm, finding.alarm_id)
+    assert alarm is not None and alarm.status == AlarmStatus.CLOSED
+    wall = client.get("/video")
+    tile = wall.text.split('data-camera="cam-1"')[1].split("</section>")[0]
+    assert 'data-testid="alarm-count"' not in tile
+    assert f'href="/tasks/{task_id}"' in tile and f'data-alarm-id="{alarm.id}"' in tile
+
+
+def test_alarm_closes_when_its_alert_is_confirmed_elsewhere(
+    setup: dict[str, object], session: Session
+) -> None:
+    """An alert confirmed into a task in the alert console (not the patrol page) closes the alarm."""
+    from zhikong.alerts.service import act
+    from zhikong.auth.models import User
+    from zhikong.video.models import AlarmStatus, VideoAlarm
+
+    alarm = session.scalar(select(VideoAlarm).where(VideoAlarm.message.contains("门口聚集")))
+    assert alarm is not None and alarm.status == AlarmStatus.OPEN and alarm.alert_id
+    client = TestClient(create_app(), base_url="https://testserver")
+    _login(client, "v21")
+    assert 'data-testid="alarm-count"' in client.get("/video").text
+    v21 = session.scalar(select(User).where(User.username == "v21"))
+    assert v21 is not None
+    alert = act(session, v21, alarm.alert_id, "confirm")
+    session.commit()
+    wall = client.get("/video")
+    assert 'data-testid="alarm-count"' not in wall.text
+    assert f'href="/tasks/{alert.task_id}"' in wall.text
+    session.expire_all()
+    assert session.get(VideoAlarm, alarm.id).status == AlarmStatus.CLOSED  # type: ignore[union-attr]

@@ -54,12 +54,18 @@ def video_wall(request: Request, session: SessionDep, user: OptionalUser) -> Res
     """The video wall: the user's cameras with their latest frame and open alarms."""
     if user is None:
         return login_redirect(request)
+    video_service.close_handled_alarms(session)  # alerts confirmed into tasks or dismissed elsewhere
     cams = _cameras(session, user)
     alarms: dict[int, list[Any]] = {c.id: [] for c in cams}
     for a in video_service.open_alarms(session, [c.id for c in cams]):
         alarms[a.camera_id].append(a)
+    tasked: dict[int, list[Any]] = {c.id: [] for c in cams}
+    recent = video_service.recent_task_alarms(session, [c.id for c in cams])
+    for a in recent:
+        tasked[a.camera_id].append(a)
     return page(request, user, "video.html", {
         "cameras": cams, "alarms": alarms, "has_frame": _has_frame, "status_labels": CAMERA_STATUS,
+        "tasked": tasked, "task_of": video_service.alarm_tasks(session, recent),
         "local_time": local_time, "refresh_s": REFRESH_S,
         "plans": video_service.visible_patrol_plans(session, user),
     })
