@@ -321,16 +321,42 @@ class StoringSink:
 
 
 # ---- patrols ------------------------------------------------------------------------------
-def create_patrol_plan(
-    session: Session, name: str, patroller: str, camera_codes: list[str], interval_s: int = 20,
-    unit_code: str | None = None,
-) -> PatrolPlan:
+def _check_plan(
+    session: Session, name: str, patroller: str, camera_codes: list[str], interval_s: int
+) -> None:
+    if not name.strip() or len(name) > 128:
+        raise InvalidInput("a patrol plan needs a name of 1 to 128 characters", field="name")
+    if not patroller.strip() or len(patroller) > 64:
+        raise InvalidInput("a patrol plan needs a patroller (user name, at most 64 characters)",
+                           field="patroller")
     if not camera_codes:
         raise InvalidInput("a patrol plan needs at least one camera", field="cameras")
+    if len(set(camera_codes)) != len(camera_codes):
+        raise InvalidInput("a camera appears twice in the patrol plan", field="cameras")
     if not 5 <= interval_s <= 3600:
         raise InvalidInput("interval_s must be between 5 and 3600 seconds", field="interval_s")
     for code in camera_codes:
         get_camera(session, code)
+
+
+def update_patrol_plan(
+    session: Session, plan: PatrolPlan, *, name: str, patroller: str, camera_codes: list[str],
+    interval_s: int, active: bool = True,
+) -> PatrolPlan:
+    """Change a plan (same checks as creating one); an inactive plan leaves the patrol lists."""
+    _check_plan(session, name, patroller, camera_codes, interval_s)
+    plan.name, plan.patroller, plan.interval_s = name.strip(), patroller.strip(), interval_s
+    plan.cameras_json = json.dumps(camera_codes)
+    plan.active = active
+    session.flush()
+    return plan
+
+
+def create_patrol_plan(
+    session: Session, name: str, patroller: str, camera_codes: list[str], interval_s: int = 20,
+    unit_code: str | None = None,
+) -> PatrolPlan:
+    _check_plan(session, name, patroller, camera_codes, interval_s)
     unit_id = None
     if unit_code:
         unit_id = session.scalar(select(AdminUnit.id).where(AdminUnit.code == unit_code))
@@ -394,19 +420,24 @@ def finding_to_task(session: Session, user: User, finding: PatrolFinding) -> int
     return alert.task_id
 
 
-def visible_patrol_plans(session: Session, user: User) -> list[PatrolPlan]:
-    """Active patrol plans whose cameras all lie in the user's jurisdiction (the user's own first)."""
+def visible_patrol_plans(session: Session, user: User, *, inactive: bool = False) -> list[PatrolPlan]:
+    """Active (with ``inactive``: all) patrol plans whose cameras all lie in the user's
+    jurisdiction, the user's own first."""
     from zhikong.auth.service import restrict
 
     visible = set(session.scalars(restrict(select(Camera.code), user, Camera.unit_id)))
-    plans = session.scalars(select(PatrolPlan).where(PatrolPlan.active.is_(True)).order_by(PatrolPlan.id))
+    stmt = select(PatrolPlan).order_by(PatrolPlan.id)
+    if not inactive:
+        stmt = stmt.where(PatrolPlan.active.is_(True))
+    plans = session.scalars(stmt)
     out = [p for p in plans if set(patrol_cameras(p)) <= visible]
     return sorted(out, key=lambda p: (p.patroller != user.username, p.id))
 
 
-def visible_patrol_plan(session: Session, user: User, plan_id: int) -> PatrolPlan:
-    """One patrol plan the user may run; another unit's plan is NotFound, never its cameras."""
-    for plan in visible_patrol_plans(session, user):
+def visible_patrol_plan(session: Session, user: User, plan_id: int, *, inactive: bool = False) -> PatrolPlan:
+    """One patrol plan the user may run (or edit, with ``inactive``); another unit's plan is
+    NotFound, never its cameras."""
+    for plan in visible_patrol_plans(session, user, inactive=inactive):
         if plan.id == plan_id:
             return plan
     raise NotFound(f"patrol plan {plan_id} does not exist")
