@@ -102,8 +102,7 @@ def list_alarms(
     status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlarmOut]:
-    """Video alarms on cameras in your jurisdiction, newest first (closed once their alert is
-    confirmed into a task or dismissed)."""
+    """Video alarms on cameras in your jurisdiction, newest first (closed once handled as alerts)."""
     close_handled_alarms(session)
     visible = restrict(select(Camera.id), user, Camera.unit_id)
     stmt = select(VideoAlarm, Camera.code).join(Camera).where(Camera.id.in_(visible))
