@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ForeignKey, Integer, String, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from zhikong.core.db import Base, UTCDateTime, str_enum
 from zhikong.core.time import utcnow
@@ -108,3 +109,30 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+# ---- invalidating cached principals (zhikong.auth.principal) --------------------------------
+_AUTH_CHANGED = "zhikong_auth_changed"
+_AUTH_ROWS = (User, LoginSession, ApiToken)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_auth_change(session: Session, flush_context: Any) -> None:
+    """Mark the transaction when it changed or deleted a user, login session or API token row."""
+    if _AUTH_CHANGED not in session.info and any(
+        isinstance(obj, _AUTH_ROWS) for obj in (*session.dirty, *session.deleted)
+    ):
+        session.info[_AUTH_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_principals(session: Session) -> None:
+    if session.info.pop(_AUTH_CHANGED, False):
+        from zhikong.auth import principal
+
+        principal.invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_auth_change(session: Session) -> None:
+    session.info.pop(_AUTH_CHANGED, None)

@@ -3,7 +3,8 @@
 * ``SessionDep``: one unit of work per request, committed when the endpoint returns (before the
   response is sent: an integrity error or stale write is still reported to the client).
 * ``CurrentUser``: the user of a bearer API token (``Authorization: Bearer zk_…``) or of the login
-  cookie. Cookie-authenticated writes (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in
+  cookie (cached per process for a few seconds, invalidated on any change: ``zhikong.auth.principal``).
+  Cookie-authenticated writes (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in
   the ``X-CSRF-Token`` header or a ``csrf_token`` form field; token clients need none.
   ``request.state.user`` and ``request.state.csrf_token`` are set for templates.
 """
@@ -65,21 +66,20 @@ async def _csrf_from_request(request: Request) -> str | None:
 def _resolve_user(request: Request, session: Session, csrf: str | None) -> User:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        user = auth_service.user_for_api_token(session, auth[7:].strip())
+        user = auth_service.principal_for_api_token(session, auth[7:].strip())
         request.state.auth_method = "token"
         request.state.csrf_token = None
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthenticated("not logged in / 请先登录")
-        login = auth_service.session_for_token(session, cookie)
+        user, csrf_token = auth_service.principal_for_login(session, cookie)
         if request.method in UNSAFE_METHODS and not (
-            csrf and hmac.compare_digest(csrf.encode(), login.csrf_token.encode())
+            csrf and hmac.compare_digest(csrf.encode(), csrf_token.encode())
         ):
             raise PermissionDenied("missing or wrong CSRF token / CSRF 校验失败", field=CSRF_FIELD)
-        user = login.user
         request.state.auth_method = "cookie"
-        request.state.csrf_token = login.csrf_token
+        request.state.csrf_token = csrf_token
     request.state.user = user
     return user
 
