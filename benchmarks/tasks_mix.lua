@@ -14,6 +14,9 @@
 -- which the harness checks against the database (no update lost). wrk stops with requests in flight:
 -- an edit sent but not answered may or may not have landed.
 
+-- $ZHIKONG_WRK_THINK_MS (optional): each connection waits a random think time (exponential, this
+-- mean, in ms) before each request, like a user between clicks; 0 or unset: back to back.
+
 local thread_no = 0
 local threads = {}
 
@@ -37,8 +40,17 @@ function init(args)
   sent_list, sent_update = 0, 0
   counts = {}
   accepted = {}
+  think_ms = tonumber(os.getenv("ZHIKONG_WRK_THINK_MS") or "0") or 0
   list_headers = { ["Authorization"] = "Bearer " .. token }
   patch_headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
+end
+
+function delay()
+  if think_ms <= 0 then
+    return 0
+  end
+  -- capped below uvicorn's 5 s keep-alive timeout, so the server never closes an idle connection
+  return math.min(4000, math.floor(-think_ms * math.log(1 - math.random())))
 end
 
 function request()

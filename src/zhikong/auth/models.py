@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, event
+from sqlalchemy import Boolean, ForeignKey, Integer, String, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from zhikong.core.db import Base, UTCDateTime, str_enum
@@ -119,10 +119,19 @@ _AUTH_ROWS = (User, LoginSession, ApiToken)
 @event.listens_for(Session, "after_flush")
 def _note_auth_change(session: Session, flush_context: Any) -> None:
     """Mark the transaction when it changed or deleted a user, login session or API token row."""
-    if _AUTH_CHANGED not in session.info and any(
-        isinstance(obj, _AUTH_ROWS) for obj in (*session.dirty, *session.deleted)
+    if _AUTH_CHANGED in session.info:
+        return
+    if any(isinstance(obj, _AUTH_ROWS) for obj in session.deleted) or any(
+        isinstance(obj, _AUTH_ROWS) and _changed(obj) for obj in session.dirty
     ):
         session.info[_AUTH_CHANGED] = True
+
+
+def _changed(obj: object) -> bool:
+    """Whether ``obj`` has a change that matters to a principal (not merely a token's last use)."""
+    return any(
+        a.key != "last_used_at" and a.history.has_changes() for a in inspect(obj).attrs
+    )
 
 
 @event.listens_for(Session, "after_commit")

@@ -252,6 +252,15 @@ def _remember(
     principal.put(key, principal.Entry(snap, csrf, until, epoch, time.monotonic() + ttl))
 
 
+def cached_principal(session: Session, kind: str, token: str) -> tuple[User, str | None] | None:
+    """The cached user (and CSRF token) of a ``"token"`` or ``"cookie"`` credential, merged into
+    ``session`` without SQL; None when it is not cached (then use the ``principal_for_*`` below)."""
+    _, hit, _ = _cached(session, kind, token)
+    if hit is None or (kind == "cookie" and hit.csrf_token is None):
+        return None
+    return session.merge(hit.user, load=False), hit.csrf_token
+
+
 def principal_for_login(session: Session, token: str) -> tuple[User, str]:
     """The user and CSRF token of a login cookie (``session_for_token``, cached; see ``principal``)."""
     key, hit, epoch = _cached(session, "cookie", token)

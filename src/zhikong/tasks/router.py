@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
+from zhikong.auth.models import User
 from zhikong.auth.service import require_role
 from zhikong.core.config import get_settings
 from zhikong.core.errors import InvalidInput
@@ -25,7 +27,7 @@ from zhikong.tasks.schemas import (
     TaskPatch,
 )
 from zhikong.tasks.workflow import DISPATCH, Action, allowed_actions
-from zhikong.web.deps import CurrentUser, IdPath, SessionDep
+from zhikong.web.deps import CurrentUser, IdPath, SessionDep, SessionUserDep, run_as_user
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -49,9 +51,8 @@ def _detail(session: SessionDep, user: CurrentUser, task: Task) -> TaskDetail:
 
 
 @router.get("", response_model=TaskPage)
-def list_tasks(
-    session: SessionDep,
-    user: CurrentUser,
+async def list_tasks(
+    su: SessionUserDep,
     state: Annotated[list[TaskState] | None, Query()] = None,
     kind: TaskKind | None = None,
     priority: Priority | None = None,
@@ -63,25 +64,25 @@ def list_tasks(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
     """Tasks in your jurisdiction, most urgent deadline first."""
-    items, total = service.list_task_rows(
-        session,
-        user,
-        _TASK_FIELDS,
-        service.TaskFilter(
-            state=state or (),
-            kind=kind,
-            priority=priority,
-            unit_id=unit_id,
-            overdue=overdue,
-            batch_id=batch_id,
-            q=q,
-            limit=limit,
-            offset=offset,
-        ),
+    flt = service.TaskFilter(
+        state=state or (),
+        kind=kind,
+        priority=priority,
+        unit_id=unit_id,
+        overdue=overdue,
+        batch_id=batch_id,
+        q=q,
+        limit=limit,
+        offset=offset,
     )
-    # the rows are the task table's own typed values: built without validation, dumped by pydantic
-    page = TaskPage.model_construct(total=total, items=[TaskOut.model_construct(**r) for r in items])
-    return _json(page)
+
+    def work(session: Session, user: User) -> Response:
+        items, total = service.list_task_rows(session, user, _TASK_FIELDS, flt)
+        # the rows are the task table's own typed values: built without validation, dumped by pydantic
+        page = TaskPage.model_construct(total=total, items=[TaskOut.model_construct(**r) for r in items])
+        return _json(page)
+
+    return await run_as_user(su, work)
 
 
 @router.post("", response_model=TaskOut, status_code=201)
@@ -128,11 +129,15 @@ def get_task(task_id: IdPath, session: SessionDep, user: CurrentUser) -> TaskDet
 
 
 @router.patch("/{task_id}", response_model=TaskOut)
-def update_task(task_id: IdPath, body: TaskPatch, session: SessionDep, user: CurrentUser) -> Response:
+async def update_task(task_id: IdPath, body: TaskPatch, su: SessionUserDep) -> Response:
     """Edit title, description, priority or deadline (send the version you read)."""
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    task = service.update_task(session, user, task_id, version=body.version, changes=changes)
-    return _json(TaskOut.model_validate(task))
+
+    def work(session: Session, user: User) -> Response:
+        task = service.update_task(session, user, task_id, version=body.version, changes=changes)
+        return _json(TaskOut.model_validate(task))
+
+    return await run_as_user(su, work)
 
 
 @router.post("/{task_id}/actions/{action}", response_model=TaskDetail)
