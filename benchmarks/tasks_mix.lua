@@ -6,8 +6,8 @@
 --
 -- Each request is, at random, a list (GET /api/tasks?limit=20&offset=<0..199>) or, with probability
 -- WRITE_SHARE, an edit (PATCH /api/tasks/<id> with the version this thread last saw and a description
--- unique to the edit: TAG, the thread number and a counter). Responses are classified by body (a list page, an accepted edit, a refused
--- edit: 409) and counted per status. An accepted edit's body gives (id, version, description); a
+-- unique to the edit: TAG, the thread number and a counter). Responses are classified by body (a list
+-- page, an accepted edit, a refused edit: 409) and counted per status. An accepted edit's body gives (id, version, description); a
 -- refused one ("task N is at version V ...") tells the current version, used for the next edit of
 -- that task. With the single argument "health" every request is the peer, GET /api/health.
 -- done() writes one JSON object to $ZHIKONG_WRK_OUT: counts, the edits sent and the edits accepted,
