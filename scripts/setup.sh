@@ -2,7 +2,8 @@
 # Sets up everything zhikong needs on a fresh Debian machine of this kind:
 #   the virtual environment (.venv) with the package and its extras, Debian packages
 #   (PostgreSQL server for tests, a Java runtime for Spark, Chromium for browser tests,
-#   ffmpeg and mosquitto for the video and device tests), and the front-end assets from npm.
+#   ffmpeg and mosquitto for the video and device tests, wrk for the API benchmark), and the
+#   front-end assets from npm.
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ if [ "${ZHIKONG_SETUP_TESTS:-0}" = 1 ]; then
   # in Debian main); the package enables a service on port 554, which the tests do not use
   command -v rtsp-server-perl >/dev/null 2>&1 || want_debs+=(rtsp-server-perl)
   command -v mosquitto >/dev/null 2>&1 || want_debs+=(mosquitto)
+  # the HTTP load generator of benchmarks/bench_tasks_api.py
+  command -v wrk >/dev/null 2>&1 || want_debs+=(wrk)
 fi
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${want_debs[*]}"
