@@ -93,9 +93,10 @@ class World:
         """(pid_id, pid_phone, household, born_s, village) of every person the world knows (the
         birth date and village from the world's ledger file, as the ledger import stores them)."""
         p = self.truth("persons")
-        led = pd.read_csv(
-            self.root / "ledger.csv", dtype=str, usecols=["id_number", "birth_date", "village_code"]
-        )
+        path = self.root / "ledger.csv"
+        cols = ["id_number", "birth_date", "village_code"]
+        # a world without a ledger file (hand-made test worlds) has no birth dates or villages
+        led = pd.read_csv(path, dtype=str, usecols=cols) if path.is_file() else pd.DataFrame(columns=cols)
         led = led.drop_duplicates("id_number").set_index("id_number")
         born = pd.to_datetime(p["id_number"].map(led["birth_date"]), errors="coerce")
         # local midnight of the birth date, as epoch seconds (China: UTC+8, no DST)
@@ -106,7 +107,10 @@ class World:
                 "pid_phone": [self.hash_phone(v) for v in p["phone"]],
                 "household": [None if v is None else str(v) for v in p["household_code"]],
                 "born_s": pa.array(born_s.round().astype("Int64"), pa.int64()),
-                "village": pa.array(p["id_number"].map(led["village_code"]).tolist(), pa.string()),
+                "village": pa.array(
+                    [v if isinstance(v, str) else None for v in p["id_number"].map(led["village_code"])],
+                    pa.string(),
+                ),
             },
             schema=LEDGER_SCHEMA,
         )

@@ -202,12 +202,12 @@ def trace(
                 )
             idx2 = pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
             # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
-            # it as close range; skipping it keeps hop 2 small (thousands of index persons)
-            hop2 = (
-                None
-                if "coarse" in policy.close_contact.close_range
-                else [s for s in pipeline.DETECTORS if s != "cell"]
-            )
+            # it as close range; skipping it keeps hop 2 small (thousands of index persons). The school
+            # stand-in is not applied again at hop 2: a schoolmate's schoolmates are the case's own, and
+            # on a 100,000-person world it made hop 2 tens of millions of rows
+            hop2 = [s for s in pipeline.DETECTORS if s != "school"]
+            if "coarse" not in policy.close_contact.close_range:
+                hop2.remove("cell")
             ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()
             if not ev2.empty:
                 split = ev2["case_key"].str.split(SEP, n=1, expand=True)
