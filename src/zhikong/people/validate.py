@@ -208,11 +208,14 @@ def prepare_chunk(chunk: list[RawRow]) -> Prepared:
             continue
         number, tel = g.number, g.phone
         id_hash, phone_hash = hashes(number, tel)
+        id_enc: str | None = None
+        id_masked: str | None = None
+        phone_enc: str | None = None
+        phone_masked: str | None = None
         if spec.encrypt:
             id_enc, id_masked = p.id_fields(number)
             phone_enc, phone_masked = p.phone_fields(tel)
         else:
-            id_enc = id_masked = phone_enc = phone_masked = None
             plain.append((number, tel))
         hcode = g.household_code
         if hcode is not None and hcode not in households:
