@@ -56,6 +56,7 @@ _SQLITE_CACHE_KIB = 256 * 1024
 #: files smaller than this are imported in-process (starting a worker costs more than it saves)
 _WORKER_MIN_BYTES = 4 << 20
 ProgressFn = Callable[[int], None]
+NULL = "\\N"  # NULL in COPY text
 
 
 @dataclass
@@ -109,30 +110,43 @@ class _Writer:
         # file are rejected before), so the per-chunk lookup of stored rows can be skipped
         self.fresh = conn.execute(select(t.c.id).limit(1)).first() is None
 
+    def _lookup(self, sql: str, values: list[str]) -> list[tuple[Any, ...]]:
+        """Run ``sql`` whose ``{in}`` is a membership test against ``values`` (one array parameter on
+        PostgreSQL: thousands of bind parameters cost more to parse than the lookup itself)."""
+        if self.pg:
+            return list(self.conn.exec_driver_sql(sql.format(any="= ANY(%s)"), (values,)).all())
+        return list(self.conn.exec_driver_sql(
+            sql.format(any=f"IN ({', '.join(['?'] * len(values))})"), tuple(values)).all())
+
     def households(self, first: dict[str, tuple[str | None, int]]) -> dict[str, int]:
         """Ids of the chunk's household codes; missing households are created (first row's address)."""
         if not first:
             return {}
-        h = _HOUSEHOLD
-        codes = list(first)
-        ids = dict(self.conn.execute(select(h.c.code, h.c.id).where(h.c.code.in_(codes))).all())
-        missing = [c for c in codes if c not in ids]
+        sql = "SELECT code, id FROM household WHERE code {any}"
+        ids: dict[str, int] = dict(self._lookup(sql, list(first)))
+        missing = [c for c in first if c not in ids]
         if missing:
-            self.conn.execute(insert(h), [{"code": c, "address": first[c][0],
-                                           "village_id": first[c][1]} for c in missing])
+            addresses = [first[c][0] for c in missing]
+            villages = [first[c][1] for c in missing]
+            if self.pg:
+                self.conn.exec_driver_sql(
+                    "INSERT INTO household (code, address, village_id) SELECT * FROM "
+                    "unnest(%s::varchar[], %s::varchar[], %s::integer[])", (missing, addresses, villages))
+            else:
+                self.conn.exec_driver_sql(
+                    "INSERT INTO household (code, address, village_id) VALUES (?, ?, ?)",
+                    list(zip(missing, addresses, villages, strict=True)))
             self.households_created += len(missing)
-            ids.update(self.conn.execute(select(h.c.code, h.c.id).where(h.c.code.in_(missing))).all())
+            ids.update(self._lookup(sql, missing))
         return ids
 
     def existing(self, hashes: list[str]) -> dict[str, tuple[Any, ...]]:
         """Stored rows by ID hash: (id, then the compared fields in ``Row`` order, birth as ISO text)."""
-        t = _PERSON
-        rows = self.conn.execute(select(
-            t.c.id_number_hash, t.c.id, t.c.name, t.c.sex, t.c.birth_date, t.c.phone_hash,
-            t.c.household_id, t.c.address, t.c.village_id, t.c.residence_status,
-        ).where(t.c.id_number_hash.in_(hashes))).all()
-        return {r[0]: (r[1], r[2], str(r[3]) if r[3] is not None else None,
-                       r[4].isoformat() if r[4] is not None else None, *r[5:]) for r in rows}
+        rows = self._lookup(
+            "SELECT id_number_hash, id, name, sex, birth_date, phone_hash, household_id, address, "
+            "village_id, residence_status FROM person WHERE id_number_hash {any}", hashes)
+        return {r[0]: (r[1], r[2], r[3], str(r[4]) if r[4] is not None else None, *r[5:])
+                for r in rows}
 
     def write(self, prep: Prepared, keep: list[int] | None = None) -> tuple[int, int, int]:
         """Upsert the rows of a chunk (only positions ``keep`` when given); (inserted, updated,
@@ -143,6 +157,15 @@ class _Writer:
             plain = [plain[i] for i in keep]
         hh = self.households(prep.households).get
         now_db = self.now_db
+        if self.fresh and not plain and self.pg and prep.copy:  # COPY text made by the workers
+            copy = prep.copy if keep is None else [prep.copy[i] for i in keep]
+            text = "".join([f"{pre}{hh(r[9]) if r[9] else NULL}{post}"
+                            for r, (pre, post) in zip(rows, copy, strict=True)])
+            raw = self.conn.connection.driver_connection
+            with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                    f"COPY person ({', '.join(_PERSON_COLS)}) FROM STDIN") as cp:
+                cp.write(text)
+            return len(rows), 0, 0
         if self.fresh and not plain:  # the bulk path: every row new and already encrypted
             self._insert([(*r[:9], hh(r[9]) if r[9] else None, *r[10:], now_db, now_db) for r in rows])
             return len(rows), 0, 0
@@ -379,7 +402,8 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
                              secret=get_settings().secret_bytes(),
                              # into an empty ledger every row is new: encrypt while preparing;
                              # otherwise only new or changed rows are encrypted, by the writer
-                             encrypt=writer.fresh)
+                             encrypt=writer.fresh,
+                             copy_now=writer.now.isoformat() if writer.fresh and writer.pg else None)
             res.batch_id = int(conn.execute(insert(_BATCH).values(
                 kind="ledger", file_name=fname[:255], sha256=_sha256(path), created_at=started,
             ).returning(_BATCH.c.id)).scalar_one())

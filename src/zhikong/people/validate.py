@@ -148,6 +148,9 @@ class ChunkSpec:
     picks: list[int]
     secret: bytes
     encrypt: bool
+    #: also render each row as PostgreSQL ``COPY`` text around the household id, with this timestamp
+    #: (ISO text) as created_at/updated_at (``None``: no COPY text)
+    copy_now: str | None = None
 
 
 #: a prepared row in the order of the ``person`` insert, without the two timestamps, and with the
@@ -171,7 +174,20 @@ class Prepared:
     plain: list[tuple[str, str | None]] = field(default_factory=list)
     #: households in order of first appearance in the chunk: code -> (address, village id)
     households: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    #: with ``ChunkSpec.copy_now``: each row as COPY text before and after its household id
+    copy: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(v: Any) -> str:
+    """One value in PostgreSQL's ``COPY`` text format (``\\N`` for NULL; backslash, tab, newline and
+    carriage return escaped)."""
+    if v is None:
+        return "\\N"
+    return str(v).translate(_COPY_ESCAPES)
 
 
 _state: dict[str, Any] = {}
@@ -194,6 +210,7 @@ def prepare_chunk(chunk: list[RawRow]) -> Prepared:
     out = Prepared()
     rows, lines, keys, plain, households = out.rows, out.lines, out.keys, out.plain, out.households
     hashes = p.hashes
+    copy_tail = None if spec.copy_now is None else f"\t{spec.copy_now}\t{spec.copy_now}\n"
     for rownum, raw in chunk:
         n = len(raw)
         if n > ncols and any(v.strip() for v in raw[ncols:]):
@@ -220,8 +237,12 @@ def prepare_chunk(chunk: list[RawRow]) -> Prepared:
         hcode = g.household_code
         if hcode is not None and hcode not in households:
             households[hcode] = (g.address, g.village_id)
-        rows.append((g.name, g.sex, g.birth.isoformat(), id_enc, id_hash, id_masked, phone_enc,
-                     phone_hash, phone_masked, hcode, g.address, g.village_id, g.status))
+        row = (g.name, g.sex, g.birth.isoformat(), id_enc, id_hash, id_masked, phone_enc,
+               phone_hash, phone_masked, hcode, g.address, g.village_id, g.status)
+        rows.append(row)
+        if copy_tail is not None:
+            out.copy.append(("\t".join([copy_text(v) for v in row[:9]]) + "\t",
+                             "\t" + "\t".join([copy_text(v) for v in row[10:]]) + copy_tail))
         lines.append(rownum)
         keys.append(int(number[:17]))
     return out
