@@ -284,21 +284,16 @@ def _prepared(chunks: Iterable[list[RawRow]], spec: ChunkSpec,
                 pending.append((pool.submit(prepare_chunk, c), c))
                 if len(pending) > 2 * workers:
                     fut, c = pending.popleft()
-                    yield _result(fut), c
+                    yield fut.result(), c
             while pending:
                 fut, c = pending.popleft()
-                yield _result(fut), c
+                yield fut.result(), c
+        except BrokenProcessPool as e:
+            raise EngineError("导入工作进程意外退出，本次导入未写入任何数据 / an import worker process "
+                              "died; nothing of this import was stored") from e
         finally:
             for fut, _ in pending:
                 fut.cancel()
-
-
-def _result(fut: Future[Prepared]) -> Prepared:
-    try:
-        return fut.result()
-    except BrokenProcessPool as e:
-        raise EngineError("导入工作进程意外退出，本次导入未写入任何数据 / an import worker process "
-                          "died; nothing of this import was stored") from e
 
 
 class SeenKeys:
