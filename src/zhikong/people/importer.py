@@ -9,12 +9,17 @@ unchanged people left alone, so importing the same file twice changes nothing. F
 transaction: it lands completely or not at all, and rows that fail validation never touch stored
 data.
 
-Speed: validation, keyed hashes (one-shot HMAC) and encryption of a chunk run in a forked worker
-process while the main process writes the previous chunk (``workers=1`` by default on a multi-core
-machine for big files; ``workers=0`` keeps everything in-process, and then only new or changed
-identifiers are encrypted). Rows are written with the driver's ``executemany`` (SQLite) or ``COPY``
-(PostgreSQL). Memory: a few chunks of rows plus the ID numbers seen (for duplicates in the file),
-8 bytes per row (:class:`SeenKeys`).
+Speed: validation, keyed hashes and encryption run in worker processes (two on a multi-core machine
+for files over 4 MB; ``workers=0`` keeps everything in-process), several chunks ahead of the main
+process, which only reads the CSV, rejects duplicates, maps household codes to ids and writes. A
+worker returns plain tuples ready to store (cheap to unpickle) and, into an empty ledger on
+PostgreSQL, the rows already rendered as ``COPY`` text; rows are written with the driver's
+``executemany`` (SQLite) or ``COPY`` (PostgreSQL), and stored rows are looked up with one array
+parameter on PostgreSQL. Into an empty ledger every row is encrypted ahead; otherwise only new or
+changed identifiers are encrypted, by the writer. A worker that raises or dies (then
+:class:`~zhikong.core.errors.EngineError`) fails the import, which rolls back whole: nothing of
+the file is stored and no reject file is left. Memory: a few chunks per worker plus the ID numbers
+seen (for duplicates in the file), 8 bytes per row (:class:`SeenKeys`).
 """
 
 from __future__ import annotations
