@@ -55,11 +55,16 @@ def demo(
     days: int = typer.Option(14, help="Days of simulated movement."),
     seed: int = typer.Option(20200301, help="Random seed (the same seed gives the same world)."),
     serve: bool = typer.Option(True, help="End by serving the web command centre."),
+    start: str = typer.Option(
+        "", help="First simulated day, YYYY-MM-DD (default: the world ends yesterday)."
+    ),
 ) -> None:
     """Run the main job on the embedded defaults: database, Banan, ledger, world, lake, web."""
     from zhikong.demo import DemoContext, run
+    from zhikong.sim.params import parse_start
 
-    run(DemoContext(console=Console(), people=people, days=days, seed=seed, serve=serve))
+    run(DemoContext(console=Console(), people=people, days=days, seed=seed, serve=serve,
+                    start=parse_start(start) if start else None))
 
 
 def report_error(exc: ZhikongError) -> int:

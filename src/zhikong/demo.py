@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +25,8 @@ class DemoContext:
     days: int = 14
     seed: int = 20200301
     serve: bool = True
+    #: the world's first day (None: it ends yesterday, local time)
+    start: date | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 

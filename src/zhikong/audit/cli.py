@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
 from zhikong.audit.models import AuditRecord
+from zhikong.audit.service import Anchor, anchor, check_anchors
 from zhikong.audit.service import verify as verify_chain
 from zhikong.core.db import unit_of_work
+from zhikong.core.errors import InvalidInput
 
 app = typer.Typer(help="Audit log: verify the hash chain, show recent records.", no_args_is_help=True)
 console = Console()
 
 
+def _read_anchors(path: Path) -> list[Anchor]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InvalidInput(f"cannot read anchor file {path}: {e.strerror}", field="anchors") from e
+    return [Anchor.from_json(line, f"{path}, line {n}") for n, line in enumerate(lines, 1) if line.strip()]
+
+
 @app.command()
-def verify() -> None:
+def verify(
+    anchors: Path | None = typer.Option(
+        None, "--anchors", help="Also check the chain against heads exported earlier by `audit anchor`."
+    ),
+) -> None:
     """Check the whole hash chain; exit 1 and list problems if any record was tampered with."""
+    expected = _read_anchors(anchors) if anchors is not None else []
     with unit_of_work() as s:
         result = verify_chain(s)
+        result.problems += check_anchors(s, expected)
     if result.ok:
+        if expected:
+            console.print(f"{len(expected)} anchors match / 锚点一致")
         console.print(f"[green]OK[/] 审计链完整 / audit chain intact: {result.count} records")
         return
     console.print(
@@ -29,6 +49,20 @@ def verify() -> None:
     for p in result.problems[:50]:
         console.print(f"  - {p}", highlight=False)
     raise typer.Exit(1)
+
+
+@app.command("anchor")
+def export_anchor(
+    out: Path = typer.Option(..., "--out", help="Append the head to this file (keep it on another host)."),
+) -> None:
+    """Append the chain's current head (sequence, hash, time) to an anchor file kept outside the
+    database; `audit verify --anchors FILE` later proves the chain was not rewritten before it."""
+    with unit_of_work() as s:
+        head = anchor(s)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a", encoding="utf-8") as f:
+        f.write(head.to_json() + "\n")
+    console.print(f"anchored record {head.seq} ({head.hash[:16]}…) → {out}", highlight=False)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from zhikong.audit.models import GENESIS_HASH, AuditHead, AuditRecord
+from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 
 if TYPE_CHECKING:
@@ -207,3 +208,54 @@ def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
             f"{head.last_seq} (records at the end were deleted?)"
         )
     return result
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head at one moment, kept outside the database (printed, mailed, or copied to
+    another host). The HMAC chain stops whoever lacks the secret; an anchor also stops whoever holds
+    both the secret and write access, because rebuilding the chain changes every later hash."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({"seq": self.seq, "hash": self.hash, "at": _canonical_time(self.at)})
+
+    @classmethod
+    def from_json(cls, line: str, where: str) -> Anchor:
+        try:
+            raw = json.loads(line)
+            seq, digest, at = int(raw["seq"]), str(raw["hash"]), str(raw["at"])
+            stamp = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidInput(f"{where}: not an audit anchor ({e})", field="anchors") from e
+        if seq < 0 or len(digest) != 64:
+            raise InvalidInput(f"{where}: not an audit anchor (seq or hash out of range)", field="anchors")
+        return cls(seq, digest, stamp)
+
+
+def anchor(session: Session) -> Anchor:
+    """The current head of the chain, to be stored away from this database."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return Anchor(0, GENESIS_HASH, utcnow())
+    return Anchor(head.last_seq, head.last_hash, utcnow())
+
+
+def check_anchors(session: Session, anchors: list[Anchor]) -> list[str]:
+    """Problems for every anchor the chain no longer matches (record gone or hash different)."""
+    problems: list[str] = []
+    for a in anchors:
+        if a.seq == 0:
+            continue
+        stored = session.scalar(select(AuditRecord.hash).where(AuditRecord.id == a.seq))
+        when = _canonical_time(a.at)
+        if stored is None:
+            problems.append(f"anchor of {when}: record {a.seq} is missing (chain truncated?)")
+        elif not hmac.compare_digest(stored, a.hash):
+            problems.append(
+                f"anchor of {when}: record {a.seq} no longer has the anchored hash (chain rewritten)"
+            )
+    return problems

@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from zhikong.auth.models import Role, User
 from zhikong.core.config import get_settings
 from zhikong.core.db import unit_of_work
 from zhikong.core.time import CHINA_TZ, as_utc, local_day, utcnow
-from zhikong.reporting import pdf, service
-from zhikong.reporting.models import DailyReport
+from zhikong.geo.models import AdminUnit, UnitLevel
+from zhikong.reporting import meetings, pdf, service
+from zhikong.reporting.models import DailyReport, Meeting
 from zhikong.reporting.summary import build_summary
 
 
@@ -93,3 +95,42 @@ def step(ctx: Any) -> None:
     path.write_bytes(pdf.summary_pdf(summary))
     ctx.console.print(f"district daily summary PDF: {path}")
     ctx.data["reporting_summary_pdf"] = str(path)
+    _meeting(ctx, rng, now)
+
+
+def _meeting(ctx: Any, rng: random.Random, now: datetime) -> None:
+    """This morning's dispatch meeting 调度会 with every town/street: most confirmed, minutes, and one
+    decision that became a task for three towns."""
+    with unit_of_work() as s:
+        command = s.scalar(select(User).where(User.role == Role.DISTRICT_COMMAND).order_by(User.id).limit(1))
+        if command is None:
+            ctx.console.print("no district command user; skipping the demo dispatch meeting")
+            return
+        if s.scalar(select(Meeting.id).limit(1)) is not None:
+            ctx.console.print("a demo dispatch meeting exists already")
+            return
+        start = datetime.combine(local_day(now), time(8, 30), tzinfo=CHINA_TZ)
+        m = meetings.schedule(
+            s,
+            command,
+            title="全区疫情防控视频调度会",
+            starts_at=start,
+            agenda="1. 通报昨日流调与排查进展\n2. 重点场所视频巡查发现的问题\n3. 隔离点床位调度",
+            tiers=[UnitLevel.TOWN.value],
+        )
+        towns = list(
+            s.scalars(select(AdminUnit).where(AdminUnit.level == UnitLevel.TOWN).order_by(AdminUnit.code))
+        )
+        confirmed = [t for t in towns if rng.random() < 0.85]
+        for town in confirmed:
+            meetings.confirm(s, command, m.id, town.id)
+        meetings.record_minutes(
+            s, command, m.id, "各镇街汇报排查进展；要求对重点场所聚集问题当日整改，隔离点床位统一调度。"
+        )
+        decision = meetings.decide(
+            s, command, m.id, "当日完成辖区农贸市场聚集问题整改并反馈照片", [t.id for t in towns[:3]]
+        )
+        ctx.console.print(
+            f"dispatch meeting {m.id}: {len(confirmed)}/{len(towns)} towns confirmed, "
+            f"decision → {len(decision.task_ids)} tasks"
+        )

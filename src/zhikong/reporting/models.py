@@ -121,6 +121,23 @@ class NetizenReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class NetizenGuard(Base):
+    """Abuse-protection marks shared by every server process: a used challenge (``kind`` "challenge",
+    ``key`` its token's hash; unique, so a second use fails in any process) and a submission attempt
+    (``kind`` "hit", ``key`` the keyed hash of the address). Rows past ``expires_at`` are pruned."""
+
+    __tablename__ = "netizen_guard"
+    __table_args__ = (UniqueConstraint("kind", "key", "nonce"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    key: Mapped[str] = mapped_column(String(64))
+    #: "" for a challenge (one use); a random value for each hit
+    nonce: Mapped[str] = mapped_column(String(16), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class NetizenPhoto(Base):
     __tablename__ = "netizen_photo"
 

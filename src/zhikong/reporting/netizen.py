@@ -2,7 +2,8 @@
 district's triage (link to a person or place, hand to a unit as a task) and the published answer.
 
 Abuse protection: a signed arithmetic challenge (HMAC with the installation secret, 10-minute expiry,
-each challenge accepted once), a per-IP sliding-window rate limit, text/photo size limits, photos
+each challenge accepted once), a per-IP sliding-window rate limit (both kept in the database, so
+several server processes share them), text/photo size limits, photos
 checked by magic bytes (``tasks.files``), and the same text+place within a day refused as a duplicate.
 """
 
@@ -13,13 +14,12 @@ import hashlib
 import hmac
 import io
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from zhikong import audit
@@ -31,7 +31,7 @@ from zhikong.core.time import as_utc, utcnow
 from zhikong.geo.models import AdminUnit, Place, UnitLevel
 from zhikong.geo.service import try_locate
 from zhikong.people.models import Person
-from zhikong.reporting.models import NetizenPhoto, NetizenReport, NetizenStatus
+from zhikong.reporting.models import NetizenGuard, NetizenPhoto, NetizenReport, NetizenStatus
 from zhikong.tasks.files import store_image
 from zhikong.tasks.models import Priority, SubjectType, TaskKind
 from zhikong.tasks.service import create_task
@@ -50,34 +50,36 @@ class RateLimited(PermissionDenied):
 
 
 # ---- abuse protection -----------------------------------------------------------------------
-class RateLimiter:
-    """Per-key sliding window, thread-safe (one process; put a shared limiter in front for several)."""
-
-    def __init__(self, limit: int = RATE_LIMIT, window: float = RATE_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            q = self._hits.setdefault(key, deque())
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) >= self.limit:
-                wait = int(q[0] + self.window - now) + 1
-                raise RateLimited(
-                    f"too many reports from this address; try again in {wait} s / 提交过于频繁", field="rate"
-                )
-            q.append(now)
-            if len(self._hits) > 100_000:  # forget idle keys
-                for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
-                    del self._hits[k]
+# Both marks live in the database (``NetizenGuard``), so every server process shares them: a
+# challenge used in one process is refused in another, and the rate limit counts all attempts.
+def _digest(text: str) -> str:
+    return hmac.new(get_settings().secret_bytes(), text.encode(), hashlib.sha256).hexdigest()
 
 
-LIMITER = RateLimiter()
-_used: dict[str, float] = {}
-_used_lock = threading.Lock()
+def _prune(session: Session, now: datetime) -> None:
+    session.execute(delete(NetizenGuard).where(NetizenGuard.expires_at < now))
+
+
+def hit(session: Session, ip: str, now: datetime | None = None, *, limit: int = RATE_LIMIT,
+        window: float = RATE_WINDOW) -> None:
+    """Count one submission attempt from ``ip``; ``RateLimited`` (429) past ``limit`` in ``window``
+    seconds. Concurrent attempts from one address in several processes may overshoot by the
+    number in flight at once."""
+    now = now or utcnow()
+    key = _digest("ip:" + ip)
+    since = now - timedelta(seconds=window)
+    times = list(session.scalars(
+        select(NetizenGuard.at)
+        .where(NetizenGuard.kind == "hit", NetizenGuard.key == key, NetizenGuard.at > since)
+        .order_by(NetizenGuard.at)
+    ))
+    if len(times) >= limit:
+        wait = int((as_utc(times[-limit]) + timedelta(seconds=window) - now).total_seconds()) + 1
+        raise RateLimited(f"too many reports from this address; try again in {wait} s / 提交过于频繁",
+                          field="rate")
+    session.add(NetizenGuard(kind="hit", key=key, nonce=secrets.token_hex(8), at=now,
+                             expires_at=now + timedelta(seconds=window)))
+    session.flush()
 
 
 def _sign(payload: str) -> str:
@@ -98,7 +100,7 @@ def new_challenge(now: float | None = None) -> Challenge:
     return Challenge(question=f"{a} + {b} = ?", token=f"{expires}.{nonce}.{_sign(payload)}")
 
 
-def check_challenge(token: str, answer: str, now: float | None = None) -> None:
+def check_challenge(session: Session, token: str, answer: str, now: float | None = None) -> None:
     """Accept a correct, unexpired, unused answer once; else ``InvalidInput`` (field ``challenge``)."""
     now = now or time.time()
     try:
@@ -111,15 +113,25 @@ def check_challenge(token: str, answer: str, now: float | None = None) -> None:
         raise InvalidInput("the question expired; reload the page / 验证题已过期", field="challenge")
     if not hmac.compare_digest(sig, _sign(f"{value}.{expires}.{nonce}")):
         raise InvalidInput("wrong answer to the arithmetic question / 算术题答案错误", field="challenge")
-    with _used_lock:
-        if token in _used:
-            raise InvalidInput(
-                "this question was already used; reload the page / 验证题已使用", field="challenge"
-            )
-        _used[token] = expires
-        if len(_used) > 50_000:
-            for k in [k for k, e in _used.items() if e < now]:
-                del _used[k]
+    used = "this question was already used; reload the page / 验证题已使用"
+    key = _digest("challenge:" + token)
+    if session.scalar(select(NetizenGuard.id).where(NetizenGuard.kind == "challenge",
+                                                    NetizenGuard.key == key)):
+        raise InvalidInput(used, field="challenge")
+    at = datetime.fromtimestamp(now, UTC)
+    session.add(NetizenGuard(kind="challenge", key=key, nonce="", at=at,
+                             expires_at=datetime.fromtimestamp(expires, UTC)))
+    try:
+        session.flush()
+    except IntegrityError as e:  # the same token in another process at the same moment
+        raise InvalidInput(used, field="challenge") from e
+
+
+def count_attempt(session: Session, ip: str) -> None:
+    """The public form's first check, committed on its own: an attempt counts even when its
+    challenge or the report is then refused. (Then ``check_challenge``, also on its own.)"""
+    _prune(session, utcnow())
+    hit(session, ip)
 
 
 # ---- submission -----------------------------------------------------------------------------

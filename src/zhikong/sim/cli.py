@@ -20,9 +20,11 @@ def generate(
     days: int = typer.Option(14, "--days", help="Days of simulated movement."),
     seed: int = typer.Option(20200301, "--seed", help="Random seed (same seed, same world)."),
     out: Path | None = typer.Option(None, "--out", help="World directory (default <data_dir>/worlds/demo)."),
+    start: str = typer.Option("2020-03-01", "--start", help="First simulated local day, YYYY-MM-DD."),
 ) -> None:
     """Generate a world: ledger, places, reference tables, feeds and ground truth."""
     from zhikong.core.errors import InvalidInput
+    from zhikong.sim.params import parse_start
     from zhikong.sim.service import generate_world
 
     if people < 10:
@@ -41,7 +43,8 @@ def generate(
                                                  "days": "逐日模拟 days"}.get(stage, stage), total=total))
             bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
 
-        summary = generate_world(target, SimParams(seed=seed, people=people, days=days), progress=progress)
+        params = SimParams(seed=seed, people=people, days=days, start_date=parse_start(start))
+        summary = generate_world(target, params, progress=progress)
     console.print(f"world {summary.out}: {summary.cases} infections, "
                   f"{summary.close_contacts} true close contacts")
     for src, n in summary.rows.items():

@@ -155,3 +155,16 @@ class SimParams:
         d["sample_to_report_days"] = tuple(d["sample_to_report_days"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def parse_start(value: str) -> date:
+    """A world's first day from ``YYYY-MM-DD`` (``InvalidInput`` on field ``start`` otherwise)."""
+    from zhikong.core.errors import InvalidInput
+
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError as e:
+        raise InvalidInput(f"start {value!r} is not a date YYYY-MM-DD", field="start") from e
+    if day.year < 2000:
+        raise InvalidInput(f"start {value!r} is before 2000", field="start")
+    return day

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine, delete, select, text, update
 from typer.testing import CliRunner
@@ -104,6 +106,59 @@ def test_cli_verify(engine: Engine) -> None:
         s.execute(text("UPDATE audit_record SET actor = 'mallory' WHERE id = 2"))
     bad = runner.invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1 and "record 2" in bad.output
+
+
+def _rewrite_with_secret(engine: Engine, seq: int) -> None:
+    """What an insider holding the secret and write access could do: edit and rebuild the chain."""
+    from zhikong.audit.service import canonical, compute_hash
+
+    with unit_of_work(engine) as s:
+        rows = s.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
+        prev = rows[0].prev_hash
+        for r in rows:
+            if r.id == seq:
+                r.detail = '{"i":1000}'
+            content = canonical(r.id, r.at, r.actor_id, r.actor, r.action, r.subject_type, r.subject_id,
+                                r.detail)
+            r.prev_hash = prev
+            r.hash = compute_hash(prev, content)
+            prev = r.hash
+            s.flush()
+        s.execute(update(AuditHead).values(last_hash=prev))
+
+
+def test_anchor_catches_a_rebuild_with_the_secret(engine: Engine, tmp_path: Path) -> None:
+    from zhikong.cli import app
+
+    _fill(engine)
+    runner = CliRunner()
+    anchors = tmp_path / "off-host" / "anchors.jsonl"
+    out = runner.invoke(app, ["audit", "anchor", "--out", str(anchors)])
+    assert out.exit_code == 0 and "record 7" in out.output, out.output
+    _fill(engine, 2)  # more records after the anchor
+    out = runner.invoke(app, ["audit", "anchor", "--out", str(anchors)])
+    assert out.exit_code == 0 and len(anchors.read_text().splitlines()) == 2
+    ok = runner.invoke(app, ["audit", "verify", "--anchors", str(anchors)])
+    assert ok.exit_code == 0 and "2 anchors match" in ok.output, ok.output
+    _rewrite_with_secret(engine, 3)
+    assert _verify(engine).ok  # the keyed chain alone cannot see it ...
+    bad = runner.invoke(app, ["audit", "verify", "--anchors", str(anchors)])
+    said = " ".join(bad.output.split())
+    assert bad.exit_code == 1 and "record 7 no longer has the anchored hash" in said, said
+    assert "record 10 no longer" in said
+
+
+def test_anchor_file_errors_name_the_line(engine: Engine, tmp_path: Path) -> None:
+    from zhikong.cli import app
+
+    _fill(engine)
+    path = tmp_path / "anchors.jsonl"
+    path.write_text('{"seq": 3, "hash": "ab"}\n', encoding="utf-8")
+    out = CliRunner().invoke(app, ["audit", "verify", "--anchors", str(path)])
+    assert out.exit_code != 0
+    assert "anchors.jsonl, line 1" in str(out.exception) + out.output
+    out = CliRunner().invoke(app, ["audit", "verify", "--anchors", str(tmp_path / "none.jsonl")])
+    assert out.exit_code != 0 and "cannot read anchor file" in str(out.exception) + out.output
 
 
 @pytest.mark.postgres

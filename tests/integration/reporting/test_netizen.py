@@ -79,9 +79,7 @@ def app_tree(engine: Engine) -> Iterator[Tree]:
     with unit_of_work(engine) as s:
         t = make_tree(s)
         make_user(s, Role.DISTRICT_COMMAND, t.district)
-    netizen.LIMITER._hits.clear()
     yield t
-    netizen.LIMITER._hits.clear()
 
 
 def _server(app: object) -> Iterator[str]:
@@ -109,7 +107,7 @@ def _server(app: object) -> Iterator[str]:
 def test_public_page_concurrent_and_rate_limited(engine: Engine, app_tree: Tree) -> None:
     import httpx
 
-    limit = netizen.LIMITER.limit
+    limit = netizen.RATE_LIMIT
     server = _server(create_app())
     base = next(server)
     results: list[tuple[int, str]] = []

@@ -18,7 +18,7 @@ from zhikong.auth.models import Role
 from zhikong.cli import app as cli_app
 from zhikong.core.db import unit_of_work
 from zhikong.core.time import local_day, utcnow
-from zhikong.reporting.models import DailyReport, ReportRevision
+from zhikong.reporting.models import DailyReport, Meeting, MeetingAttendee, MeetingDecision, ReportRevision
 from zhikong.web.app import create_app
 
 
@@ -131,6 +131,14 @@ def test_cli_and_demo(engine: Engine, tree: Tree, tmp_path: Any) -> None:
     assert Ctx.data["reporting_summary_pdf"].endswith(".pdf")
     with unit_of_work(engine) as s:
         assert s.scalar(select(func.count(DailyReport.id))) > 10
+        meeting = s.scalar(select(Meeting))
+        assert meeting is not None and meeting.minutes
+        assert s.scalar(select(func.count(MeetingAttendee.id))) == 2  # both towns invited
+        decision = s.scalar(select(MeetingDecision))
+        assert decision is not None and len(decision.task_ids) == 2
+    demo.step(Ctx())  # a second run adds no second meeting
+    with unit_of_work(engine) as s:
+        assert s.scalar(select(func.count(Meeting.id))) == 1
     out = r.invoke(cli_app, ["reporting", "view", "village_daily", "--pdf", str(tmp_path / "v.pdf")])
     assert out.exit_code == 0 and "合计" in out.output and (tmp_path / "v.pdf").exists()
     csv_path = tmp_path / "12345.csv"

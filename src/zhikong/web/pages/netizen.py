@@ -62,9 +62,16 @@ async def report_submit(request: Request) -> Response:
         return _public(request, {}, {"photos": "the upload is too large / 上传内容过大"}, 413)
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    engine = request_engine(request)
+
+    def check() -> None:
+        with unit_of_work(engine) as session:
+            netizen.count_attempt(session, ip)
+        with unit_of_work(engine) as session:
+            netizen.check_challenge(session, values.get("challenge_token", ""), values.get("challenge", ""))
+
     try:
-        netizen.LIMITER.hit(ip)
-        netizen.check_challenge(values.get("challenge_token", ""), values.get("challenge", ""))
+        await run_in_threadpool(check)
         photos: list[bytes] = []
         for item in form.getlist("photos"):
             if isinstance(item, UploadFile) and item.filename:
@@ -72,7 +79,6 @@ async def report_submit(request: Request) -> Response:
                 validate_image(data, field="photos")
                 photos.append(data)
         lat, lon = _float(values.get("lat"), "lat"), _float(values.get("lon"), "lon")
-        engine = request_engine(request)
 
         def store() -> tuple[str, str]:
             with unit_of_work(engine) as session:
