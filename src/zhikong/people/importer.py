@@ -160,7 +160,13 @@ class _Writer:
         plain = prep.plain
         if plain and keep is not None:
             plain = [plain[i] for i in keep]
-        hh = self.households(prep.households).get
+        first = prep.households
+        if keep is not None:  # without the rejected duplicates' households
+            first = {}
+            for r in rows:
+                if r[9] and r[9] not in first:
+                    first[r[9]] = (r[10], r[11])
+        hh = self.households(first).get
         now_db = self.now_db
         if self.fresh and not plain and self.pg and prep.copy:  # COPY text made by the workers
             copy = prep.copy if keep is None else [prep.copy[i] for i in keep]

@@ -210,7 +210,7 @@ def prepare_chunk(chunk: list[RawRow]) -> Prepared:
     out = Prepared()
     rows, lines, keys, plain, households = out.rows, out.lines, out.keys, out.plain, out.households
     hashes = p.hashes
-    copy_tail = None if spec.copy_now is None else f"\t{spec.copy_now}\t{spec.copy_now}\n"
+    copy_tail = None if spec.copy_now is None or not spec.encrypt else f"\t{spec.copy_now}\t{spec.copy_now}\n"
     for rownum, raw in chunk:
         n = len(raw)
         if n > ncols and any(v.strip() for v in raw[ncols:]):
@@ -241,8 +241,13 @@ def prepare_chunk(chunk: list[RawRow]) -> Prepared:
                phone_hash, phone_masked, hcode, g.address, g.village_id, g.status)
         rows.append(row)
         if copy_tail is not None:
-            out.copy.append(("\t".join([copy_text(v) for v in row[:9]]) + "\t",
-                             "\t" + "\t".join([copy_text(v) for v in row[10:]]) + copy_tail))
+            # only the free-text values can hold characters to escape; the others are hex, base64url,
+            # masks, ISO dates, integers and status words
+            phone_part = (f"{phone_enc}\t{phone_hash}\t{phone_masked}\t" if phone_enc is not None
+                          else "\\N\t\\N\t\\N\t")
+            out.copy.append((
+                f"{copy_text(g.name)}\t{g.sex}\t{row[2]}\t{id_enc}\t{id_hash}\t{id_masked}\t{phone_part}",
+                f"\t{copy_text(g.address)}\t{g.village_id}\t{g.status}{copy_tail}"))
         lines.append(rownum)
         keys.append(int(number[:17]))
     return out

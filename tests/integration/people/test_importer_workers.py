@@ -31,7 +31,7 @@ def _ledger(path: Path) -> Path:
         f"110105194912310021,坏号,女,1949-12-31,,H-T1,x,{V1},常住",          # bad check digit
         f"360426199101010071,李建国,男,1991-01-01,12345,H-T2,\"多行\n地址\",{V2},resident",  # bad phone
         f"360426199101010071,李建国,男,1991-01-01,,H-T2,\"多行\r\n地址\",{V2},resident",
-        f"11010519491231002X,重复,女,1949-12-31,,H-T1,x,{V1},常住",            # duplicate of above
+        f"11010519491231002X,重复,女,1949-12-31,,H-DUP,x,{V1},常住",           # duplicate of above
         lines[5],                                                                  # duplicate
         f"44011320141005001X,张小宇,male,2014-10-05,,,,{V2},流动",               # no household
         "44011320141005001X,张小宇,male,2014-10-05,,,,999999,流动",             # unknown village
@@ -82,6 +82,8 @@ def test_workers_store_the_same_rows_and_rejects(engine: Engine, session: Sessio
     assert {(r[3], r[11]) for r in stored if r[3] in ("11010519491231002X", "360426199101010071")} == {
         ("11010519491231002X", "石岗村\t1组\\2号"), ("360426199101010071", "多行\r\n地址")}
     assert [e[1] for e in errors if e[1] == "id_number"] == ["id_number"] * 3
+    with engine.connect() as conn:  # a rejected duplicate creates no household
+        assert conn.execute(select(Household.id).where(Household.code == "H-DUP")).first() is None
 
 
 def _crash_on_row_200(chunk: list[RawRow]) -> Prepared:
