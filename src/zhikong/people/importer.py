@@ -31,7 +31,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,6 +82,12 @@ class ImportResult:
     reject_file: Path | None = None
     #: the first problems found (all of them are in the reject file)
     errors: list[RowError] = field(default_factory=list)
+
+    def add(self, counts: tuple[int, int, int]) -> None:
+        """Add a chunk's (inserted, updated, unchanged)."""
+        self.inserted += counts[0]
+        self.updated += counts[1]
+        self.unchanged += counts[2]
 
     @property
     def rows_per_second(self) -> float:
@@ -435,36 +441,43 @@ def import_ledger(path: Path | str, *, engine: Engine | None = None, reject_file
             res.batch_id = int(conn.execute(insert(_BATCH).values(
                 kind="ledger", file_name=fname[:255], sha256=_sha256(path), created_at=started,
             ).returning(_BATCH.c.id)).scalar_one())
-            for n, (prep, chunk) in enumerate(_prepared(_chunks(rows, chunk_size), spec, workers)):
-                if n % 20 == 19:
-                    gc.collect(1)
-                res.rows_total += len(chunk)
-                bad = prep.rejected
-                dups = seen.add_all(prep.keys)
-                keep: list[int] | None = None
-                if any(dups):
-                    keep = [i for i, d in enumerate(dups) if not d]
-                    raw_of = dict(chunk)
-                    for i, d in enumerate(dups):
-                        if d:
-                            line = prep.lines[i]
-                            bad.append((line, raw_of[line], [RowError(
-                                line, "id_number", "身份证号在本文件中重复 / duplicate ID number: it "
-                                "appears on an earlier row of this file",
-                                value=raw_of[line][spec.picks[0]].strip() or None, file=fname)]))
-                if prep.rows and keep != []:
-                    ins, upd, same = writer.write(prep, keep)
-                    res.inserted += ins
-                    res.updated += upd
-                    res.unchanged += same
-                for rownum, raw, errs in sorted(bad, key=lambda b: b[0]) if bad else ():
-                    res.rejected += 1
-                    room = keep_errors - len(res.errors)
-                    if room > 0:
-                        res.errors.extend(errs[:room])
-                    rejects.write(rownum, raw, errs)
-                if progress:
-                    progress(len(chunk))
+            # the writes run in one thread beside the main one: the drivers release the GIL while
+            # SQLite inserts and while PostgreSQL answers, so reading the file and handing chunks
+            # to the workers overlaps them; leaving this block waits for the thread, before the
+            # transaction commits or rolls back
+            with ThreadPoolExecutor(1, thread_name_prefix="ledger-writer") as wthread:
+                writing: deque[Future[tuple[int, int, int]]] = deque()
+                for n, (prep, chunk) in enumerate(_prepared(_chunks(rows, chunk_size), spec, workers)):
+                    if n % 20 == 19:
+                        gc.collect(1)
+                    res.rows_total += len(chunk)
+                    bad = prep.rejected
+                    dups = seen.add_all(prep.keys)
+                    keep: list[int] | None = None
+                    if any(dups):
+                        keep = [i for i, d in enumerate(dups) if not d]
+                        raw_of = dict(chunk)
+                        for i, d in enumerate(dups):
+                            if d:
+                                line = prep.lines[i]
+                                bad.append((line, raw_of[line], [RowError(
+                                    line, "id_number", "身份证号在本文件中重复 / duplicate ID number: it "
+                                    "appears on an earlier row of this file",
+                                    value=raw_of[line][spec.picks[0]].strip() or None, file=fname)]))
+                    if prep.rows and keep != []:
+                        writing.append(wthread.submit(writer.write, prep, keep))
+                        if len(writing) > 1:
+                            res.add(writing.popleft().result())
+                    for rownum, raw, errs in sorted(bad, key=lambda b: b[0]) if bad else ():
+                        res.rejected += 1
+                        room = keep_errors - len(res.errors)
+                        if room > 0:
+                            res.errors.extend(errs[:room])
+                        rejects.write(rownum, raw, errs)
+                    if progress:
+                        progress(len(chunk))
+                while writing:
+                    res.add(writing.popleft().result())
             res.households_created = writer.households_created
             conn.execute(update(_BATCH).where(_BATCH.c.id == res.batch_id).values(
                 rows_total=res.rows_total, rows_inserted=res.inserted, rows_updated=res.updated,
