@@ -112,3 +112,25 @@ def test_a_failing_worker_mid_file_changes_nothing(engine: Engine, session: Sess
     assert _stored(engine) == before
     assert len(session.scalars(select(ImportBatch)).all()) == 1
     assert not (tmp_path / "ledger.rejects.csv").exists()
+
+
+def test_a_failing_write_mid_file_changes_nothing(engine: Engine, session: Session, villages: object,
+                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_ledger(write_ledger(tmp_path / "first.csv", 50, seed=5), engine=engine)
+    before = _stored(engine)
+    real = importer._Writer.write
+    calls: list[int] = []
+
+    def write(self: importer._Writer, prep: Prepared, keep: list[int] | None = None) -> tuple[int, int, int]:
+        calls.append(1)
+        if len(calls) == 4:  # the writer thread fails on the fourth chunk
+            raise RuntimeError("disk full")
+        return real(self, prep, keep)
+
+    monkeypatch.setattr(importer._Writer, "write", write)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_ledger(_ledger(tmp_path / "ledger.csv"), engine=engine, chunk_size=40, workers=2)
+    assert len(calls) >= 4
+    assert _stored(engine) == before
+    assert len(session.scalars(select(ImportBatch)).all()) == 1
+    assert not (tmp_path / "ledger.rejects.csv").exists()
