@@ -188,6 +188,22 @@ def bench_recompute(lake: Path) -> None:
           f"employees recomputed, {aff.changed:,} changed); ratio to peer {t_aff / peer:.1f}×")
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of process ``root`` and its children (the uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d.name) == root or int(fields[1]) == root:  # fields[1] = ppid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 class _Http:
     """A deliberately small HTTP/1.1 client over asyncio streams (the load generator shares the two
     cores with the server: httpx costs several times more CPU per request). One connection per
@@ -333,9 +349,9 @@ def main() -> None:
             subprocess.run([sys.executable, os.environ["BENCH_PROBE"], base, token, ident], timeout=60)
             return
         asyncio.run(peak(base, token, 20, 2, 900_000, "预热"))  # warm-up (other identities)
-        cpu0 = time.process_time()
+        cpu0, srv0 = time.process_time(), _tree_cpu(server.pid)
         res = asyncio.run(peak(base, token, args.registrations, args.seconds, 500_000))
-        gen_cpu = time.process_time() - cpu0
+        gen_cpu, srv_cpu = time.process_time() - cpu0, _tree_cpu(server.pid) - srv0
         lat = res["lat"]
         from sqlalchemy import func, select
 
@@ -372,7 +388,9 @@ def main() -> None:
               f"duplicate employees {dups}; {red} registered non-green from their risk marks")
         sent = 2 * args.registrations + args.registrations // 20
         print(f"  load generator CPU {gen_cpu:.1f} s for {sent:,} requests + "
-              f"{args.registrations:,} health probes")
+              f"{args.registrations:,} health probes; server CPU {srv_cpu:.1f} s "
+              f"({srv_cpu * 1000 / args.registrations:.0f} ms per phone incl. its health probe; "
+              f"{srv_cpu / res['wall']:.2f} cores busy)")
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
