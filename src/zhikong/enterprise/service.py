@@ -324,7 +324,8 @@ def employee_view(emp: Employee, locale: str = "zh_CN") -> dict[str, Any]:
             "level_changed_at": emp.level_changed_at.isoformat() if emp.level_changed_at else None}
 
 
-def summary(session: Session, enterprise: Enterprise, now: datetime | None = None) -> dict[str, Any]:
+def summary(session: Session, enterprise: Enterprise, now: datetime | None = None,
+            locale: str = "zh_CN") -> dict[str, Any]:
     now = now or utcnow()
     counts = {lv.value: 0 for lv in Level}
     for lv, n in session.execute(select(Employee.level, func.count()).where(
@@ -341,7 +342,7 @@ def summary(session: Session, enterprise: Enterprise, now: datetime | None = Non
             "changes": [{"employee_id": r.employee_id, "name": name,
                          "from": r.previous_level.value if r.previous_level else None,
                          "to": r.level.value, "reasons": r.reasons,
-                         "reason_labels": [policy.label(c) for c in r.reasons],
+                         "reason_labels": [policy.label(c, locale) for c in r.reasons],
                          "at": r.computed_at.isoformat()} for r, name in changes],
             "not_registered": not_registered(session, enterprise)}
 
