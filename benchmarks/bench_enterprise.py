@@ -1,15 +1,18 @@
 """Enterprise self-screening on PostgreSQL: the risk recompute and the morning registration peak.
 
-1. **Recompute**: ``--employees`` registered employees (default 100,000) in 200 enterprises, a new
-   case with close/secondary/companion contacts for 3 % of them, and a lake of travel and roaming
-   records (``--lake-rows`` each) of which 1 % come from a risk-area city within the lookback.
-   Timed: the first recompute (every affected employee changes), a second one (nothing changes).
-   Peer in the same run: one plain ``SELECT`` of the employees' keys (the floor of any set-based run).
+1. **Recompute**: ``--employees`` registered employees (default 100,000) in 200 enterprises, a case
+   with close/secondary/companion contacts for 3 % of them, and a lake of travel and roaming records
+   (``--lake-rows`` each) of which 1 % come from a risk-area city within the lookback. Timed: the
+   first full recompute (risk marks refreshed for the whole lake, every affected employee changes), a
+   second one (nothing changes), and the event path after a new case's 1,000 close contacts land
+   (``recompute_affected``). Peer in the same run: one plain ``SELECT`` of the employees' keys.
 2. **Registration peak**: uvicorn (``--workers``) on loopback; ``--registrations`` phones (default
    2,000) arrive evenly over ``--seconds`` (default 60 → 2,000/minute); each GETs the QR page then
-   POSTs the form; 5 % submit twice at once (double tap). Printed: p50/p95/p99 of the GET and the
-   POST, the peer ``GET /api/health`` at the same rate, and the checks: every phone registered
-   exactly once (no loss, no duplicates).
+   POSTs the form on one keep-alive connection; 5 % submit twice at once (double tap, second
+   connection). The lake knows some of the newcomers (their marks give a result at once). Printed:
+   p50/p95/p99 of the GET and the POST, the peer ``GET /api/health`` at the same rate, throughput
+   achieved vs offered, every phone registered exactly once (lost, duplicates), the CPU of the load
+   generator (a small asyncio HTTP/1.1 client, cheap next to the server) and of the server.
 
     PYTHONPATH=src python benchmarks/bench_enterprise.py [--employees 100000] [--registrations 2000]
 """
