@@ -15,6 +15,9 @@ if [ "${ZHIKONG_SETUP_TESTS:-0}" = 1 ]; then
   # a CJK font, so that the browser tests' screenshots show Chinese text rather than boxes
   [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || want_debs+=(fonts-wqy-zenhei)
   command -v ffmpeg >/dev/null 2>&1 || want_debs+=(ffmpeg)
+  # an RTSP relay for the loopback RTSP stream test (live555MediaServer, livemedia-utils, is not
+  # in Debian main); the package enables a service on port 554, which the tests do not use
+  command -v rtsp-server-perl >/dev/null 2>&1 || want_debs+=(rtsp-server-perl)
   command -v mosquitto >/dev/null 2>&1 || want_debs+=(mosquitto)
 fi
 if [ ${#want_debs[@]} -gt 0 ]; then
@@ -24,6 +27,7 @@ if [ ${#want_debs[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${want_debs[@]}" >/dev/null
   # the Debian package starts a cluster of its own; tests start their own throwaway clusters
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then
