@@ -1,28 +1,35 @@
-"""Tasks API under load: PostgreSQL, uvicorn with 2 workers on loopback, 200 concurrent clients.
+"""Tasks API under load: PostgreSQL 15, ``zhikong serve --workers 2`` on loopback, 200 connections.
 
-Each client loops for ``--seconds``: 70 % list tasks (``GET /api/tasks``), 30 % edit a random task
-(``PATCH /api/tasks/{id}`` with the version it last saw; a 409 makes it re-read and retry).
-Printed: p50/p95/p99 latency and throughput per kind, the same for a peer measured in the same run
-(``GET /api/health``, no database) and the ratio, and the lost-update check: for every task, the
-final version must be 1 + the number of accepted edits and the final description the one of the
-last accepted edit.
+The load comes from ``wrk`` (C, Debian package ``wrk``; the script says so when it is missing) with
+``benchmarks/tasks_mix.lua``: 200 keep-alive connections, each request at random a list
+(70 %, ``GET /api/tasks?limit=20&offset=…``) or an edit (30 %, ``PATCH /api/tasks/{id}`` with the
+version the wrk thread last saw; a 409 is a refused edit and tells the current version).
+Printed: requests/s and p50/p95/p99 latency of the mix, the same for a peer measured in the same
+run against the same server (``GET /api/health``, no database) and the ratio; responses per status
+(accepted vs refused edits); server and PostgreSQL CPU per request; and the lost-update check
+against the database: for every task, the final version must be 1 + the number of accepted edits
+and the final description the one of the accepted edit with the highest version; untouched tasks
+must be at version 1.
 
-    PYTHONPATH=src python benchmarks/bench_tasks_api.py [--clients 200] [--seconds 20]
+    PYTHONPATH=src python benchmarks/bench_tasks_api.py [--clients 200] [--seconds 30]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
-import random
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,7 +40,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from tests.pg import PgCluster  # noqa: E402
 
 from benchmarks._common import free_port as _free_port  # noqa: E402
-from benchmarks._common import pct  # noqa: E402
 
 
 def seed(n_tasks: int) -> str:
@@ -103,98 +109,107 @@ def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
 
 
 
-#: tasks with an edit whose answer never arrived (transport error): excluded from the strict check
-ambiguous: set[int] = set()
+WRK_SCRIPT = Path(__file__).with_name("tasks_mix.lua")
 
 
-async def run_load(
-    base: str, token: str, clients: int, seconds: float, task_ids: list[int], write_share: float
-) -> tuple[dict[str, list[float]], dict[str, int], dict[int, list[tuple[int, str]]]]:
-    lat: dict[str, list[float]] = defaultdict(list)
-    status: dict[str, int] = defaultdict(int)
-    accepted: dict[int, list[tuple[int, str]]] = defaultdict(list)  # task → [(new version, description)]
-    ambiguous.clear()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}"}
-    stop_at = time.monotonic() + seconds
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as http:
-
-        async def client(cid: int) -> None:
-            rnd = random.Random(cid)
-            versions: dict[int, int] = {}
-            n = 0
-            while time.monotonic() < stop_at:
-                try:
-                    if rnd.random() >= write_share:
-                        t0 = time.perf_counter()
-                        r = await http.get(
-                            "/api/tasks", params={"limit": 20, "offset": rnd.randrange(0, 200)}
-                        )
-                        lat["list"].append(time.perf_counter() - t0)
-                        status[f"list {r.status_code}"] += 1
-                        continue
-                    tid = rnd.choice(task_ids)
-                    if tid not in versions:
-                        t0 = time.perf_counter()
-                        r = await http.get(f"/api/tasks/{tid}")
-                        lat["read"].append(time.perf_counter() - t0)
-                        status[f"read {r.status_code}"] += 1
-                        if r.status_code != 200:
-                            continue
-                        versions[tid] = int(r.json()["version"])
-                except httpx.TransportError:
-                    status["transport error (read)"] += 1
-                    continue
-                n += 1
-                desc = f"client {cid} edit {n}"
-                t0 = time.perf_counter()
-                try:
-                    r = await http.patch(
-                        f"/api/tasks/{tid}", json={"version": versions[tid], "description": desc}
-                    )
-                except httpx.TransportError:
-                    # no answer: the edit may or may not have landed; the check treats it as unknown
-                    status["transport error (update)"] += 1
-                    ambiguous.add(tid)
-                    versions.pop(tid, None)
-                    continue
-                lat["update"].append(time.perf_counter() - t0)
-                status[f"update {r.status_code}"] += 1
-                if r.status_code == 200:
-                    v = int(r.json()["version"])
-                    accepted[tid].append((v, desc))
-                    versions[tid] = v
-                else:
-                    versions.pop(tid, None)  # stale: re-read next time
-
-        await asyncio.gather(*(client(i) for i in range(clients)))
-    return lat, status, accepted
+def run_wrk(
+    base: str, clients: int, seconds: float, threads: int, args: list[str], think_ms: float = 0.0
+) -> dict[str, Any]:
+    """Run ``wrk`` with ``tasks_mix.lua``; returns its JSON summary plus the CPU it used."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{clients}",
+                f"-d{seconds:g}s",
+                "--timeout",
+                "60s",
+                "-s",
+                str(WRK_SCRIPT),
+                base,
+                "--",
+                *args,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=dict(os.environ, ZHIKONG_WRK_OUT=out.name, ZHIKONG_WRK_THINK_MS=f"{think_ms:.1f}"),
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result: dict[str, Any] = json.loads(Path(out.name).read_text())
+    result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
 
 
-async def run_peer(base: str, clients: int, seconds: float) -> list[float]:
-    lat: list[float] = []
-    stop_at = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+@dataclass
+class LostCheck:
+    accepted: int  # accepted edits
+    tasks_edited: int  # tasks with at least one accepted edit
+    unanswered: int  # edits sent without an answer (in flight when wrk stopped)
+    unanswered_landed: int  # tasks whose final state is an unanswered edit
+    lost: int  # tasks whose final state contradicts the accepted edits
 
-        async def client() -> None:
-            while time.monotonic() < stop_at:
-                t0 = time.perf_counter()
-                await http.get("/api/health")
-                lat.append(time.perf_counter() - t0)
 
-        await asyncio.gather(*(client() for _ in range(clients)))
-    return lat
+def check_lost(
+    accepted_lines: list[str], sent_lines: list[str], answered: int, final: dict[int, tuple[int, str]]
+) -> LostCheck:
+    """Compare the accepted edits with the database.
+
+    For every task: the accepted edits have distinct versions; with ``k`` unanswered edits that
+    landed, the final version is 1 + accepted + k; the description is the one of the accepted edit
+    with the final version if there is one (untouched tasks: version 1, description unchanged), else
+    one of the task's sent edits that got no 200. Over all tasks, the landed unanswered edits cannot
+    exceed the edits still in flight when wrk stopped (``len(sent_lines) - answered``).
+    """
+    edits: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for line in accepted_lines:
+        tid, version, desc = line.split(" ", 2)
+        edits[int(tid)].append((int(version), desc))
+    accepted_descs = {d for es in edits.values() for _, d in es}
+    others: dict[int, set[str]] = defaultdict(set)
+    for line in sent_lines:
+        tid, desc = line.split(" ", 1)
+        if desc not in accepted_descs:
+            others[int(tid)].add(desc)
+    lost = landed = 0
+    for tid, (version, desc) in final.items():
+        es = edits.get(tid, [])
+        extra = version - 1 - len(es)
+        top = max(es) if es else (1, "")
+        if len({v for v, _ in es}) != len(es) or extra < 0 or extra > len(others[tid]) or top[0] > version:
+            lost += 1
+        elif top[0] == version:  # the last write was an accepted edit (or none: version 1)
+            lost += desc != top[1]
+            landed += extra  # unanswered edits that landed before it
+        elif desc in others[tid]:  # the last write was an unanswered edit
+            landed += extra
+        else:
+            lost += 1
+    in_flight = len(sent_lines) - answered
+    if landed > in_flight:
+        lost += landed - in_flight
+    return LostCheck(len(accepted_descs), len(edits), in_flight, landed, lost)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--tasks", type=int, default=300)
     ap.add_argument("--write-share", type=float, default=0.3)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument(
+        "--rate", type=float, default=320.0,
+        help="offered requests/s of the paced runs (think time = clients / rate); 0: back to back",
+    )
     args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "bench_tasks_api needs wrk (the HTTP load generator): apt-get install wrk, "
+            "or ZHIKONG_SETUP_TESTS=1 bash scripts/setup.sh"
+        )
 
     cluster = PgCluster().start()
     server: subprocess.Popen[bytes] | None = None
@@ -217,26 +232,21 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "zhikong.web.app:create_app",
-                "--factory",
+                "zhikong",
+                "serve",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(port),
                 "--workers",
                 str(args.workers),
-                "--timeout-keep-alive",
-                "60",
-                "--log-level",
-                "warning",
                 "--no-access-log",
             ],
             env=env,
             start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+        for _ in range(300):
             try:
                 if httpx.get(base + "/api/health", timeout=1).status_code == 200:
                     break
@@ -246,82 +256,99 @@ def main() -> None:
         else:
             raise SystemExit("server did not start")
 
-        from sqlalchemy import select
+        from sqlalchemy import func, select
 
         from zhikong.core.db import unit_of_work
         from zhikong.tasks.models import Task
 
         with unit_of_work() as s:
-            task_ids = list(s.scalars(select(Task.id)))
-        # a short warm-up, then the peer and the measured run
-        asyncio.run(run_peer(base, 20, 2))
-        peer = asyncio.run(run_peer(base, args.clients, min(10.0, args.seconds)))
+            first_id, last_id, n = s.execute(select(func.min(Task.id), func.max(Task.id), func.count())).one()
+        assert last_id - first_id + 1 == n, "task ids are not contiguous"
+        mix_args = [token, str(first_id), str(last_id), str(args.write_share)]
+        # warm-up (every worker process connects and fills its caches; edits are checked too)
+        think_ms = args.clients / args.rate * 1000 if args.rate > 0 else 0.0
+        sat_seconds = min(10.0, args.seconds)
         postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
+        # warm-up (every worker process connects and fills its caches; its edits are checked too)
+        warm = run_wrk(base, 20, 2, 1, [*mix_args, "warm"])
+        peer = run_wrk(base, args.clients, args.seconds, args.wrk_threads, ["health"], think_ms)
         cpu0_app, cpu0_db = cpu_seconds(server.pid), cpu_seconds(postmaster)
-        t0 = time.perf_counter()
-        lat, status, accepted = asyncio.run(
-            run_load(base, token, args.clients, args.seconds, task_ids, args.write_share)
-        )
-        wall = time.perf_counter() - t0
+        load = run_wrk(base, args.clients, args.seconds, args.wrk_threads, [*mix_args, "paced"], think_ms)
         app_cpu = cpu_delta(cpu0_app, cpu_seconds(server.pid))
         db_cpu = cpu_delta(cpu0_db, cpu_seconds(postmaster))
+        loadavg = os.getloadavg()[0]
+        # capacity: the same connections back to back (no think time)
+        sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, [*mix_args, "sat"])
+        peer_sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, ["health"])
 
-        # lost-update check against the database
-        lost = 0
+        runs = (warm, load, sat)
         with unit_of_work() as s:
             final = {t.id: (t.version, t.description) for t in s.scalars(select(Task))}
-        for tid, edits in accepted.items():
-            if tid in ambiguous:
-                continue
-            v, desc = final[tid]
-            last = max(edits)
-            if v != 1 + len(edits) or desc != last[1] or len({e[0] for e in edits}) != len(edits):
-                lost += 1
-        untouched_ok = all(final[t][0] == 1 for t in task_ids if t not in accepted and t not in ambiguous)
+        answered = sum(r["counts"].get(k, 0) for r in runs for k in ("update 200", "update 409"))
+        check = check_lost(
+            [a for r in runs for a in r["accepted"]], [x for r in runs for x in r["sent"]], answered, final
+        )
 
-        total = sum(len(v) for v in lat.values())
+        def rps(r: dict[str, Any]) -> float:
+            return float(r["requests"]) / (r["duration_us"] / 1e6)
+
+        total = int(load["requests"])
         print(
-            f"\nbench_tasks_api: PostgreSQL 15, uvicorn {args.workers} workers, {args.clients} clients, "
-            f"{args.seconds:g} s, {args.tasks} tasks, {int(args.write_share * 100)} % writes "
-            f"(client and server share {os.cpu_count()} cores)"
+            f"\nbench_tasks_api: PostgreSQL 15, zhikong serve --workers {args.workers}, wrk "
+            f"{args.wrk_threads} threads × {args.clients} connections, {args.tasks} tasks, "
+            f"{int(args.write_share * 100)} % edits (load generator and server share {os.cpu_count()} cores)"
         )
-        print(f"{'kind':<8}{'requests':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
-        for kind in ("list", "read", "update"):
-            v = lat.get(kind, [])
+        print(
+            f"paced: each connection thinks {think_ms:.0f} ms on average (exponential) before each request "
+            f"(offered ≈ {args.rate:g} requests/s), {args.seconds:g} s; back to back: no think time, "
+            f"{sat_seconds:g} s"
+        )
+        print(f"{'':<40}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for name, r in (
+            ("tasks mix (list + edit), paced", load),
+            ("peer GET /api/health (no DB), paced", peer),
+            ("tasks mix, back to back", sat),
+            ("peer GET /api/health, back to back", peer_sat),
+        ):
             print(
-                f"{kind:<8}{len(v):>10}{pct(v, 50) * 1000:>10.1f}{pct(v, 95) * 1000:>10.1f}"
-                f"{pct(v, 99) * 1000:>10.1f}"
+                f"{name:<40}{r['requests']:>10}{rps(r):>8.0f}{r['p50_us'] / 1000:>9.1f}"
+                f"{r['p95_us'] / 1000:>9.1f}{r['p99_us'] / 1000:>9.1f}{r['max_us'] / 1000:>9.1f}"
             )
-        all_lat = [x for v in lat.values() for x in v]
         print(
-            f"{'all':<8}{total:>10}{pct(all_lat, 50) * 1000:>10.1f}{pct(all_lat, 95) * 1000:>10.1f}"
-            f"{pct(all_lat, 99) * 1000:>10.1f}"
+            f"ratio tasks mix / peer: paced p95 {load['p95_us'] / max(peer['p95_us'], 1):.2f}; "
+            f"back-to-back throughput {rps(sat) / rps(peer_sat):.2f}"
         )
-        print(f"throughput: {total / wall:.0f} requests/s (tasks API)")
-        peer_rps = len(peer) / min(10.0, args.seconds)
+        goal = rps(load) >= 300 and load["p95_us"] <= 100_000
         print(
-            f"peer GET /api/health (no database): {peer_rps:.0f} requests/s, "
-            f"p95 {pct(peer, 95) * 1000:.1f} ms"
-        )
-        print(
-            f"ratio tasks API / peer: throughput {total / wall / peer_rps:.2f}, "
-            f"p95 {pct(all_lat, 95) / pct(peer, 95):.2f}"
+            f"goal p95 <= 100 ms at >= 300 requests/s (paced run): {'met' if goal else 'NOT met'} "
+            f"({rps(load):.0f} requests/s, p95 {load['p95_us'] / 1000:.1f} ms)"
         )
         per_req = (app_cpu + db_cpu) / max(total, 1)
         print(
-            f"server CPU per request: {app_cpu / max(total, 1) * 1000:.1f} ms app + "
-            f"{db_cpu / max(total, 1) * 1000:.1f} ms PostgreSQL = {per_req * 1000:.1f} ms "
-            f"(≈ {2 / per_req:.0f} requests/s if 2 cores were free for the server); "
-            f"load average during the run: {os.getloadavg()[0]:.1f}"
+            f"server CPU per request (paced run): {app_cpu / max(total, 1) * 1000:.2f} ms app + "
+            f"{db_cpu / max(total, 1) * 1000:.2f} ms PostgreSQL = {per_req * 1000:.2f} ms "
+            f"(≈ {2 / per_req:.0f} requests/s if 2 cores were free for the server); wrk used "
+            f"{load['cpu_s']:.1f} s CPU ({load['cpu_s'] / args.seconds * 100:.0f} % of a core); "
+            f"load average after it: {loadavg:.1f}"
         )
-        print("statuses:", dict(sorted(status.items())))
-        n_acc = sum(len(v) for v in accepted.values())
+        for name, r in (("paced", load), ("back to back", sat)):
+            print(
+                f"responses ({name}):", dict(sorted(r["counts"].items())), "socket errors:", r["errors"],
+                f"sent: {r['sent_list']} lists, {r['sent_update']} edits",
+            )
+        refused = sum(r["counts"].get("update 409", 0) for r in runs)
         print(
-            f"accepted updates: {n_acc} on {len(accepted)} tasks; lost updates: {lost}; "
-            f"untouched tasks unchanged: {untouched_ok}; tasks with an unanswered edit (not checked): "
-            f"{len(ambiguous)}"
+            f"edits (warm-up + paced + back to back): {check.accepted} accepted on {check.tasks_edited} "
+            f"tasks, {refused} refused (409, stale version), {check.unanswered} in flight when wrk "
+            f"stopped ({check.unanswered_landed} of them landed); lost updates (tasks whose final "
+            f"version/text contradict the accepted edits): {check.lost}"
         )
-        if lost or not untouched_ok:
+        for r in (*runs, peer, peer_sat):
+            errors = sum(r["errors"].values()) - r["errors"]["status"]
+            bad = {k: v for k, v in r["counts"].items() if not k.endswith((" 200", " 409"))}
+            if errors or bad:
+                print("WARNING: socket errors or unexpected statuses:", r["errors"], bad)
+        if check.lost:
             raise SystemExit("LOST UPDATES")
     finally:
         if server is not None:

@@ -2,7 +2,8 @@
 # Sets up everything zhikong needs on a fresh Debian machine of this kind:
 #   the virtual environment (.venv) with the package and its extras, Debian packages
 #   (PostgreSQL server for tests, a Java runtime for Spark, Chromium for browser tests,
-#   ffmpeg and mosquitto for the video and device tests), and the front-end assets from npm.
+#   ffmpeg and mosquitto for the video and device tests, wrk for the API benchmark), and the
+#   front-end assets from npm.
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,12 @@ if [ "${ZHIKONG_SETUP_TESTS:-0}" = 1 ]; then
   # a CJK font, so that the browser tests' screenshots show Chinese text rather than boxes
   [ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || want_debs+=(fonts-wqy-zenhei)
   command -v ffmpeg >/dev/null 2>&1 || want_debs+=(ffmpeg)
+  # an RTSP relay for the loopback RTSP stream test (live555MediaServer, livemedia-utils, is not
+  # in Debian main); the package enables a service on port 554, which the tests do not use
+  command -v rtsp-server-perl >/dev/null 2>&1 || want_debs+=(rtsp-server-perl)
   command -v mosquitto >/dev/null 2>&1 || want_debs+=(mosquitto)
+  # the HTTP load generator of benchmarks/bench_tasks_api.py
+  command -v wrk >/dev/null 2>&1 || want_debs+=(wrk)
 fi
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${want_debs[*]}"
@@ -24,6 +30,7 @@ if [ ${#want_debs[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${want_debs[@]}" >/dev/null
   # the Debian package starts a cluster of its own; tests start their own throwaway clusters
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

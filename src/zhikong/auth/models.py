@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ForeignKey, Integer, String, event, inspect
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from zhikong.core.db import Base, UTCDateTime, str_enum
 from zhikong.core.time import utcnow
@@ -108,3 +109,39 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+# ---- invalidating cached principals (zhikong.auth.principal) --------------------------------
+_AUTH_CHANGED = "zhikong_auth_changed"
+_AUTH_ROWS = (User, LoginSession, ApiToken)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_auth_change(session: Session, flush_context: Any) -> None:
+    """Mark the transaction when it changed or deleted a user, login session or API token row."""
+    if _AUTH_CHANGED in session.info:
+        return
+    if any(isinstance(obj, _AUTH_ROWS) for obj in session.deleted) or any(
+        isinstance(obj, _AUTH_ROWS) and _changed(obj) for obj in session.dirty
+    ):
+        session.info[_AUTH_CHANGED] = True
+
+
+def _changed(obj: object) -> bool:
+    """Whether ``obj`` has a change that matters to a principal (not merely a token's last use)."""
+    return any(
+        a.key != "last_used_at" and a.history.has_changes() for a in inspect(obj).attrs
+    )
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_principals(session: Session) -> None:
+    if session.info.pop(_AUTH_CHANGED, False):
+        from zhikong.auth import principal
+
+        principal.invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_auth_change(session: Session) -> None:
+    session.info.pop(_AUTH_CHANGED, None)

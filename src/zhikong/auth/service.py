@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from zhikong import audit
+from zhikong.auth import principal
 from zhikong.auth.models import DISTRICT_ROLES, ApiToken, LoginSession, Role, User
 from zhikong.core.config import get_settings
 from zhikong.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
@@ -231,6 +233,54 @@ def session_for_token(session: Session, token: str) -> LoginSession:
     return row
 
 
+def _cached(
+    session: Session, kind: str, token: str
+) -> tuple[tuple[Any, ...], principal.Entry | None, principal.Epoch]:
+    bind = session.get_bind()
+    key = (bind.engine.url, kind, sha256_hex(token))
+    epoch = principal.current_epoch()  # before any read: a change committed meanwhile voids the fill
+    return key, principal.get(key), epoch
+
+
+def _remember(
+    key: tuple[Any, ...], epoch: principal.Epoch, user: User, csrf: str | None, until: datetime | None
+) -> None:
+    ttl = principal.ttl_seconds()
+    if ttl <= 0:
+        return
+    snap = principal.detached_copy(user, unit=principal.detached_copy(user.unit))
+    principal.put(key, principal.Entry(snap, csrf, until, epoch, time.monotonic() + ttl))
+
+
+def cached_principal(session: Session, kind: str, token: str) -> tuple[User, str | None] | None:
+    """The cached user (and CSRF token) of a ``"token"`` or ``"cookie"`` credential, merged into
+    ``session`` without SQL; None when it is not cached (then use the ``principal_for_*`` below)."""
+    _, hit, _ = _cached(session, kind, token)
+    if hit is None or (kind == "cookie" and hit.csrf_token is None):
+        return None
+    return session.merge(hit.user, load=False), hit.csrf_token
+
+
+def principal_for_login(session: Session, token: str) -> tuple[User, str]:
+    """The user and CSRF token of a login cookie (``session_for_token``, cached; see ``principal``)."""
+    key, hit, epoch = _cached(session, "cookie", token)
+    if hit is not None and hit.csrf_token is not None:
+        return session.merge(hit.user, load=False), hit.csrf_token
+    row = session_for_token(session, token)
+    _remember(key, epoch, row.user, row.csrf_token, row.expires_at)
+    return row.user, row.csrf_token
+
+
+def principal_for_api_token(session: Session, token: str) -> User:
+    """The user of a bearer token (``user_for_api_token``, cached; see ``principal``)."""
+    key, hit, epoch = _cached(session, "token", token)
+    if hit is not None:
+        return session.merge(hit.user, load=False)
+    row = _api_token_row(session, token)
+    _remember(key, epoch, row.user, None, row.expires_at)
+    return row.user
+
+
 def logout(session: Session, token: str) -> None:
     row = session.scalar(select(LoginSession).where(LoginSession.token_hash == sha256_hex(token)))
     if row is not None and row.revoked_at is None:
@@ -268,6 +318,10 @@ def create_api_token(
 
 
 def user_for_api_token(session: Session, token: str) -> User:
+    return _api_token_row(session, token).user
+
+
+def _api_token_row(session: Session, token: str) -> ApiToken:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(token)))
     now = utcnow()
     if (
@@ -279,7 +333,7 @@ def user_for_api_token(session: Session, token: str) -> User:
         raise Unauthenticated("invalid or revoked API token")
     if row.last_used_at is None or (now - row.last_used_at) > timedelta(minutes=5):
         row.last_used_at = now  # coarse, to avoid a write on every request
-    return row.user
+    return row
 
 
 def revoke_api_token(session: Session, user: User, token_id: int) -> None:

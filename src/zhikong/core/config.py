@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     #: lock-out after this many failed logins in a row, for this many minutes
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: authenticated principals are cached per process this long (0: off); see zhikong.auth.principal
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     #: task deadline policy: hours to the deadline by priority (交办时限)
     task_deadline_hours: dict[str, float] = Field(
         default_factory=lambda: {"urgent": 2.0, "high": 12.0, "normal": 24.0, "low": 72.0})

@@ -130,6 +130,17 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
     """
     session = session_factory(engine)()
     try:
+        with committing(session):
+            yield session
+    finally:
+        session.close()
+
+
+@contextmanager
+def committing(session: Session) -> Iterator[Session]:
+    """Commit ``session`` when the block succeeds, roll back on any error (mapped as in
+    ``unit_of_work``); the caller closes the session."""
+    try:
         yield session
         session.commit()
     except IntegrityError as e:
@@ -141,5 +152,3 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
-    finally:
-        session.close()

@@ -1,6 +1,7 @@
 """lake domain: the trajectory data lake (pseudonymised, day-partitioned Parquet per source).
 
-Public API: ``ingest_file``, ``ingest_ref``, ``ingest_world``, ``get_lake`` (a ``Lake`` with
+Public API: ``ingest_file``, ``ingest_files`` (many batches, two converted at once), ``ingest_ref``,
+``ingest_world``, ``get_lake`` (a ``Lake`` with
 ``partition()``, ``ref_path()``, ``stats()``, ``purge_before()``), and the schemas in
 ``zhikong.lake.schemas``. Read a source with any Parquet engine, e.g. DuckDB::
 

@@ -44,12 +44,12 @@ def ingest(
     until: str | None = typer.Option(None, help="Reject rows after this time (ISO-8601 with offset)."),
 ) -> None:
     """Validate, pseudonymise and land feed files (one batch per file)."""
-    from zhikong.lake.service import ingest_file
+    from zhikong.lake.service import ingest_files
 
     window = [_when(since, "since"), _when(until, "until")]
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        _print_result(ingest_file(f, source, strict=strict, since=window[0], until=window[1]))
+    for r in ingest_files([(f, source) for f in files], strict=strict, since=window[0], until=window[1]):
+        _print_result(r)
 
 
 def _when(text: str | None, name: str) -> datetime | None:

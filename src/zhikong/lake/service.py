@@ -8,14 +8,16 @@ the field, the reason and the value (identifiers masked); accepted rows land who
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import hmac
 import json
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,9 +55,9 @@ MODES = ["train", "coach", "flight"]
 REF_OF = {"tower_id": "tower", "camera_id": "camera", "venue_id": "venue"}
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _IDENT = {"phone", "other_phone", "id_number"}
-#: text columns read from Parquet as dictionaries (checked and hashed once per distinct value)
-_DICT_PARQUET = {"phone", "other_phone", "id_number", "tower_id", "camera_id", "venue_id", "event", "mode",
-                 "city", "city_code", "origin_city", "origin_code"}
+#: text columns read from Parquet as dictionaries (few distinct values)
+_DICT_PARQUET = {"tower_id", "camera_id", "venue_id", "event", "mode", "city", "city_code", "origin_city",
+                 "origin_code"}
 _TEXT_JSON = {"ts", "depart_ts", "first_seen", "last_seen", "tower_id", "camera_id", "venue_id", "city_code",
               "origin_code"}
 
@@ -76,24 +78,6 @@ class IngestResult:
 
 def get_lake() -> Lake:
     return Lake(get_settings().resolved_lake_dir)
-
-
-@lru_cache(maxsize=4)
-def _hasher_for(key: bytes) -> Callable[[str], str]:
-    """``PiiCipher.keyed_hash`` (HMAC-SHA256, hex) with the keyed state prepared once, cached."""
-    base = hmac.new(key, digestmod=hashlib.sha256)
-
-    @lru_cache(maxsize=2_000_000)
-    def h(normalised: str) -> str:
-        m = base.copy()
-        m.update(normalised.encode())
-        return m.hexdigest()
-
-    return h
-
-
-def _hasher() -> Callable[[str], str]:
-    return _hasher_for(get_cipher().hash_key())
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -119,9 +103,12 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
     broken: list[RowError] = []
     try:
         if fmt == "parquet":
+            # identifiers as plain strings (when a column's dictionary overflowed into plain pages,
+            # encoding them afterwards costs less than reading them as dictionaries); codes, ids
+            # and events as dictionaries, as Parquet stores them
             names = pq.read_schema(path).names
-            as_dict = [c for c in expected if c in _DICT_PARQUET and c in names]
-            tbl = pq.read_table(path, read_dictionary=as_dict)
+            tbl = pq.read_table(path, read_dictionary=[c for c in expected
+                                                            if c in _DICT_PARQUET and c in names])
         elif fmt == "jsonl":
             # text columns stay text (Arrow would turn "+08:00" times into naive UTC ones)
             text_cols = [c for c in expected if c in _TEXT_JSON]
@@ -149,9 +136,11 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
                 tbl = read(False)      # single-threaded reading knows the line numbers
             skipped = sorted(int(b[0] or 0) - 1 for b in bad)
             for (num, text, exp, act) in sorted(bad, key=lambda b: b[0] or 0):
-                why = (f"truncated row: {act} of {exp} fields" if act < exp
+                # a short row names its first missing column; a long one the whole row
+                fld = cols[act] if act < min(exp, len(cols)) else "*"
+                why = (f"truncated row: {act} of {exp} fields (from {fld} on missing)" if act < exp
                        else f"{act} fields, expected {exp}")
-                broken.append(RowError(int(num or 0) - 1, "*", why, _mask_text(text[:80]), str(path)))
+                broken.append(RowError(int(num or 0) - 1, fld, why, _mask_text(text, cols), str(path)))
             return tbl, (_row_numbers(tbl.num_rows, skipped) if skipped else None), broken
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as e:
         raise InvalidInput(f"{path}: cannot read the {fmt} file (truncated or corrupt?): {e}",
@@ -160,9 +149,19 @@ def read_file(path: Path, expected: list[str]) -> tuple[pa.Table, np.ndarray | N
     return tbl, None, broken
 
 
-def _mask_text(text: str) -> str:
-    """Raw row text with anything that looks like a phone or ID number masked."""
-    return re.sub(r"\d{6,}[\dXx]*", lambda m: mask_middle(m.group(0), 3, 2), text)
+_LOOKS_LIKE_ID = re.compile(r"\d{6,}[\dXx]*|(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8}")
+
+
+def _mask_text(text: str, cols: list[str]) -> str:
+    """Raw row text with its identifier columns, and anything else that looks like a phone or ID
+    number (also spelt with spaces or dashes), masked; at most 80 characters."""
+    try:
+        fields = next(csv.reader([text]))
+    except (csv.Error, StopIteration):
+        fields = [text]
+    masked = [mask_middle(f, 3, 2) if i < len(cols) and cols[i] in _IDENT else f
+              for i, f in enumerate(fields)]
+    return _LOOKS_LIKE_ID.sub(lambda m: mask_middle(m.group(0), 3, 2), ",".join(masked))[:80]
 
 
 def _row(rows: np.ndarray | None, i: int) -> int:
@@ -276,50 +275,127 @@ def _xy(lake: Lake, lat: pa.ChunkedArray, lon: pa.ChunkedArray) -> tuple[pa.Arra
 
 
 # ---- feeds -------------------------------------------------------------------------------------------
-def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bool = False,
-                since: datetime | None = None, until: datetime | None = None,
-                _before_commit: Callable[[], None] | None = None) -> IngestResult:
-    """Ingest one feed file of ``source``. ``strict``: any bad row fails the whole batch."""
-    if source not in SOURCES:
-        raise InvalidInput(f"unknown source {source!r} (one of {', '.join(SOURCES)})", field="source")
-    lake = lake or get_lake()
+def batch_id(path: Path, source: str) -> str:
+    """The batch id: SHA-256 of the source name and the file's bytes (first 32 hex digits)."""
     h = hashlib.sha256(source.encode())
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
-    batch = h.hexdigest()[:32]
-    res = IngestResult(str(path), source, batch)
+    return h.hexdigest()[:32]
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise InvalidInput(f"unknown source {source!r} (one of {', '.join(SOURCES)})", field="source")
+
+
+@dataclass
+class _Prepared:
+    """A batch read, checked and split by day, not yet landed."""
+    res: IngestResult
+    parts: dict[str, pa.Table]
+    errors: list[RowError]
+
+
+def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bool = False,
+                since: datetime | None = None, until: datetime | None = None,
+                _before_commit: Callable[[], None] | None = None) -> IngestResult:
+    """Ingest one feed file of ``source``. ``strict``: any bad row fails the whole batch."""
+    _check_source(source)
+    lake = lake or get_lake()
+    batch = batch_id(path, source)
     with lake.locked():
         if batch in lake.manifest():
-            res.skipped = True
-            return res
-        tbl, rows, broken = read_file(path, RAW_COLUMNS[source])
-        out, chk = _convert(lake, source, tbl, since, until)
-        res.rows = tbl.num_rows + len(broken)
-        bad = chk.rejected()
-        # the offending value is shown for the first 10,000 bad rows (the rest: row, field, reason)
-        errors = broken + [RowError(_row(rows, i), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
-                                    str(path))
-                           for k, (i, fld, why) in enumerate(chk.first_reasons())]
-        errors.sort(key=lambda e: e.row)
-        res.rejected = len(errors)
-        res.sample = errors[:20]
-        if errors and (strict or res.rejected == res.rows):
-            raise RowErrors(errors=errors[:1000], file=str(path))
-        good = out.filter(pa.array(~bad))
-        parts = _split_days(good, TIME_COLUMN[source])
-        res.accepted = good.num_rows
-        res.days = sorted(parts)
-        if errors:
-            rej = lake.root / "_rejects" / source / f"{batch}.csv"
-            rej.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame([e.__dict__ for e in errors]).to_csv(rej, index=False)
-            res.reject_file = str(rej)
-        if _before_commit is not None:
-            _before_commit()
-        lake.commit(batch, source, parts, {
-            "file": str(path), "rows": res.rows, "accepted": res.accepted, "rejected": res.rejected,
-            "days": res.days, "at": datetime.now(UTC).isoformat(timespec="seconds")})
+            return IngestResult(str(path), source, batch, skipped=True)
+        return _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
+
+
+def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *, strict: bool = False,
+                 since: datetime | None = None, until: datetime | None = None, workers: int = 2,
+                 progress: Callable[[str, int, int], None] | None = None) -> list[IngestResult]:
+    """Ingest many ``(file, source)`` batches under one lock of the lake.
+
+    Up to ``workers`` batches are read, checked and pseudonymised at the same time in threads
+    (pyarrow, numpy and DuckDB release the GIL, so two cores work); they land one after the other
+    in the given order, each atomically as in :func:`ingest_file`. At most ``workers + 1`` batches
+    are in memory. An error stops the run: the batches before it have landed, none after it.
+    """
+    for _f, src in files:
+        _check_source(src)
+    lake = lake or get_lake()
+    results: list[IngestResult] = []
+    with lake.locked():
+        if any(src == "gps" for _f, src in files):
+            _projection(lake)                     # record the origin once, before the threads
+        known = set(lake.manifest())
+
+        def job(path: Path, source: str) -> IngestResult | _Prepared:
+            batch = batch_id(path, source)
+            if batch in known:
+                return IngestResult(str(path), source, batch, skipped=True)
+            return _prepare(lake, path, source, batch, strict, since, until)
+
+        todo = iter(files)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            pending: deque[Future[IngestResult | _Prepared]] = deque(
+                pool.submit(job, *f) for f in islice(todo, max(1, workers)))
+            try:
+                while pending:
+                    done = pending.popleft().result()
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(job, *nxt))
+                    if isinstance(done, _Prepared):
+                        if done.res.batch in known:     # the same file twice in one run
+                            r = done.res
+                            done = IngestResult(r.file, r.source, r.batch, skipped=True)
+                        else:
+                            done = _land(lake, done, None)
+                            known.add(done.batch)
+                    results.append(done)
+                    if progress:
+                        progress("files", len(results), len(files))
+            finally:
+                for fut in pending:
+                    fut.cancel()
+    return results
+
+
+def _prepare(lake: Lake, path: Path, source: str, batch: str, strict: bool, since: datetime | None,
+             until: datetime | None) -> _Prepared:
+    res = IngestResult(str(path), source, batch)
+    tbl, rows, broken = read_file(path, RAW_COLUMNS[source])
+    out, chk = _convert(lake, source, tbl, since, until)
+    res.rows = tbl.num_rows + len(broken)
+    bad = chk.rejected()
+    # the offending value is shown for the first 10,000 bad rows (the rest: row, field, reason)
+    errors = broken + [RowError(_row(rows, i), fld, why, _shown(tbl, fld, i) if k < 10_000 else None,
+                                str(path))
+                       for k, (i, fld, why) in enumerate(chk.first_reasons())]
+    errors.sort(key=lambda e: e.row)
+    res.rejected = len(errors)
+    res.sample = errors[:20]
+    if errors and (strict or res.rejected == res.rows):
+        raise RowErrors(errors=errors[:1000], file=str(path))
+    good = out.filter(pa.array(~bad)) if errors else out
+    parts = _split_days(good, TIME_COLUMN[source])
+    res.accepted = good.num_rows
+    res.days = sorted(parts)
+    return _Prepared(res, parts, errors)
+
+
+def _land(lake: Lake, p: _Prepared, before_commit: Callable[[], None] | None) -> IngestResult:
+    res = p.res
+    if p.errors:
+        rej = lake.root / "_rejects" / res.source / f"{res.batch}.csv"
+        rej.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([e.__dict__ for e in p.errors]).to_csv(rej, index=False)
+        res.reject_file = str(rej)
+    if before_commit is not None:
+        before_commit()
+    lake.commit(res.batch, res.source, p.parts, {
+        "file": res.file, "rows": res.rows, "accepted": res.accepted, "rejected": res.rejected,
+        "days": res.days, "at": datetime.now(UTC).isoformat(timespec="seconds")})
     return res
 
 
@@ -343,15 +419,15 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
     hi = pa.scalar(until or datetime.now(UTC) + timedelta(days=1), v.TS)
     chk = v.Checker(tbl.num_rows)
     schema = SOURCES[source]
-    hasher = _hasher()
+    key = get_cipher().hash_key()
     c: dict[str, pa.ChunkedArray | pa.Array] = {}
     raw = RAW_COLUMNS[source]
     for name in raw:
         col = tbl[name]
         if name in ("phone", "id_number"):
-            c["pid"] = v.pseudonymise(col, name, PID_KIND[source], chk, hasher)
+            c["pid"] = v.pseudonymise(col, name, PID_KIND[source], chk, key)
         elif name == "other_phone":
-            c["other_pid"] = v.pseudonymise(col, name, "phone", chk, hasher)
+            c["other_pid"] = v.pseudonymise(col, name, "phone", chk, key)
         elif name in ("ts", "depart_ts", "first_seen", "last_seen"):
             c[name] = v.timestamp(col, name, chk, lo, hi, offsets)
         elif name in REF_OF:
@@ -392,7 +468,7 @@ def _convert(lake: Lake, source: str, tbl: pa.Table, since: datetime | None,
     fields = [pa.field(n, c[n].type if pa.types.is_dictionary(c[n].type) else schema.field(n).type)
               for n in schema.names]
     out = pa.table({n: c[n] for n in schema.names}, schema=pa.schema(fields))
-    _duplicates(out, chk)
+    _duplicates(out, chk, out.column_names.index(TIME_COLUMN[source]))
     return out, chk
 
 
@@ -415,26 +491,42 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(idx.to_numpy(zero_copy_only=False))
 
 
-def _duplicates(out: pa.Table, chk: v.Checker) -> None:
+def _duplicates(out: pa.Table, chk: v.Checker, time_col: int) -> None:
     """Rows equal to an earlier row of the same batch.
 
-    Every column becomes an integer code, the codes are mixed into one 64-bit hash, and only rows
-    whose hash repeats are compared exactly (so the cost is one pass and one hash table).
+    Every column becomes an integer code and the codes are mixed into one hash per row. Rows whose
+    32-bit hash (within their time, for a batch in time order) is unique cannot repeat; the few
+    others (true duplicates and chance collisions) are compared exactly. Cost: one pass and one
+    sort (adaptive on a batch in time order, else of 32-bit keys).
     """
     n = out.num_rows
-    if n == 0:
+    if n < 2:
         return
     codes = [_codes(out.column(i)) for i in range(out.num_columns)]
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for c in codes:
-            h = (h ^ c.view(np.uint64)) * np.uint64(0x100000001B3) + np.uint64(0x9E3779B97F4A7C15)
-    srt = np.sort(h)
+            h ^= c.view(np.uint64)
+            h *= np.uint64(0x100000001B3)
+            h += np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+    h32 = (h >> np.uint64(32)).astype(np.uint32)
+    t = codes[time_col]
+    if (t[1:] >= t[:-1]).all():
+        # in time order (as feeds are): equal rows share a time, so the key (rank of the time,
+        # 32-bit hash) is sorted but within runs of equal times, which an adaptive sort exploits
+        rank = np.zeros(n, dtype=np.uint64)
+        np.cumsum(t[1:] != t[:-1], out=rank[1:])
+        key = (rank << np.uint64(32)) | h32
+        srt = np.sort(key, kind="stable")
+    else:
+        key = h32
+        srt = np.sort(h32)
     same = srt[1:] == srt[:-1]
     if not same.any():
         return
-    maybe = pd.Series(h).isin(np.unique(srt[1:][same])).to_numpy()
-    cand = np.flatnonzero(maybe)
+    cand = np.flatnonzero(pd.Series(key).isin(np.unique(srt[1:][same])).to_numpy())
     exact = pd.DataFrame({f"c{i}": c[cand] for i, c in enumerate(codes)}).duplicated().to_numpy()
     dup = np.zeros(n, dtype=bool)
     dup[cand[exact]] = True
@@ -459,8 +551,10 @@ def _split_days(tbl: pa.Table, time_col: str) -> dict[str, pa.Table]:
         order = np.argsort(dayno, kind="stable")
         tbl = tbl.take(pa.array(order))
         dayno = dayno[order]
-    days, starts = np.unique(dayno, return_index=True)
-    ends = [*starts[1:].tolist(), len(dayno)]
+    cut = np.flatnonzero(dayno[1:] != dayno[:-1]) + 1        # dayno is sorted now
+    starts = np.concatenate([[0], cut])
+    days = dayno[starts]
+    ends = [*cut.tolist(), len(dayno)]
     return {(date(1970, 1, 1) + timedelta(days=int(d))).isoformat(): tbl.slice(int(a), int(b) - int(a))
             for d, a, b in zip(days, starts, ends, strict=True)}
 
@@ -477,10 +571,5 @@ def ingest_world(world: Path, lake: Lake | None = None,
         if o:
             origin = (float(o["lat"]), float(o["lon"]))
     ingest_ref(world / "ref", lake, origin=origin)
-    files = [(src, f) for src in SOURCES for f in sorted((world / "feeds" / src).glob("*.*"))]
-    results: list[IngestResult] = []
-    for i, (src, f) in enumerate(files):
-        results.append(ingest_file(f, src, lake))
-        if progress:
-            progress("files", i + 1, len(files))
-    return results
+    files = [(f, src) for src in SOURCES for f in sorted((world / "feeds" / src).glob("*.*"))]
+    return ingest_files(files, lake, progress=progress)

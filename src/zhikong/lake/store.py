@@ -2,7 +2,8 @@
 
 Layout under ``Settings.resolved_lake_dir``::
 
-    <source>/day=YYYY-MM-DD/part-<batch>.parquet   accepted rows of one batch for one local day
+    <source>/day=YYYY-MM-DD/part-<batch>[-<i>].parquet   accepted rows of one batch for one local day
+                                                        (a big one in a few files, written in parallel)
     ref/<table>.parquet                            reference tables (tower, camera, venue)
     _manifest.json                                 ingested batches (content hash → outcome)
     _meta.json                                     projection origin of x/y
@@ -33,6 +34,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zhikong.core.errors import Conflict
+
+#: parallel Parquet writers of one commit, and the partition size above which a day is split
+_WRITERS = max(2, min(4, os.cpu_count() or 2))
+_ROWS_PER_FILE = 500_000
 
 
 def write_json_atomic(path: Path, data: object) -> None:
@@ -121,11 +126,20 @@ class Lake:
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        files = [f"{source}/day={day}/part-{batch}.parquet" for day in sorted(parts)]
-        jobs = [(parts[day], d / rel.replace("/", "__"))
-                for day, rel in zip(sorted(parts), files, strict=True)]
-        if len(jobs) > 1:   # pyarrow releases the GIL while encoding: write partitions in parallel
-            with ThreadPoolExecutor(max_workers=min(4, len(jobs))) as pool:
+        files: list[str] = []
+        jobs: list[tuple[pa.Table, Path]] = []
+        for day in sorted(parts):
+            tbl = parts[day]
+            # a big partition is written as a few files in parallel (one Parquet file is encoded
+            # by one thread); readers glob ``day=*/*.parquet``
+            k = max(1, min(_WRITERS, tbl.num_rows // _ROWS_PER_FILE))
+            step = -(-tbl.num_rows // k)
+            for i in range(k):
+                rel = f"{source}/day={day}/part-{batch}" + (f"-{i}" if k > 1 else "") + ".parquet"
+                files.append(rel)
+                jobs.append((tbl.slice(i * step, step), d / rel.replace("/", "__")))
+        if len(jobs) > 1:   # pyarrow releases the GIL while encoding: write files in parallel
+            with ThreadPoolExecutor(max_workers=min(_WRITERS, len(jobs))) as pool:
                 for fut in [pool.submit(_write_part, tbl, path) for tbl, path in jobs]:
                     fut.result()
         else:

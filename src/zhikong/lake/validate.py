@@ -7,10 +7,11 @@ the reason). ``Checker`` gathers them in column order so each rejected row gets 
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -72,14 +73,15 @@ def as_dict(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     Checks and conversions then run once per distinct value (a feed repeats its towers, events,
     people and, within a day, its timestamps), and the result maps back to rows by index.
     """
-    if isinstance(col, pa.ChunkedArray):
-        if pa.types.is_dictionary(col.type):
-            col = col.unify_dictionaries()
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if not pa.types.is_dictionary(col.type):
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             col = pc.cast(col, pa.string())
-        col = pc.dictionary_encode(col)
+        col = pc.dictionary_encode(col)   # chunk by chunk: the chunks share one growing dictionary
+        if isinstance(col, pa.ChunkedArray):
+            col = _shared_dict_chunks(col)
+    if isinstance(col, pa.ChunkedArray):
+        col = col.unify_dictionaries()
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     raw = pc.cast(col.dictionary, pa.string())
     values = pc.fill_null(pc.utf8_trim_whitespace(raw), "")
     if (col.indices.null_count == 0 and raw.null_count == 0 and pc.all(pc.equal(values, raw)).as_py()
@@ -92,6 +94,18 @@ def as_dict(col: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
     ext_idx = pa.concat_arrays([remap.indices, pa.array([len(remap.dictionary)], remap.indices.type)])
     new_idx = pc.take(ext_idx, pc.cast(idx, pa.int64()))
     return pa.DictionaryArray.from_arrays(pc.cast(new_idx, pa.int32()), values_ext)
+
+
+def _shared_dict_chunks(col: pa.ChunkedArray) -> pa.DictionaryArray | pa.ChunkedArray:
+    """The chunks of ``pc.dictionary_encode(chunked)`` as one array over the last chunk's
+    dictionary (which holds every value), without hashing the values again."""
+    if col.num_chunks == 0:
+        return col
+    last = col.chunk(col.num_chunks - 1).dictionary
+    if not all(ch.dictionary.equals(last.slice(0, len(ch.dictionary))) for ch in col.chunks):
+        return col
+    idx = pa.concat_arrays([ch.indices for ch in col.chunks])
+    return pa.DictionaryArray.from_arrays(idx, last)
 
 
 def row_mask(col: pa.DictionaryArray, bad_values: np.ndarray | pa.Array) -> np.ndarray:
@@ -211,8 +225,10 @@ def number(col: pa.ChunkedArray, name: str, chk: Checker, typ: pa.DataType, lo: 
     return pc.cast(out, typ, safe=False)
 
 
-_PHONE_RE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
-_ID_RE = re.compile(r"^\d{17}[\dX]$")
+_PHONE_RE = re.compile(r"^(?:\+86|0086|86)?(1[3-9][0-9]{9})$")
+_ID_RE = re.compile(r"^[0-9]{17}[0-9X]$")
+#: ``_PHONE_RE`` for pyarrow (RE2); anything it does not match takes the slow path
+_PHONE_FAST = r"^(?:\+86|0086|86)?(?P<d>1[3-9][0-9]{9})$"
 
 
 def _people_reason(exc: InvalidInput) -> str:
@@ -263,24 +279,119 @@ def normalise_id(raw: str) -> tuple[str | None, str]:
         return None, f"not a valid ID number ({_people_reason(e)})"
 
 
-def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker,
-                 hasher: Callable[[str], str]) -> pa.DictionaryArray:
+def normalise_many(vals: pa.Array, kind: str) -> tuple[pa.Array, dict[str, np.ndarray]]:
+    """Normalise distinct identifier texts: the normalised forms (null where invalid) and, per
+    reason, a mask over ``vals`` of the invalid ones.
+
+    The common spellings are recognised vectorised (the same patterns as the fast paths of
+    :func:`normalise_phone` / :func:`normalise_id`); only the rest go through those functions one by
+    one (so full-width digits, 15-digit ID numbers etc. still get the ledger's normal form).
+    """
+    if kind == "phone":
+        s = pc.replace_substring_regex(pc.utf8_trim_whitespace(vals), r"[ -]", "")
+        digits = pc.struct_field(pc.extract_regex(s, _PHONE_FAST), [0])
+        fast = pc.binary_join_element_wise("+86", digits, "")
+        slow_fn = normalise_phone
+    else:
+        s = pc.utf8_upper(pc.utf8_trim_whitespace(vals))
+        fast = pc.if_else(_id_checksum_ok(s), s, pa.scalar(None, pa.string()))
+        slow_fn = normalise_id
+    slow = np.flatnonzero(_np_bool(pc.is_null(fast)))
+    reasons: dict[str, np.ndarray] = {}
+    if not len(slow):
+        return fast, reasons
+    found: list[str | None] = []
+    for i, raw in zip(slow.tolist(), vals.take(pa.array(slow)).to_pylist(), strict=True):
+        n, why = slow_fn(raw or "")
+        found.append(n)
+        if n is None:
+            reasons.setdefault(why, np.zeros(len(vals), dtype=bool))[i] = True
+    # put the slow path's results in place: fast values, then the found ones, picked by index
+    pick = np.arange(len(vals))
+    pick[slow] = len(vals) + np.arange(len(slow))
+    both = pa.concat_arrays([pc.cast(fast, pa.string()), pa.array(found, pa.string())])
+    return both.take(pa.array(pick)), reasons
+
+
+def _id_checksum_ok(s: pa.Array) -> np.ndarray:
+    """Mask of values that are 17 ASCII digits plus a correct check character (GB 11643)."""
+    shape = _np_bool(pc.match_substring_regex(s, r"^[0-9]{17}[0-9X]$"))
+    idx = np.flatnonzero(shape)
+    ok = np.zeros(len(s), dtype=bool)
+    if len(idx):
+        sub = s.take(pa.array(idx))
+        sub = pa.array(sub.to_pylist(), pa.string()) if sub.offset else sub
+        offs = np.frombuffer(sub.buffers()[1], dtype=np.int32)[: len(sub) + 1]
+        data = np.frombuffer(sub.buffers()[2], dtype=np.uint8)[offs[0]:offs[-1]].reshape(-1, 18)
+        total = ((data[:, :17].astype(np.int64) - 48) * _WEIGHTS).sum(axis=1)
+        ok[idx] = _CHECK[total % 11] == data[:, 17]
+    return ok
+
+
+def keyed_hashes(normalised: pa.Array, key: bytes) -> pa.Array:
+    """``PiiCipher.keyed_hash`` (HMAC-SHA256, lower-case hex) of every value, computed in bulk.
+
+    HMAC(K, m) = SHA256((K ^ opad) || SHA256((K ^ ipad) || m)) (RFC 2104), evaluated by DuckDB's
+    vectorised ``sha256`` on both cores; nulls stay null. Equal to ``hmac.new(key, m, sha256)``
+    (checked by the tests against ``PiiCipher.keyed_hash``).
+    """
+    if len(normalised) == 0:
+        return pa.array([], pa.string())
+    k = hashlib.sha256(key).digest() if len(key) > 64 else key
+    k = k.ljust(64, b"\0")
+    ipad = bytes(b ^ 0x36 for b in k)
+    opad = bytes(b ^ 0x5C for b in k)
+    con = duckdb.connect(config={"preserve_insertion_order": True})     # results in input order
+    try:
+        con.execute("SET enable_progress_bar = false")
+        tbl = pa.table({"m": pc.cast(normalised, pa.string())})
+        con.register("ids", tbl)
+        out = con.sql("SELECT sha256($o::BLOB || unhex(sha256($i::BLOB || encode(m)))) AS h FROM ids",
+                      params={"i": ipad, "o": opad}).to_arrow_table()
+    finally:
+        con.close()
+    return pc.cast(out.column("h").combine_chunks(), pa.string())
+
+
+#: hash key → normalised identifier → pseudonym, kept between batches of one process (the same
+#: phones come back every day); bounded, in memory only (as the ingest holds the plaintext anyway)
+_PIDS: dict[bytes, dict[str, str]] = {}
+PID_CACHE_MAX = 2_000_000
+
+
+def cached_keyed_hashes(normalised: pa.Array, key: bytes) -> pa.Array:
+    """:func:`keyed_hashes` with the pseudonyms of earlier batches reused (nulls stay null)."""
+    cache = _PIDS.setdefault(key, {})
+    vals: list[str | None] = pc.cast(normalised, pa.string()).to_pylist()
+    got: list[str | None] = [None] * len(vals)
+    if cache:
+        got = [cache.get(v) if v is not None else None for v in vals]
+    miss = [i for i, (v, g) in enumerate(zip(vals, got, strict=True)) if g is None and v is not None]
+    if miss:
+        fresh = keyed_hashes(pa.array([vals[i] for i in miss], pa.string()), key).to_pylist()
+        if len(cache) + len(miss) > PID_CACHE_MAX:
+            cache.clear()
+        for i, h in zip(miss, fresh, strict=True):
+            got[i] = h
+            cache[str(vals[i])] = h
+    return pa.array(got, pa.string())
+
+
+def pseudonymise(col: pa.ChunkedArray, name: str, kind: str, chk: Checker, key: bytes) -> pa.DictionaryArray:
     """Replace identifiers by the keyed hash of their normalised form (validated per distinct value).
 
-    Work per row is one dictionary encoding and one ``take``; normalisation and HMAC run once per
-    distinct identifier (and ``hasher`` may cache across batches).
+    Work per row is one dictionary encoding and one ``take``; normalisation runs once per distinct
+    raw spelling (vectorised for the common ones) and the HMAC once per distinct normalised value.
+    Invalid identifiers get the pseudonym '' and a reason (their rows are rejected).
     """
     enc = as_dict(col)
-    values = enc.dictionary.to_pylist()
-    norm = normalise_phone if kind == "phone" else normalise_id
-    hashes: list[str] = []
-    reasons: list[str] = []
-    for v in values:
-        n, why = norm(v)
-        hashes.append(hasher(n) if n is not None else "")     # '' rows are rejected
-        reasons.append(why)
-    for why in sorted(set(reasons) - {""}):
-        chk.add(row_mask(enc, np.array([r == why for r in reasons])), name, why)
+    norm, reasons = normalise_many(enc.dictionary, kind)
+    for why in sorted(reasons):
+        chk.add(row_mask(enc, reasons[why]), name, why)
+    # spellings of one number share one entry (and one hash); invalid ones share the '' entry
+    distinct = pc.dictionary_encode(norm, null_encoding="encode")
+    hashes = pc.fill_null(cached_keyed_hashes(distinct.dictionary, key), "")
+    idx = pc.take(distinct.indices, enc.indices)
     # dictionary-encoded: no per-row copy of the 64-character pseudonyms (Parquet stores it as a
     # dictionary-encoded string column; readers see plain strings)
-    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(hashes, pa.string()))
+    return pa.DictionaryArray.from_arrays(pc.cast(idx, pa.int32()), hashes)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.exc import StaleDataError
 
 from zhikong import audit
@@ -216,9 +216,16 @@ def create_tasks_bulk(
 
 
 # ---- reading --------------------------------------------------------------------------------
-def get_task(session: Session, user: User, task_id: int, *, for_update: bool = False) -> Task:
-    """The task if it exists and is in the user's jurisdiction; else ``NotFound``."""
+def get_task(
+    session: Session, user: User, task_id: int, *, for_update: bool = False, load_unit: bool = True
+) -> Task:
+    """The task if it exists and is in the user's jurisdiction; else ``NotFound``.
+
+    ``load_unit=False`` skips the eager join of ``task.unit`` (it loads lazily if touched).
+    """
     stmt = restrict(select(Task).where(Task.id == task_id), user, Task.unit_id)
+    if not load_unit:
+        stmt = stmt.options(lazyload(Task.unit))
     if for_update:
         stmt = stmt.execution_options(populate_existing=True)
     task = session.scalar(stmt)
@@ -243,7 +250,35 @@ class TaskFilter:
 def list_tasks(session: Session, user: User, flt: TaskFilter | None = None) -> tuple[list[Task], int]:
     """Tasks in the user's jurisdiction matching ``flt``, newest deadline pressure first, and the total."""
     flt = flt or TaskFilter()
-    stmt = restrict(select(Task), user, Task.unit_id)
+    stmt = _filtered(session, user, select(Task), flt)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(stmt.order_by(Task.deadline_at, Task.id).limit(flt.limit).offset(flt.offset)).all()
+    return list(rows), int(total)
+
+
+def list_task_rows(
+    session: Session, user: User, columns: Sequence[str], flt: TaskFilter | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """``list_tasks`` as plain rows of ``columns`` (for the API: no ORM objects, one round trip).
+
+    The total comes from a window count on the same query; a page past the end has no row to carry
+    it, so then it is counted separately.
+    """
+    flt = flt or TaskFilter()
+    table = Task.__table__
+    stmt = _filtered(session, user, select(*(table.c[c] for c in columns), func.count().over()), flt)
+    stmt = stmt.order_by(Task.deadline_at, Task.id).limit(flt.limit).offset(flt.offset)
+    result = session.connection().execute(stmt).all()
+    if result:
+        total = int(result[0][-1])
+    else:
+        base = _filtered(session, user, select(table.c.id), flt).subquery()
+        total = int(session.connection().execute(select(func.count()).select_from(base)).scalar_one())
+    return [dict(zip(columns, row[:-1], strict=True)) for row in result], total
+
+
+def _filtered(session: Session, user: User, stmt: Select[Any], flt: TaskFilter) -> Select[Any]:
+    stmt = restrict(stmt, user, Task.unit_id)
     if flt.state:
         stmt = stmt.where(Task.state.in_(list(flt.state)))
     if flt.kind is not None:
@@ -264,9 +299,7 @@ def list_tasks(session: Session, user: User, flt: TaskFilter | None = None) -> t
         stmt = stmt.where(Task.batch_id == flt.batch_id)
     if flt.q:
         stmt = stmt.where(Task.title.contains(flt.q.strip(), autoescape=True))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = session.scalars(stmt.order_by(Task.deadline_at, Task.id).limit(flt.limit).offset(flt.offset)).all()
-    return list(rows), int(total)
+    return stmt
 
 
 def task_events(session: Session, task: Task) -> list[TaskEvent]:
@@ -401,7 +434,7 @@ def update_task(session: Session, user: User, task_id: int, *, version: int, cha
     unknown = set(changes) - EDITABLE
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
-    task = get_task(session, user, task_id)
+    task = get_task(session, user, task_id, load_unit=False)
     if user.role not in DISPATCH:
         raise PermissionDenied(f"role {user.role.value} may not edit tasks")
     _check_version(task, version)

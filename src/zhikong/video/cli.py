@@ -56,10 +56,11 @@ def import_cameras(path: Path = typer.Argument(..., help="YAML or JSON list of c
 @app.command("list")
 def list_cmd(unit: str = typer.Option(None, help="Only cameras of this unit (and units under it).")) -> None:
     """List cameras with their status."""
-    from zhikong.video.service import list_cameras, open_alarm_counts
+    from zhikong.video.service import close_handled_alarms, list_cameras, open_alarm_counts
 
     table = Table("code", "name", "status", "last frame", "open alarms", "error")
     with unit_of_work() as s:
+        close_handled_alarms(s)
         counts = open_alarm_counts(s)
         for c in list_cameras(s, unit):
             table.add_row(c.code, c.name, str(c.status), str(c.last_frame_at or "-"),

@@ -15,7 +15,13 @@ from zhikong.core.errors import NotFound
 from zhikong.core.time import utcnow
 from zhikong.video.models import AlarmStatus, Camera, FindingKind, PatrolPlan, VideoAlarm
 from zhikong.video.schemas import AlarmOut, CameraOut
-from zhikong.video.service import create_patrol_plan, open_alarm_counts, patrol_cameras, patrol_position
+from zhikong.video.service import (
+    close_handled_alarms,
+    create_patrol_plan,
+    open_alarm_counts,
+    patrol_cameras,
+    patrol_position,
+)
 from zhikong.video.service import record_finding as record_finding_service
 from zhikong.web.deps import CurrentUser, IdPath, SessionDep
 
@@ -60,6 +66,7 @@ def list_cameras(session: SessionDep, user: CurrentUser,
         if u is None:
             raise NotFound(f"unit {unit} does not exist")
         stmt = stmt.where(Camera.unit_id.in_(select(AdminUnit.id).where(AdminUnit.path.startswith(u.path))))
+    close_handled_alarms(session)
     cams = list(session.scalars(stmt))
     counts = open_alarm_counts(session)
     units = _unit_codes(session, cams)
@@ -95,7 +102,8 @@ def list_alarms(
     status: Annotated[str, Query(pattern="^(open|closed|all)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlarmOut]:
-    """Video alarms on cameras in your jurisdiction, newest first."""
+    """Video alarms on cameras in your jurisdiction, newest first (closed once handled as alerts)."""
+    close_handled_alarms(session)
     visible = restrict(select(Camera.id), user, Camera.unit_id)
     stmt = select(VideoAlarm, Camera.code).join(Camera).where(Camera.id.in_(visible))
     if camera:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, time
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -86,6 +87,8 @@ class CameraRules(BaseModel):
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=32)
     #: this camera's tiling (``auto``, ``off``, ``COLSxROWS``); unset = the ``video_tiles`` setting
     tiles: str | None = None
+    #: RTSP over ``tcp`` (interleaved) or ``udp`` (RTP ports); unset = TCP when the server allows
+    rtsp_transport: Literal["tcp", "udp"] | None = None
 
     @field_validator("tiles")
     @classmethod

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -136,6 +136,53 @@ def open_alarm_counts(session: Session) -> dict[int, int]:
         .group_by(VideoAlarm.camera_id)
     )
     return {int(cid): int(n) for cid, n in rows}
+
+
+def close_handled_alarms(session: Session) -> int:
+    """Close open video alarms whose alert was confirmed into a task or dismissed; how many.
+
+    The alert console (any path: web, API, CLI) decides an alert; the video side follows at its
+    next read (wall, API, ``video list``) and at once for a patrol finding turned into a task.
+    """
+    from zhikong.alerts.models import Alert, AlertState
+
+    handled = select(Alert.id).where(Alert.state.in_([AlertState.CONFIRMED, AlertState.DISMISSED]))
+    rows = list(session.scalars(
+        select(VideoAlarm).where(VideoAlarm.status == AlarmStatus.OPEN, VideoAlarm.alert_id.in_(handled))
+    ))
+    for a in rows:
+        a.status = AlarmStatus.CLOSED
+    if rows:
+        session.flush()
+    return len(rows)
+
+
+def alarm_tasks(session: Session, alarms: list[VideoAlarm]) -> dict[int, int]:
+    """Video alarm id → id of the task its alert was confirmed into (alarms without one omitted)."""
+    from zhikong.alerts.models import Alert
+
+    ids = {a.alert_id: a.id for a in alarms if a.alert_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Alert.id, Alert.task_id).where(Alert.id.in_(ids), Alert.task_id.is_not(None))
+    )
+    return {ids[aid]: int(tid) for aid, tid in rows if tid is not None}
+
+
+def recent_task_alarms(
+    session: Session, camera_ids: list[int], hours: int = 24, limit: int = 200
+) -> list[VideoAlarm]:
+    """Closed alarms of these cameras from the last ``hours`` whose alert became a task."""
+    from zhikong.alerts.models import Alert
+
+    since = utcnow() - timedelta(hours=hours)
+    with_task = select(Alert.id).where(Alert.task_id.is_not(None))
+    stmt = (select(VideoAlarm)
+            .where(VideoAlarm.status == AlarmStatus.CLOSED, VideoAlarm.camera_id.in_(camera_ids),
+                   VideoAlarm.at >= since, VideoAlarm.alert_id.in_(with_task))
+            .order_by(VideoAlarm.at.desc()).limit(limit))
+    return list(session.scalars(stmt))
 
 
 def close_alarm(session: Session, alarm_id: int) -> VideoAlarm:
@@ -274,16 +321,42 @@ class StoringSink:
 
 
 # ---- patrols ------------------------------------------------------------------------------
-def create_patrol_plan(
-    session: Session, name: str, patroller: str, camera_codes: list[str], interval_s: int = 20,
-    unit_code: str | None = None,
-) -> PatrolPlan:
+def _check_plan(
+    session: Session, name: str, patroller: str, camera_codes: list[str], interval_s: int
+) -> None:
+    if not name.strip() or len(name) > 128:
+        raise InvalidInput("a patrol plan needs a name of 1 to 128 characters", field="name")
+    if not patroller.strip() or len(patroller) > 64:
+        raise InvalidInput("a patrol plan needs a patroller (user name, at most 64 characters)",
+                           field="patroller")
     if not camera_codes:
         raise InvalidInput("a patrol plan needs at least one camera", field="cameras")
+    if len(set(camera_codes)) != len(camera_codes):
+        raise InvalidInput("a camera appears twice in the patrol plan", field="cameras")
     if not 5 <= interval_s <= 3600:
         raise InvalidInput("interval_s must be between 5 and 3600 seconds", field="interval_s")
     for code in camera_codes:
         get_camera(session, code)
+
+
+def update_patrol_plan(
+    session: Session, plan: PatrolPlan, *, name: str, patroller: str, camera_codes: list[str],
+    interval_s: int, active: bool = True,
+) -> PatrolPlan:
+    """Change a plan (same checks as creating one); an inactive plan leaves the patrol lists."""
+    _check_plan(session, name, patroller, camera_codes, interval_s)
+    plan.name, plan.patroller, plan.interval_s = name.strip(), patroller.strip(), interval_s
+    plan.cameras_json = json.dumps(camera_codes)
+    plan.active = active
+    session.flush()
+    return plan
+
+
+def create_patrol_plan(
+    session: Session, name: str, patroller: str, camera_codes: list[str], interval_s: int = 20,
+    unit_code: str | None = None,
+) -> PatrolPlan:
+    _check_plan(session, name, patroller, camera_codes, interval_s)
     unit_id = None
     if unit_code:
         unit_id = session.scalar(select(AdminUnit.id).where(AdminUnit.code == unit_code))
@@ -342,22 +415,29 @@ def finding_to_task(session: Session, user: User, finding: PatrolFinding) -> int
         return None
     alert = act(session, user, alarm.alert_id, "confirm",
                 task_title=f"视频巡查：{alarm.message}"[:200])
+    alarm.status = AlarmStatus.CLOSED  # the task carries it on; the wall links the task
+    session.flush()
     return alert.task_id
 
 
-def visible_patrol_plans(session: Session, user: User) -> list[PatrolPlan]:
-    """Active patrol plans whose cameras all lie in the user's jurisdiction (the user's own first)."""
+def visible_patrol_plans(session: Session, user: User, *, inactive: bool = False) -> list[PatrolPlan]:
+    """Active (with ``inactive``: all) patrol plans whose cameras all lie in the user's
+    jurisdiction, the user's own first."""
     from zhikong.auth.service import restrict
 
     visible = set(session.scalars(restrict(select(Camera.code), user, Camera.unit_id)))
-    plans = session.scalars(select(PatrolPlan).where(PatrolPlan.active.is_(True)).order_by(PatrolPlan.id))
+    stmt = select(PatrolPlan).order_by(PatrolPlan.id)
+    if not inactive:
+        stmt = stmt.where(PatrolPlan.active.is_(True))
+    plans = session.scalars(stmt)
     out = [p for p in plans if set(patrol_cameras(p)) <= visible]
     return sorted(out, key=lambda p: (p.patroller != user.username, p.id))
 
 
-def visible_patrol_plan(session: Session, user: User, plan_id: int) -> PatrolPlan:
-    """One patrol plan the user may run; another unit's plan is NotFound, never its cameras."""
-    for plan in visible_patrol_plans(session, user):
+def visible_patrol_plan(session: Session, user: User, plan_id: int, *, inactive: bool = False) -> PatrolPlan:
+    """One patrol plan the user may run (or edit, with ``inactive``); another unit's plan is
+    NotFound, never its cameras."""
+    for plan in visible_patrol_plans(session, user, inactive=inactive):
         if plan.id == plan_id:
             return plan
     raise NotFound(f"patrol plan {plan_id} does not exist")

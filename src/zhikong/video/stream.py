@@ -104,8 +104,9 @@ class FrameSource:
     """An OpenCV capture of one stream URL."""
 
     def __init__(self, url: str, username: str | None = None, password: str | None = None,
-                 timeout_ms: int = 5000) -> None:
+                 timeout_ms: int = 5000, rtsp_transport: str | None = None) -> None:
         self.url = url
+        self.rtsp_transport = rtsp_transport
         self.username = username
         self.password = password
         self.timeout_ms = timeout_ms
@@ -114,7 +115,7 @@ class FrameSource:
         self.file_fps = 0.0
 
     def open(self) -> bool:
-        from zhikong.video._cv import cv2
+        from zhikong.video._cv import cv2, ffmpeg_capture_options
 
         target = str(file_path(self.url)) if self.is_file else url_with_credentials(
             self.url, self.username, self.password)
@@ -122,7 +123,10 @@ class FrameSource:
             return False
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms,
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
-        cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+        options = ({"rtsp_transport": self.rtsp_transport}
+                   if self.rtsp_transport and self.url.lower().startswith("rtsp") else None)
+        with ffmpeg_capture_options(options):
+            cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             return False
@@ -172,6 +176,8 @@ class CameraSpec:
     password: str | None = None
     rules: CameraRules | None = None
     schedule: list[ScheduleWindow] = field(default_factory=list)
+    #: RTSP lower transport, ``tcp`` or ``udp``; None = OpenCV's default (TCP preferred)
+    rtsp_transport: str | None = None
 
 
 @dataclass
@@ -184,6 +190,12 @@ class CameraHealth:
     reconnects: int = 0
     last_error: str | None = None
     offline_since: float | None = None
+    #: frames processed after their second had passed (due time + interval), and ticks skipped
+    #: because the worker was still busy (the frame rate could not be kept)
+    late: int = 0
+    dropped: int = 0
+    #: seconds from each processed frame's due time to the end of its processing (the last 600)
+    lags: list[float] = field(default_factory=list)
 
 
 StatusCallback = Callable[[str, bool, datetime | None, str | None], None]
@@ -220,7 +232,8 @@ class CameraWorker(threading.Thread):
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> None:
         failures = 0
-        source = FrameSource(self.spec.url, self.spec.username, self.spec.password)
+        source = FrameSource(self.spec.url, self.spec.username, self.spec.password,
+                             rtsp_transport=self.spec.rtsp_transport)
         next_tick = 0.0
         bad_grabs = 0
         last_grab = time.perf_counter()
@@ -250,6 +263,7 @@ class CameraWorker(threading.Thread):
                     self.stop_event.wait(min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1)))
                     continue
                 last_grab, bad_grabs = time.perf_counter(), 0
+                next_tick = 0.0  # (re)connected: frames are due from now, not since the outage
             if not source.grab():
                 # a corrupted frame fails one grab and the stream goes on; a dead stream keeps failing
                 bad_grabs += 1
@@ -273,6 +287,8 @@ class CameraWorker(threading.Thread):
                 self.stop_event.wait(1.0 / source.file_fps)  # play files in real time
             if now < next_tick:
                 continue
+            due = next_tick if next_tick > 0 else now
+            missed = int((now - due) // self.interval)
             next_tick = max(next_tick + self.interval, now)
             frame = source.retrieve()
             if frame is None or frame.ndim != 3 or frame.shape[0] < 8:
@@ -283,6 +299,13 @@ class CameraWorker(threading.Thread):
             failures = 0
             try:
                 self.process(frame, now)
+                lag = time.perf_counter() - due
+                with self.lock:
+                    h = self.health
+                    h.dropped += missed
+                    h.late += lag > self.interval
+                    h.lags.append(lag)
+                    del h.lags[:-600]
             except InvalidInput as e:
                 with self.lock:
                     self.health.bad_frames += 1
@@ -385,7 +408,7 @@ class Supervisor:
         out = {}
         for w in self.workers:
             with w.lock:
-                out[w.spec.code] = CameraHealth(**w.health.__dict__)
+                out[w.spec.code] = CameraHealth(**{**w.health.__dict__, "lags": list(w.health.lags)})
         return out
 
     def _frame_seen(self, w: CameraWorker, came_back: bool) -> None:

@@ -35,8 +35,10 @@ def camera_specs(engine: Engine, codes: list[str] | None = None) -> tuple[list[C
                 continue
             try:
                 user, password = camera_credentials(cam)
-                specs.append(CameraSpec(cam.code, cam.stream_url, user, password, camera_rules(cam),
-                                        camera_schedule(cam)))
+                rules = camera_rules(cam)
+                specs.append(CameraSpec(cam.code, cam.stream_url, user, password, rules,
+                                        camera_schedule(cam),
+                                        rtsp_transport=rules.rtsp_transport if rules else None))
             except InvalidInput as e:
                 problems.append(str(e))
     return specs, problems

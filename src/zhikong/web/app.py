@@ -97,8 +97,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     url = settings.resolved_database_url
-    # one connection for each of the (40) threads that run sync endpoints, so none waits for the pool
-    pool = {} if url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 30, "pool_timeout": 10}
+    # one connection for each of the (40) threads that run sync endpoints, so none waits for the pool;
+    # no ping before each checkout (a round trip per request): a connection the server dropped fails
+    # one request (503) and makes the pool discard every connection older than it; recycled hourly
+    pool = {} if url.startswith("sqlite") else {
+        "pool_size": 20, "max_overflow": 30, "pool_timeout": 10, "pool_pre_ping": False, "pool_recycle": 3600
+    }
     app.state.engine = make_engine(url, **pool)
     install_error_handlers(app)
     app.add_middleware(ConcurrencyLimit)

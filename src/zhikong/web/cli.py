@@ -10,6 +10,7 @@ def serve(
     port: int = typer.Option(None, "--port", help="Port (default: settings.port)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
     reload: bool = typer.Option(False, "--reload", help="Reload on code changes (development)."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
     """Serve the web UI and the REST API (schema at /openapi.json)."""
     import uvicorn
@@ -25,6 +26,7 @@ def serve(
         workers=workers,
         reload=reload,
         log_level="info",
+        access_log=access_log,
     )
 
 

@@ -3,7 +3,8 @@
 * ``SessionDep``: one unit of work per request, committed when the endpoint returns (before the
   response is sent: an integrity error or stale write is still reported to the client).
 * ``CurrentUser``: the user of a bearer API token (``Authorization: Bearer zk_…``) or of the login
-  cookie. Cookie-authenticated writes (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in
+  cookie (cached per process for a few seconds, invalidated on any change: ``zhikong.auth.principal``).
+  Cookie-authenticated writes (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in
   the ``X-CSRF-Token`` header or a ``csrf_token`` form field; token clients need none.
   ``request.state.user`` and ``request.state.csrf_token`` are set for templates.
 """
@@ -11,19 +12,23 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request, Response
 from pydantic import Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from zhikong.auth import service as auth_service
 from zhikong.auth.models import Role, User
 from zhikong.core.config import get_settings
-from zhikong.core.db import get_engine, unit_of_work
+from zhikong.core.db import committing, get_engine, session_factory, unit_of_work
 from zhikong.core.errors import PermissionDenied, Unauthenticated
+
+T = TypeVar("T")
 
 #: a database id in a body field or path: a positive 32-bit integer (larger values are a 422, not a 5xx)
 DbId = Annotated[int, Field(ge=1, le=2_147_483_647)]
@@ -62,39 +67,104 @@ async def _csrf_from_request(request: Request) -> str | None:
     return None
 
 
-def _resolve_user(request: Request, session: Session, csrf: str | None) -> User:
+def _resolve_user(
+    request: Request, session: Session, csrf: str | None, cached_only: bool = False
+) -> User | None:
+    """The request's user; with ``cached_only`` None when finding it would need the database."""
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        user = auth_service.user_for_api_token(session, auth[7:].strip())
+        token = auth[7:].strip()
+        if cached_only:
+            hit = auth_service.cached_principal(session, "token", token)
+            if hit is None:
+                return None
+            user = hit[0]
+        else:
+            user = auth_service.principal_for_api_token(session, token)
         request.state.auth_method = "token"
         request.state.csrf_token = None
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise Unauthenticated("not logged in / 请先登录")
-        login = auth_service.session_for_token(session, cookie)
+        if cached_only:
+            found = auth_service.cached_principal(session, "cookie", cookie)
+            if found is None or found[1] is None:
+                return None
+            user, csrf_token = found[0], found[1]
+        else:
+            user, csrf_token = auth_service.principal_for_login(session, cookie)
         if request.method in UNSAFE_METHODS and not (
-            csrf and hmac.compare_digest(csrf.encode(), login.csrf_token.encode())
+            csrf and hmac.compare_digest(csrf.encode(), csrf_token.encode())
         ):
             raise PermissionDenied("missing or wrong CSRF token / CSRF 校验失败", field=CSRF_FIELD)
-        user = login.user
         request.state.auth_method = "cookie"
-        request.state.csrf_token = login.csrf_token
+        request.state.csrf_token = csrf_token
     request.state.user = user
+    return user
+
+
+def _user(request: Request, session: Session, csrf: str | None) -> User:
+    user = _resolve_user(request, session, csrf)
+    assert user is not None
     return user
 
 
 def current_user(
     request: Request, session: SessionDep, csrf: Annotated[str | None, Depends(_csrf_from_request)]
 ) -> User:
-    return _resolve_user(request, session, csrf)
+    return _user(request, session, csrf)
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    session: Session
+    user: User
+
+
+async def session_and_user(
+    request: Request, csrf: Annotated[str | None, Depends(_csrf_from_request)]
+) -> AsyncIterator[SessionUser]:
+    """A session and the authenticated user for endpoints that do their work in ``run_as_user``.
+
+    ``SessionDep`` + ``CurrentUser`` cost four hand-offs to worker threads per request (FastAPI runs
+    the session's enter and exit, the user and a sync endpoint each on a thread of its own). Here a
+    cached user is found on the event loop (no SQL: ``zhikong.auth.principal``), a miss takes one
+    thread, and ``run_as_user`` does the work and the commit on one more. Authentication still
+    comes before parameter validation, as with ``CurrentUser``.
+    """
+    session = session_factory(request_engine(request))()
+    try:
+        user = _resolve_user(request, session, csrf, cached_only=True)
+        if user is None:
+            user = await run_in_threadpool(_user, request, session, csrf)
+        yield SessionUser(session, user)
+    finally:
+        if session.in_transaction():  # a failed request: the rollback may talk to the database
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+SessionUserDep = Annotated[SessionUser, Depends(session_and_user)]
+
+
+def _commit_work(su: SessionUser, work: Callable[[Session, User], T]) -> T:
+    with committing(su.session):
+        return work(su.session, su.user)
+
+
+async def run_as_user(su: SessionUser, work: Callable[[Session, User], T]) -> T:
+    """``work(session, user)`` on a worker thread, committed (before the response is sent) or rolled
+    back as ``SessionDep`` is."""
+    return await run_in_threadpool(_commit_work, su, work)
 
 
 def optional_user(
     request: Request, session: SessionDep, csrf: Annotated[str | None, Depends(_csrf_from_request)]
 ) -> User | None:
     try:
-        return _resolve_user(request, session, csrf)
+        return _user(request, session, csrf)
     except Unauthenticated:
         request.state.user = None
         return None

@@ -44,10 +44,14 @@ def test_video_wall_and_patrol_finding(new_page: NewPage, live: LiveServer) -> N
     page.click("[data-testid=finding-recorded] a")
     page.wait_for_url("**/tasks/*")
     assert "视频巡查" in page.inner_text("h1")
+    task_url = page.url
 
-    page.goto("/video")  # the finding is an open alarm on the camera's tile, linked to the console
+    # the finding's alarm became a task: no open alarm on the tile, the task linked instead
+    page.goto("/video")
     tile = page.locator(".video-tile[data-camera='e2e-cam-1']")
-    assert tile.locator("[data-testid=alarm-count]").inner_text() == "1"
-    assert "卡点人员聚集" in tile.inner_text()
+    assert tile.locator("[data-testid=alarm-count]").count() == 0
+    done = tile.locator(".video-tasked")
+    assert "卡点人员聚集" in done.inner_text()
+    assert task_url.endswith(done.locator("a[data-task-id]").get_attribute("href") or "?")
     assert page.locator(".video-tile[data-camera='e2e-cam-2'] [data-testid=alarm-count]").count() == 0
     screenshot(page, "video-wall")  # test-output/screenshots; docs/img holds a chosen copy

@@ -16,7 +16,7 @@ from zhikong.core.crypto import get_cipher
 from zhikong.core.errors import InvalidInput, RowErrors
 from zhikong.lake import store
 from zhikong.lake.schemas import SOURCES
-from zhikong.lake.service import get_lake, ingest_file, ingest_ref, ingest_world
+from zhikong.lake.service import get_lake, ingest_file, ingest_world
 
 HEADER = "phone,ts,tower_id,event\n"
 GOOD = [
@@ -24,20 +24,6 @@ GOOD = [
     "13800138000,2020-03-01T08:30:00+08:00,T2,data",
     "13900139000,2020-03-02T09:00:00+08:00,T1,call",
 ]
-
-
-@pytest.fixture
-def lake_with_refs(settings: Settings, tmp_path: Path) -> Path:
-    ref = tmp_path / "ref"
-    ref.mkdir()
-    (ref / "tower.csv").write_text("tower_id,lat,lon,radius_m,unit_code\n"
-                                   "T1,29.40,106.70,300,500113001001\nT2,29.41,106.71,300,500113001001\n")
-    (ref / "camera.csv").write_text("camera_id,place_code,lat,lon,unit_code\n"
-                                    "C1,V1,29.40,106.70,500113001001\n")
-    (ref / "venue.csv").write_text("venue_id,name,kind,lat,lon,unit_code\n"
-                                   "V1,市场,market,29.40,106.70,500113001001\n")
-    assert ingest_ref(ref) == {"camera": 1, "tower": 2, "venue": 1}
-    return tmp_path
 
 
 def _feed(tmp: Path, name: str, lines: list[str], header: str = HEADER) -> Path:
@@ -87,7 +73,12 @@ def test_jsonl_and_parquet_inputs(lake_with_refs: Path) -> None:
     ("13800138000,8 o'clock,T1,data", "ts", "not an ISO-8601 timestamp"),
     ("12345,2020-03-01T08:00:00+08:00,T1,data", "phone", "not a mainland mobile number"),
     ("13800138000,2020-03-01T08:00:00+08:00,T1,teleport", "event", "unknown event"),
-    ("13800138000,2020-03-01T08:00:00+08:00,T1", "*", "truncated row"),
+    ("13800138000,2020-03-01T08:00:00+08:00,T1", "event", "truncated row"),
+    ("13800138000,2020-03-01T08:00:00+08:00", "tower_id", "truncated row: 2 of 4 fields"),
+    ("13800138000,2020-03-01T08:00:00+08:00,T1,data,x", "*", "5 fields, expected 4"),
+    ("13800138000,2020-03-01T08:00:00+08:00,T1,", "event", "missing value"),
+    (",2020-03-01T08:00:00+08:00,T1,data", "phone", "missing phone number"),
+    ("+86 138-0013-8000,2020-03-01T08:00:00+08:00,T1,periodic", "*", "duplicated row"),
     (GOOD[0], "*", "duplicated row"),
 ])
 def test_bad_rows_are_rejected_with_row_field_reason(lake_with_refs: Path, line: str, field: str,
@@ -108,6 +99,7 @@ def test_truncated_file_names_the_row(lake_with_refs: Path) -> None:
     f.write_text(HEADER + "\n".join(GOOD) + "\n13800138000,2020-03-0")
     res = ingest_file(f, "cell")
     assert res.accepted == 3 and res.sample[0].row == 4 and "truncated" in res.sample[0].reason
+    assert res.sample[0].field == "tower_id"          # the first column the cut row lacks
 
 
 def test_wrong_columns_fail_the_file(lake_with_refs: Path) -> None:

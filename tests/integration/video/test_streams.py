@@ -182,3 +182,27 @@ def test_diagnose_wrong_credentials_and_unreachable() -> None:
         assert diagnose(cam.url, "u", "bad") == "wrong credentials (HTTP 401)"
         assert diagnose(cam.url, None, None) == "wrong credentials (HTTP 401)"
     assert diagnose(f"http://127.0.0.1:{free_port()}/x", None, None).startswith("unreachable")
+
+
+class SlowDetector:
+    """A detector slower than the camera's frame interval (1.3 s per frame against 0.5 s)."""
+
+    name = "slow"
+
+    def detect(self, frame: np.ndarray) -> list[Box]:
+        time.sleep(1.3)
+        return []
+
+
+def test_a_worker_that_cannot_keep_up_reports_late_and_dropped_frames() -> None:
+    with MjpegCamera(lambda i: jpeg(), fps=10.0) as cam:
+        sup = Supervisor([CameraSpec("slow", cam.url)], DetectorPool(SlowDetector, 1), RecordingSink(),
+                         fps=2.0, offline_after_s=60.0).start()
+        try:
+            assert wait_for(lambda: sup.health()["slow"].frames >= 3, 40), sup.health()
+        finally:
+            sup.stop()
+    h = sup.health()["slow"]
+    # every frame ends more than its 0.5 s after it was due; the ticks in between are dropped
+    assert h.late == len(h.lags) == h.frames and min(h.lags) >= 1.3
+    assert h.dropped >= h.frames - 1 >= 2

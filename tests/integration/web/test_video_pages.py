@@ -110,3 +110,87 @@ def test_finding_post_creates_finding_and_task(setup: dict[str, object], session
     assert alert is not None and alert.camera_code == "cam-1"
     shown = client.get(ok.headers["location"])
     assert 'data-testid="finding-recorded"' in shown.text and f'href="/tasks/{task_id}"' in shown.text
+    # the finding's video alarm is closed at once: the wall links its task instead of an open alarm
+    from zhikong.video.models import AlarmStatus, VideoAlarm
+
+    alarm = session.get(VideoAlarm, finding.alarm_id)
+    assert alarm is not None and alarm.status == AlarmStatus.CLOSED
+    wall = client.get("/video")
+    tile = wall.text.split('data-camera="cam-1"')[1].split("</section>")[0]
+    assert 'data-testid="alarm-count"' not in tile
+    assert f'href="/tasks/{task_id}"' in tile and f'data-alarm-id="{alarm.id}"' in tile
+
+
+def test_alarm_closes_when_its_alert_is_confirmed_elsewhere(
+    setup: dict[str, object], session: Session
+) -> None:
+    """An alert confirmed into a task in the alert console (not the patrol page) closes the alarm."""
+    from zhikong.alerts.service import act
+    from zhikong.auth.models import User
+    from zhikong.video.models import AlarmStatus, VideoAlarm
+
+    alarm = session.scalar(select(VideoAlarm).where(VideoAlarm.message.contains("门口聚集")))
+    assert alarm is not None and alarm.status == AlarmStatus.OPEN and alarm.alert_id
+    client = TestClient(create_app(), base_url="https://testserver")
+    _login(client, "v21")
+    assert 'data-testid="alarm-count"' in client.get("/video").text
+    v21 = session.scalar(select(User).where(User.username == "v21"))
+    assert v21 is not None
+    alert = act(session, v21, alarm.alert_id, "confirm")
+    session.commit()
+    wall = client.get("/video")
+    assert 'data-testid="alarm-count"' not in wall.text
+    assert f'href="/tasks/{alert.task_id}"' in wall.text
+    session.expire_all()
+    assert session.get(VideoAlarm, alarm.id).status == AlarmStatus.CLOSED  # type: ignore[union-attr]
+
+
+def test_patrol_plan_create_and_edit_pages(setup: dict[str, object], session: Session) -> None:
+    from zhikong.video.models import PatrolPlan
+    from zhikong.video.service import patrol_cameras
+    from zhikong.web.i18n import COOKIE
+
+    client = TestClient(create_app(), base_url="https://testserver")
+    token = _login(client, "patrol1")
+    new = client.get("/video/patrol/new")
+    assert new.status_code == 200 and 'id="plan-form"' in new.text
+    assert 'value="cam-1"' in new.text and 'value="cam-9"' not in new.text  # jurisdiction
+    assert "新建巡查计划" in new.text and "按巡查顺序" in new.text  # zh_CN by default
+    form = {"name": "早班巡查", "patroller": "patrol1", "interval_s": "15", "cameras": ["cam-2", "cam-1"]}
+    assert client.post("/video/patrol/new", data=form, follow_redirects=False).status_code == 403  # CSRF
+    bad = client.post("/video/patrol/new", data={**form, "interval_s": "2", "csrf_token": token})
+    assert bad.status_code == 422 and 'id="plan-interval-error"' in bad.text
+    foreign = client.post("/video/patrol/new", data={**form, "cameras": ["cam-9"], "csrf_token": token})
+    assert foreign.status_code == 422 and 'id="plan-cameras-error"' in foreign.text
+    none = client.post("/video/patrol/new", data={**form, "cameras": [], "csrf_token": token})
+    assert none.status_code == 422 and 'id="plan-cameras-error"' in none.text
+    assert session.scalar(select(PatrolPlan).where(PatrolPlan.name == "早班巡查")) is None
+    ok = client.post("/video/patrol/new", data={**form, "csrf_token": token}, follow_redirects=False)
+    assert ok.status_code == 303
+    session.expire_all()
+    plan = session.scalar(select(PatrolPlan).where(PatrolPlan.name == "早班巡查"))
+    assert plan is not None and patrol_cameras(plan) == ["cam-2", "cam-1"] and plan.interval_s == 15
+    listing = client.get(ok.headers["location"])
+    assert 'data-testid="plan-saved"' in listing.text
+    assert f'href="/video/patrol/{plan.id}/edit"' in listing.text
+    # edit: one camera, longer interval, then stop the plan (it stays editable, not runnable)
+    edit = client.get(f"/video/patrol/{plan.id}/edit")
+    assert edit.status_code == 200 and 'value="早班巡查"' in edit.text
+    changed = {"name": "早班巡查", "patroller": "patrol1", "interval_s": "30", "cameras": ["cam-1"],
+               "active": "1", "csrf_token": token}
+    edit_url = f"/video/patrol/{plan.id}/edit"
+    assert client.post(edit_url, data=changed, follow_redirects=False).status_code == 303
+    stopped = {k: v for k, v in changed.items() if k != "active"}
+    assert client.post(edit_url, data=stopped, follow_redirects=False).status_code == 303
+    session.expire_all()
+    plan = session.get(PatrolPlan, plan.id)
+    assert plan is not None and patrol_cameras(plan) == ["cam-1"]
+    assert plan.interval_s == 30 and not plan.active
+    assert client.get(f"/video/patrol/{plan.id}").status_code == 404  # stopped: not on patrol
+    # another unit's plan is not editable
+    assert client.get(f"/video/patrol/{setup['theirs']}/edit").status_code == 404
+    theirs = client.post(f"/video/patrol/{setup['theirs']}/edit", data=changed, follow_redirects=False)
+    assert theirs.status_code == 404
+    client.cookies.set(COOKIE, "en")
+    page_en = client.get("/video/patrol/new")
+    assert page_en.status_code == 200 and "New patrol plan" in page_en.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -69,16 +71,58 @@ def test_bad_phones_and_ids() -> None:
     assert v.normalise_id("1101051949")[1].startswith("not a valid ID number")
 
 
-def test_pseudonymise_hashes_each_distinct_value_once() -> None:
-    calls: list[str] = []
+KEY = b"k" * 32
 
-    def h(s: str) -> str:
-        calls.append(s)
-        return "h:" + s
 
-    col = pa.chunked_array([["13800138000", "13800138000", "bad", "+8613800138000"]])
-    chk = v.Checker(4)
-    out = v.pseudonymise(col, "phone", "phone", chk, h)
-    assert out.to_pylist() == ["h:+8613800138000", "h:+8613800138000", "", "h:+8613800138000"]
-    assert sorted(calls) == ["+8613800138000", "+8613800138000"]   # two distinct raw spellings
-    assert _reasons(chk)[2].startswith("not a mainland mobile number")
+def test_pseudonymise_hashes_the_normalised_value_with_the_ledger_key() -> None:
+    from zhikong.core.crypto import PiiCipher
+
+    cipher = PiiCipher(b"a test secret of enough bytes")
+    col = pa.chunked_array([["13800138000", "13800138000", "bad", "+86 138-0013-8000", None,
+                             "１３８００１３８０００"]])
+    chk = v.Checker(6)
+    out = v.pseudonymise(col, "phone", "phone", chk, cipher.hash_key())
+    h = cipher.keyed_hash("+8613800138000")
+    assert out.to_pylist() == [h, h, "", h, "", h]      # every spelling: the ledger's hash
+    r = _reasons(chk)
+    assert set(r) == {2, 4}
+    assert r[2].startswith("not a mainland mobile number") and r[4] == "missing phone number"
+
+
+def test_pseudonymise_id_numbers() -> None:
+    good = ["11010519491231002X", "11010519491231002x", " 110105491231002 "]
+    col = pa.chunked_array([[*good, "110105194912310021", "11010519491231002Y", "1101051949123100２X"]])
+    chk = v.Checker(6)
+    out = v.pseudonymise(col, "id_number", "id", chk, KEY)
+    expect = hmac.new(KEY, b"11010519491231002X", hashlib.sha256).hexdigest()
+    assert out.to_pylist()[:3] == [expect] * 3
+    r = _reasons(chk)
+    assert set(r) == {3, 4} and "check digit" in r[3]
+    assert out[5].as_py() == expect                     # full-width digit: the ledger's normaliser
+
+
+@pytest.mark.parametrize("key", [b"", b"short", b"k" * 64, b"k" * 65, bytes(range(256))])
+def test_bulk_keyed_hash_is_hmac_sha256(key: bytes) -> None:
+    vals = ["+8613800138000", "11010519491231002X", "", "汉字", "x" * 300]
+    out = v.keyed_hashes(pa.array([*vals, None]), key)
+    assert out.to_pylist() == [hmac.new(key, s.encode(), hashlib.sha256).hexdigest() for s in vals] + [None]
+    assert v.keyed_hashes(pa.array([], pa.string()), key).to_pylist() == []
+
+
+def test_pseudonyms_are_reused_between_batches_and_per_key() -> None:
+    v._PIDS.clear()
+    a = v.cached_keyed_hashes(pa.array(["+8613800138000", None]), KEY)
+    assert a.to_pylist() == [hmac.new(KEY, b"+8613800138000", hashlib.sha256).hexdigest(), None]
+    assert v._PIDS[KEY] == {"+8613800138000": a[0].as_py()}
+    b = v.cached_keyed_hashes(pa.array(["+8613900139000", "+8613800138000"]), KEY)
+    assert b.to_pylist() == [hmac.new(KEY, s.encode(), hashlib.sha256).hexdigest()
+                             for s in ("+8613900139000", "+8613800138000")]
+    other = v.cached_keyed_hashes(pa.array(["+8613800138000"]), b"another key")
+    assert other[0].as_py() == hmac.new(b"another key", b"+8613800138000", hashlib.sha256).hexdigest()
+    v.PID_CACHE_MAX, old = 2, v.PID_CACHE_MAX
+    try:
+        v.cached_keyed_hashes(pa.array(["+8613700137000"]), KEY)     # would exceed: cleared first
+        assert list(v._PIDS[KEY]) == ["+8613700137000"]
+    finally:
+        v.PID_CACHE_MAX = old
+        v._PIDS.clear()

@@ -54,12 +54,18 @@ def video_wall(request: Request, session: SessionDep, user: OptionalUser) -> Res
     """The video wall: the user's cameras with their latest frame and open alarms."""
     if user is None:
         return login_redirect(request)
+    video_service.close_handled_alarms(session)  # alerts confirmed into tasks or dismissed elsewhere
     cams = _cameras(session, user)
     alarms: dict[int, list[Any]] = {c.id: [] for c in cams}
     for a in video_service.open_alarms(session, [c.id for c in cams]):
         alarms[a.camera_id].append(a)
+    tasked: dict[int, list[Any]] = {c.id: [] for c in cams}
+    recent = video_service.recent_task_alarms(session, [c.id for c in cams])
+    for a in recent:
+        tasked[a.camera_id].append(a)
     return page(request, user, "video.html", {
         "cameras": cams, "alarms": alarms, "has_frame": _has_frame, "status_labels": CAMERA_STATUS,
+        "tasked": tasked, "task_of": video_service.alarm_tasks(session, recent),
         "local_time": local_time, "refresh_s": REFRESH_S,
         "plans": video_service.visible_patrol_plans(session, user),
     })
@@ -70,9 +76,111 @@ def patrol_list(request: Request, session: SessionDep, user: OptionalUser) -> Re
     """The patrol plans the user may run."""
     if user is None:
         return login_redirect(request)
-    plans = video_service.visible_patrol_plans(session, user)
-    ctx = {"plans": plans, "cameras_of": video_service.patrol_cameras}
+    plans = video_service.visible_patrol_plans(session, user, inactive=True)
+    saved = request.query_params.get("saved", "")
+    ctx = {"plans": plans, "cameras_of": video_service.patrol_cameras,
+           "saved": int(saved) if saved.isdigit() else None}
     return page(request, user, "video_patrols.html", ctx)
+
+
+PLAN_FIELDS = {"name", "patroller", "cameras", "interval_s"}
+
+
+def _plan_form(
+    request: Request, session: Session, user: User, plan: PatrolPlan | None, form: dict[str, Any],
+    errors: dict[str, str], status_code: int = 200,
+) -> Response:
+    cams = _cameras(session, user)
+    chosen = list(form.get("cameras", []))
+    # the plan's cameras first, in their patrol order, then the others
+    order = {code: i for i, code in enumerate(chosen)}
+    cams.sort(key=lambda c: (order.get(c.code, len(order)), c.code))
+    return page(request, user, "video_plan_form.html", {
+        "plan": plan, "cameras": cams, "form": form, "chosen": set(chosen), "errors": errors,
+    }, status_code=status_code)
+
+
+@router.get("/video/patrol/new")
+def plan_new(request: Request, session: SessionDep, user: OptionalUser) -> Response:
+    """Form for a new patrol plan over cameras in the user's jurisdiction."""
+    if user is None:
+        return login_redirect(request)
+    form = {"name": "", "patroller": user.username, "cameras": [], "interval_s": "20", "active": True}
+    return _plan_form(request, session, user, None, form, {})
+
+
+@router.get("/video/patrol/{plan_id}/edit")
+def plan_edit(request: Request, plan_id: RowId, session: SessionDep, user: OptionalUser) -> Response:
+    """Form to change a patrol plan (cameras, order, interval, patroller) or stop it."""
+    if user is None:
+        return login_redirect(request)
+    try:
+        plan = video_service.visible_patrol_plan(session, user, plan_id, inactive=True)
+    except NotFound as e:
+        return error_page(request, user, e)
+    form = {"name": plan.name, "patroller": plan.patroller, "cameras": video_service.patrol_cameras(plan),
+            "interval_s": str(plan.interval_s), "active": plan.active}
+    return _plan_form(request, session, user, plan, form, {})
+
+
+async def _save_plan(request: Request, session: Session, user: User, plan_id: int | None) -> Response:
+    data = await request.form()
+    gettext, _ = gettext_for(request_locale(request))
+    form: dict[str, Any] = {
+        "name": str(data.get("name", "")).strip(), "patroller": str(data.get("patroller", "")).strip(),
+        "cameras": [str(c) for c in data.getlist("cameras")], "interval_s": str(data.get("interval_s", "")),
+        "active": data.get("active") == "1" if plan_id is not None else True,
+    }
+    plan = None
+    try:
+        if plan_id is not None:
+            plan = video_service.visible_patrol_plan(session, user, plan_id, inactive=True)
+        visible = {c.code for c in _cameras(session, user)}
+        if not form["cameras"]:
+            raise InvalidInput(gettext("Choose at least one camera."), field="cameras")
+        if not set(form["cameras"]) <= visible:
+            raise InvalidInput(gettext("Choose cameras of your jurisdiction only."), field="cameras")
+        try:
+            interval = int(form["interval_s"])
+        except ValueError:
+            interval = 0
+        if not 5 <= interval <= 3600:
+            raise InvalidInput(gettext("Seconds per camera: a whole number from 5 to 3600."),
+                               field="interval_s")
+        if not form["name"] or len(form["name"]) > 128:
+            raise InvalidInput(gettext("Give the plan a name of at most 128 characters."), field="name")
+        if not form["patroller"] or len(form["patroller"]) > 64:
+            raise InvalidInput(gettext("Give the patroller's user name."), field="patroller")
+        if plan is None:
+            plan = video_service.create_patrol_plan(session, form["name"], form["patroller"],
+                                                    form["cameras"], interval)
+        else:
+            video_service.update_patrol_plan(session, plan, name=form["name"], patroller=form["patroller"],
+                                             camera_codes=form["cameras"], interval_s=interval,
+                                             active=bool(form["active"]))
+    except NotFound as e:
+        session.rollback()
+        return error_page(request, user, e)
+    except ZhikongError as e:
+        session.rollback()
+        if plan_id is not None:
+            plan = video_service.visible_patrol_plan(session, user, plan_id, inactive=True)
+        field = e.field if e.field in PLAN_FIELDS else "form"
+        return _plan_form(request, session, user, plan, form, {field: e.message},
+                          status_code=e.http_status if e.http_status < 500 else 400)
+    return RedirectResponse(f"/video/patrol?saved={plan.id}", status_code=303)
+
+
+@router.post("/video/patrol/new")
+async def plan_create(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """Create a patrol plan (form post with the CSRF token)."""
+    return await _save_plan(request, session, user, None)
+
+
+@router.post("/video/patrol/{plan_id}/edit")
+async def plan_update(request: Request, plan_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
+    """Save a changed patrol plan (form post with the CSRF token)."""
+    return await _save_plan(request, session, user, plan_id)
 
 
 def _patrol_context(session: Session, user: User, plan: PatrolPlan) -> dict[str, Any]:
