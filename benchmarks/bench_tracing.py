@@ -104,6 +104,7 @@ def main() -> None:
 
     with duckdb_engine(memory_limit=args.memory_limit) as eng:
         results["duckdb"] = run_sql(eng, lake, world, cases)
+    print(f"duckdb compared query: {results['duckdb'][2]:.2f} s", flush=True)
     if args.full != "none":
         with duckdb_engine(memory_limit=args.memory_limit) as eng:
             t, c = time.perf_counter(), time.process_time()
@@ -120,7 +121,8 @@ def main() -> None:
         what = "secondary contacts" if args.full == "secondary" else "hop 1 only, no secondary contacts"
         print(
             f"duckdb full trace of {len(cases)} cases (all detectors, companions, {what}): {full_s:.2f} s "
-            f"(target ≤ 5 s; process CPU {full_cpu:.2f} s), {len(full.contacts)} classified contacts"
+            f"(target ≤ 5 s; process CPU {full_cpu:.2f} s), {len(full.contacts)} classified contacts",
+            flush=True,
         )
 
     if "postgres" in peers:
@@ -130,6 +132,8 @@ def main() -> None:
         try:
             pg = PostgresEngine(cluster.create_database("bench"))
             results["postgres"] = run_sql(pg, lake, world, cases)
+            _, load_s, query_s = results["postgres"]
+            print(f"postgres load {load_s:.2f} s, query {query_s:.2f} s", flush=True)
             pg.close()
         finally:
             cluster.stop()
@@ -137,6 +141,7 @@ def main() -> None:
         t = time.perf_counter()
         ev = pandas_exposures(lake, world.ledger(), index_table(cases, load_policy()), load_policy())
         results["pandas"] = (ev, 0.0, time.perf_counter() - t)
+        print(f"pandas query {results['pandas'][2]:.2f} s", flush=True)
     if "spark" in peers:
         from zhikong.engine.backends.spark import SparkEngine
 
