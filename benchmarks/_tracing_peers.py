@@ -69,9 +69,10 @@ class PostgresEngine(QueryEngine):
             "LANGUAGE sql IMMUTABLE AS $$ SELECT substring($1 from $2) $$"
         )
 
-    def _load(self, name: str, table: pa.Table, temp: bool) -> None:
-        cols = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in table.schema)
-        self.conn.execute(f"CREATE {'TEMP ' if temp else ''}TABLE {name} ({cols})")
+    def _load(self, name: str, table: pa.Table, temp: bool, create: bool = True) -> None:
+        if create:
+            cols = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in table.schema)
+            self.conn.execute(f"CREATE {'TEMP ' if temp else ''}TABLE {name} ({cols})")
         if table.num_rows:
             buf = io.BytesIO()
             pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
@@ -98,15 +99,14 @@ class PostgresEngine(QueryEngine):
         )
 
     def _register_parquet(self, name: str, paths: list[str], hive: bool) -> None:
-        parts = []
-        for p in paths:
+        # one file at a time (COPY), so a 100,000-person lake does not sit in memory as CSV
+        for i, p in enumerate(paths):
             t = pq.read_table(p)
             if hive:
                 day = next((s.split("=", 1)[1] for s in Path(p).parts if s.startswith("day=")), None)
                 if day:
                     t = t.append_column("day", pa.array([day] * t.num_rows, pa.string()).cast(pa.date32()))
-            parts.append(t)
-        self._load(name, pa.concat_tables(parts), temp=False)
+            self._load(name, t, temp=False, create=i == 0)
         source = name.removeprefix("src_")
         for col in _INDEX.get(source, []):
             self.conn.execute(f"CREATE INDEX ON {name} ({col})")
@@ -122,9 +122,14 @@ class PostgresEngine(QueryEngine):
         self.conn.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         cols = {r[0] for r in self.conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = %s", [name])}
-        for col in ("person", "place"):
+        for col in ("person", "place", "pk", "tk"):
             if col in cols:
                 self.conn.execute(f"CREATE INDEX ON {name} ({col})")
+        # the overlap joins look up stays by place and time
+        if {"place", "start_s", "end_s"} <= cols:
+            self.conn.execute(f"CREATE INDEX ON {name} (place, start_s, end_s)")
+        elif {"place", "t"} <= cols:
+            self.conn.execute(f"CREATE INDEX ON {name} (place, t)")
         self.conn.execute(f"ANALYZE {name}")
 
     def _drop(self, name: str) -> None:

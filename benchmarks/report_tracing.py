@@ -33,9 +33,9 @@ RATES: dict[str, list[float]] = {
 }
 
 
-def table_and_curve(world: Path) -> None:
+def table_and_curve(world: Path, policy: str) -> None:
     with duckdb_engine() as eng:
-        ev = evaluate_tracing(World(world), eng, load_policy())
+        ev = evaluate_tracing(World(world), eng, load_policy(policy))
     print(f"{'method':<9}{'class':<11}{'recall':>8}{'precision':>11}{'tp':>6}{'fp':>7}{'fn':>6}")
     for method, per_class in ev.table.items():
         for cls, m in per_class.items():
@@ -48,7 +48,7 @@ def table_and_curve(world: Path) -> None:
         print(f"{p['k']:>7}{p['score']:>10.2f}{p['precision']:>11.3f}{p['recall']:>8.3f}")
 
 
-def rates(people: int, days: int, seed: int) -> None:
+def rates(people: int, days: int, seed: int, policy: str) -> None:
     from zhikong.sim.params import SimParams
     from zhikong.sim.service import generate_world
 
@@ -57,7 +57,7 @@ def rates(people: int, days: int, seed: int) -> None:
         for value in values:
             with tempfile.TemporaryDirectory() as tmp, duckdb_engine() as eng:
                 generate_world(Path(tmp), SimParams(seed=seed, people=people, days=days, **{name: value}))
-                m = evaluate_tracing(World(Path(tmp)), eng, load_policy(), methods=("zhikong",)).table
+                m = evaluate_tracing(World(Path(tmp)), eng, load_policy(policy), methods=("zhikong",)).table
                 c = m["zhikong"]["close"]
                 print(
                     f"{name:<24}{value:>6}  recall {c['recall']:.3f}  precision {c['precision']:.3f}"
@@ -86,7 +86,7 @@ def thinned_lake(lake: Path, out: Path, source: str, keep: float) -> Path:
     return out
 
 
-def thin(world_dir: Path, sources: list[str], keeps: list[float]) -> None:
+def thin(world_dir: Path, sources: list[str], keeps: list[float], policy: str) -> None:
     from zhikong.evaluation.world import world_lake
 
     world = World(world_dir)
@@ -96,7 +96,7 @@ def thin(world_dir: Path, sources: list[str], keeps: list[float]) -> None:
         for keep in keeps:
             with tempfile.TemporaryDirectory() as tmp, duckdb_engine() as eng:
                 thinned = thinned_lake(lake, Path(tmp) / "lake", source, keep)
-                ev = evaluate_tracing(world, eng, load_policy(), methods=("zhikong",), lake=thinned)
+                ev = evaluate_tracing(world, eng, load_policy(policy), methods=("zhikong",), lake=thinned)
                 c = ev.table["zhikong"]["close"]
                 print(
                     f"{source:<11} keep {keep:>4}  recall {c['recall']:.3f}  precision {c['precision']:.3f}"
@@ -114,13 +114,14 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--seed", type=int, default=20200301)
+    ap.add_argument("--policy", default="protocol-9", help="policy name or YAML file")
     args = ap.parse_args()
     if args.world and args.thin:
-        thin(args.world, args.thin.split(","), [float(k) for k in args.keep.split(",")])
+        thin(args.world, args.thin.split(","), [float(k) for k in args.keep.split(",")], args.policy)
     elif args.world:
-        table_and_curve(args.world)
+        table_and_curve(args.world, args.policy)
     if args.rates:
-        rates(args.people, args.days, args.seed)
+        rates(args.people, args.days, args.seed, args.policy)
 
 
 if __name__ == "__main__":

@@ -90,13 +90,27 @@ class World:
         return self.cipher.keyed_hash(n) if n else None
 
     def ledger(self) -> pa.Table:
-        """(pid_id, pid_phone, household) of every person the world knows."""
+        """(pid_id, pid_phone, household, born_s, village) of every person the world knows (the
+        birth date and village from the world's ledger file, as the ledger import stores them)."""
         p = self.truth("persons")
+        path = self.root / "ledger.csv"
+        cols = ["id_number", "birth_date", "village_code"]
+        # a world without a ledger file (hand-made test worlds) has no birth dates or villages
+        led = pd.read_csv(path, dtype=str, usecols=cols) if path.is_file() else pd.DataFrame(columns=cols)
+        led = led.drop_duplicates("id_number").set_index("id_number")
+        born = pd.to_datetime(p["id_number"].map(led["birth_date"]), errors="coerce")
+        # local midnight of the birth date, as epoch seconds (China: UTC+8, no DST)
+        born_s = (born - pd.Timestamp("1970-01-01")).dt.total_seconds() - 8 * 3600
         return pa.table(
             {
                 "pid_id": [self.hash_id(v) for v in p["id_number"]],
                 "pid_phone": [self.hash_phone(v) for v in p["phone"]],
                 "household": [None if v is None else str(v) for v in p["household_code"]],
+                "born_s": pa.array(born_s.round().astype("Int64"), pa.int64()),
+                "village": pa.array(
+                    [v if isinstance(v, str) else None for v in p["id_number"].map(led["village_code"])],
+                    pa.string(),
+                ),
             },
             schema=LEDGER_SCHEMA,
         )

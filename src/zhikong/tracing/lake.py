@@ -36,4 +36,25 @@ def register_lake(engine: QueryEngine, lake_dir: Path) -> dict[str, bool]:
     return present
 
 
-LEDGER_SCHEMA = pa.schema([("pid_id", pa.string()), ("pid_phone", pa.string()), ("household", pa.string())])
+#: the ledger as tracing sees it: keyed hashes, the household code, the birth date (epoch seconds
+#: of local midnight, for the school-age rule) and the residence village code (GB/T 2260, 12 digits)
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("pid_id", pa.string()),
+        ("pid_phone", pa.string()),
+        ("household", pa.string()),
+        ("born_s", pa.int64()),
+        ("village", pa.string()),
+    ]
+)
+
+
+def ledger_frame(ledger: pa.Table) -> pa.Table:
+    """``ledger`` with the columns of :data:`LEDGER_SCHEMA` (missing optional ones are null)."""
+    cols = {}
+    for f in LEDGER_SCHEMA:
+        if f.name in ledger.column_names:
+            cols[f.name] = ledger.column(f.name).cast(f.type)
+        else:
+            cols[f.name] = pa.nulls(ledger.num_rows, f.type)
+    return pa.table(cols, schema=LEDGER_SCHEMA)

@@ -22,11 +22,13 @@ minutes, distance)`` aggregated per case, contact, source, place, distance class
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
+from zhikong.tracing import structure
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -43,7 +45,7 @@ IDX_SCHEMA = pa.schema(
 )
 
 #: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger")
+DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
 
 EVIDENCE_SCHEMA = pa.schema(
     [
@@ -80,8 +82,15 @@ def _epoch(col: str) -> str:
     return f"CAST(FLOOR(zk_epoch_s({col})) AS BIGINT)"
 
 
-def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
-    """Person-mapped, time-bounded copies of the sources and the stays derived from them."""
+def prepare(
+    engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, sources: Collection[str] | None = None
+) -> None:
+    """Person-mapped, time-bounded copies of the sources and the stays derived from them.
+
+    ``sources`` limits the work to what those detectors need (``"companion"`` stands for the grid
+    stays of the companion rule and the grid baseline); all by default.
+    """
+    want = set(DETECTORS) | {"companion"} if sources is None else set(sources)
     r = policy.rules
     lo, hi = _ts(lo_s), _ts(hi_s)
     engine.create_table(
@@ -99,18 +108,126 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
             f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
         )
 
-    engine.create_table("t_cell", mapped("cell", f"{_epoch('s.ts')} AS t, s.tower_id AS place"))
+    # the structure detectors (``structure``) read cell and venue stays
+    structural = bool(want & {"venue_cell", "school"})
+    if want & {"cell", "companion"} or structural:
+        _cell_stays(engine, policy, lo, hi)
+    if "venue_scan" in want or structural:
+        dwell = pa.table(
+            {
+                "kind": list(r.venue_dwell_minutes),
+                "dwell_s": [int(v * 60) for v in r.venue_dwell_minutes.values()],
+            }
+        )
+        engine.register_arrow("venue_dwell", dwell)
+        default_dwell = int(r.dwell(None) * 60)
+        engine.create_table(
+            "stay_venue",
+            f"""
+            WITH v AS ({mapped("venue_scan", f"{_epoch('s.ts')} AS t, s.venue_id AS place")}),
+            o AS (SELECT person, t, place,
+                    LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t FROM v)
+            SELECT o.person, o.place, o.t AS start_s,
+                   LEAST(o.t + COALESCE(d.dwell_s, {default_dwell}),
+                         COALESCE(o.next_t, o.t + 86400)) AS end_s,
+                   COALESCE(rv.kind, 'default') AS kind
+            FROM o LEFT JOIN ref_venue rv ON rv.venue_id = o.place
+            LEFT JOIN venue_dwell d ON d.kind = rv.kind""",
+        )
+
+    if "camera" in want:
+        engine.create_table("t_camera", mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"))
+    if "gps" in want:
+        # each point with its time bin and distance grid cell, computed once for every detector run
+        d, bin_s = float(r.gps_distance_m), r.gps_bin_minutes * 60
+        xy = "CAST(s.x AS DOUBLE) AS x, CAST(s.y AS DOUBLE) AS y"
+        engine.create_table(
+            "t_gps",
+            f"""
+            SELECT person, t, x, y, t // {bin_s} AS b, CAST(FLOOR(x / {d}) AS BIGINT) AS gx,
+                   CAST(FLOOR(y / {d}) AS BIGINT) AS gy
+            FROM ({mapped("gps", f"{_epoch('s.ts')} AS t, {xy}")}) g""",
+        )
+    if "travel" in want:
+        engine.create_table(
+            "t_travel",
+            mapped(
+                "travel",
+                f"{_epoch('s.ts')} AS t, {_epoch('s.depart_ts')} AS t0, s.mode, "
+                "s.vehicle || '@' || CAST(CAST(s.depart_ts AS DATE) AS VARCHAR) AS trip, s.carriage, "
+                "CAST(REGEXP_EXTRACT(s.seat, '^[0-9]+', 0) AS INT) AS seat_row",
+            ),
+        )
+    if "proximity" in want:
+        engine.create_table(
+            "t_prox",
+            f"""
+            SELECT COALESCE(m1.person, s.pid) AS person, COALESCE(m2.person, s.other_pid) AS other,
+                   {_epoch("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
+            FROM src_proximity s LEFT JOIN pmap m1 ON m1.pid = s.pid LEFT JOIN pmap m2 ON m2.pid = s.other_pid
+            WHERE s.ts >= {lo} AND s.ts < {hi}""",
+        )
+    if "companion" in want:
+        cell_m = float(policy.companion.cell_m)
+        grid_of = (
+            f"CAST(CAST(FLOOR(x / {cell_m}) AS BIGINT) AS VARCHAR) || '_' || "
+            f"CAST(CAST(FLOOR(y / {cell_m}) AS BIGINT) AS VARCHAR)"
+        )
+        engine.create_table(
+            "stay_grid",
+            f"""
+            SELECT s.person, t.place, s.start_s, s.end_s FROM stay_cell s
+            JOIN (SELECT tower_id, {grid_of} AS place FROM ref_tower) t ON t.tower_id = s.place""",
+        )
+    if structural:
+        structure.prepare(engine, policy)
+
+
+def _cell_stays(engine: QueryEngine, policy: Policy, lo: str, hi: str) -> None:
+    # Cell stays are windows over every ping in the period: the heaviest step. They run on integer
+    # keys (a person number, and a tower number that sorts like the tower id), which sort and
+    # group several times faster than the long pseudonyms; the result is mapped back.
+    engine.create_table(
+        "pdict",
+        "SELECT person, ROW_NUMBER() OVER (ORDER BY person) AS pk FROM (SELECT DISTINCT person FROM pmap) d",
+    )
+    engine.create_table(
+        "t_cell0",
+        f"""
+        SELECT k.pk, CASE WHEN k.pk IS NULL THEN s.pid END AS upid, {_epoch("s.ts")} AS t, s.tower_id AS place
+        FROM src_cell s LEFT JOIN (SELECT m.pid, d.pk FROM pmap m JOIN pdict d ON d.person = m.person) k
+          ON k.pid = s.pid
+        WHERE s.ts >= {lo} AND s.ts < {hi}""",
+    )
+    # pids the ledger does not know are people of their own, numbered after the ledger's
+    engine.create_table(
+        "xdict",
+        """
+        SELECT upid AS person, (SELECT COUNT(*) FROM pdict) + ROW_NUMBER() OVER (ORDER BY upid) AS pk
+        FROM (SELECT DISTINCT upid FROM t_cell0 WHERE upid IS NOT NULL) u""",
+    )
+    engine.create_table(
+        "tdict",
+        "SELECT place, ROW_NUMBER() OVER (ORDER BY place) AS tk FROM (SELECT DISTINCT place FROM t_cell0) d",
+    )
+    r = policy.rules
     pp_s, gap_s = int(r.ping_pong_minutes * 60), int(r.cell_gap_minutes * 60)
+    # A stay starts at a break row (``brk``) and ends where its last row reaches: the ``prev_end`` of
+    # the next break row, or the person's last row + gap. So after one sort of all pings only break
+    # rows and last rows go on (a LEAD over them), with no second sort of every ping and no grouping.
     engine.create_table(
         "stay_cell",
         f"""
-        WITH o AS (
+        WITH c AS (
+          SELECT COALESCE(c.pk, x.pk) AS person, c.t, d.tk AS place
+          FROM t_cell0 c LEFT JOIN tdict d ON d.place = c.place LEFT JOIN xdict x ON x.person = c.upid),
+        o AS (
           SELECT person, t, place,
             LAG(place, 2) OVER w AS prev2_place, LAG(t, 2) OVER w AS prev2_t,
             LAG(place) OVER w AS prev_place, LAG(t) OVER w AS prev_t,
             LEAD(place) OVER w AS next_place, LEAD(t) OVER w AS next_t,
             ROW_NUMBER() OVER w AS rn
-          FROM t_cell WINDOW w AS (PARTITION BY person ORDER BY t, place)),
+          FROM c WINDOW w AS (PARTITION BY person ORDER BY t, place)),
         pp AS (
           SELECT person, t, next_t, rn,
             CASE WHEN prev_place IS NOT NULL AND prev_place = next_place AND place <> prev_place
@@ -119,66 +236,23 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
                       AND t - prev2_t <= {pp_s} THEN prev2_place ELSE prev_place END AS prev_place,
             prev_t
           FROM o),
-        s AS (
-          SELECT person, t, next_t, place,
-            SUM(CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END)
-              OVER (PARTITION BY person ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
-          FROM pp)
-        SELECT person, place, MIN(t) AS start_s,
-               MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
-        FROM s GROUP BY person, place, sid""",
+        b AS (
+          SELECT person, t, place, rn, next_t IS NULL AS is_last,
+            CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END AS brk,
+            prev_t + LEAST(t - prev_t, {gap_s}) AS prev_end
+          FROM pp),
+        f AS (
+          SELECT person, t, place, brk,
+            LEAD(CASE WHEN brk = 1 THEN prev_end ELSE t + {gap_s} END)
+              OVER (PARTITION BY person ORDER BY rn) AS next_end
+          FROM b WHERE brk = 1 OR is_last),
+        k AS (SELECT person, place, t AS start_s, COALESCE(next_end, t + {gap_s}) AS end_s
+              FROM f WHERE brk = 1),
+        names AS (SELECT person, pk FROM pdict UNION ALL SELECT person, pk FROM xdict)
+        SELECT n.person, d.place, k.start_s, k.end_s
+        FROM k JOIN names n ON n.pk = k.person LEFT JOIN tdict d ON d.tk = k.place""",
     )
-
-    dwell = pa.table(
-        {
-            "kind": list(r.venue_dwell_minutes),
-            "dwell_s": [int(v * 60) for v in r.venue_dwell_minutes.values()],
-        }
-    )
-    engine.register_arrow("venue_dwell", dwell)
-    default_dwell = int(r.dwell(None) * 60)
-    engine.create_table(
-        "stay_venue",
-        f"""
-        WITH v AS ({mapped("venue_scan", f"{_epoch('s.ts')} AS t, s.venue_id AS place")}),
-        o AS (SELECT person, t, place,
-                LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t FROM v)
-        SELECT o.person, o.place, o.t AS start_s,
-               LEAST(o.t + COALESCE(d.dwell_s, {default_dwell}), COALESCE(o.next_t, o.t + 86400)) AS end_s,
-               COALESCE(rv.kind, 'default') AS kind
-        FROM o LEFT JOIN ref_venue rv ON rv.venue_id = o.place
-        LEFT JOIN venue_dwell d ON d.kind = rv.kind""",
-    )
-
-    engine.create_table("t_camera", mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"))
-    engine.create_table(
-        "t_gps", mapped("gps", f"{_epoch('s.ts')} AS t, CAST(s.x AS DOUBLE) AS x, CAST(s.y AS DOUBLE) AS y")
-    )
-    engine.create_table(
-        "t_travel",
-        mapped(
-            "travel",
-            f"{_epoch('s.ts')} AS t, {_epoch('s.depart_ts')} AS t0, s.mode, "
-            "s.vehicle || '@' || CAST(CAST(s.depart_ts AS DATE) AS VARCHAR) AS trip, s.carriage, "
-            "CAST(REGEXP_EXTRACT(s.seat, '^[0-9]+', 0) AS INT) AS seat_row",
-        ),
-    )
-    engine.create_table(
-        "t_prox",
-        f"""
-        SELECT COALESCE(m1.person, s.pid) AS person, COALESCE(m2.person, s.other_pid) AS other,
-               {_epoch("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
-        FROM src_proximity s LEFT JOIN pmap m1 ON m1.pid = s.pid LEFT JOIN pmap m2 ON m2.pid = s.other_pid
-        WHERE s.ts >= {lo} AND s.ts < {hi}""",
-    )
-    cell_m = float(policy.companion.cell_m)
-    engine.create_table(
-        "stay_grid",
-        f"""
-        SELECT s.person, CAST(CAST(FLOOR(t.x / {cell_m}) AS BIGINT) AS VARCHAR) || '_' ||
-               CAST(CAST(FLOOR(t.y / {cell_m}) AS BIGINT) AS VARCHAR) AS place, s.start_s, s.end_s
-        FROM stay_cell s JOIN ref_tower t ON t.tower_id = s.place""",
-    )
+    engine.drop("t_cell0")
 
 
 def _day(col: str) -> str:
@@ -186,17 +260,24 @@ def _day(col: str) -> str:
 
 
 def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
-    """Exposures from overlapping stays at the same place (venue, tower)."""
+    """Exposures from overlapping stays at the same place (venue, tower).
+
+    Others' stays are first cut to the places the index persons were at and, per place, to the
+    span of the index persons' time there (``env``), so the range join sees only candidates."""
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
                  GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b
           FROM {stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
+        env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
+        oc AS (
+          SELECT o.* FROM {stays} o JOIN env ON env.place = o.place
+          WHERE o.start_s < env.b1 AND o.end_s > env.a0),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
                  GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, {distance_sql} AS distance
-          FROM x JOIN {stays} o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
+          FROM x JOIN oc o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
           WHERE o.person <> x.person)
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, distance
@@ -245,16 +326,12 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
               AND ABS(o.seat_row - x.seat_row) <= CASE x.mode {rows_case} ELSE 3 END""",
         "gps": f"""
             WITH x AS (
-              SELECT i.case_key, i.hop, i.person, g.t, g.x, g.y, g.t // {bin_s} AS b,
-                     CAST(FLOOR(g.x / {d}) AS BIGINT) AS gx, CAST(FLOOR(g.y / {d}) AS BIGINT) AS gy
+              SELECT i.case_key, i.hop, i.person, g.t, g.x, g.y, g.b, g.gx, g.gy
               FROM t_gps g JOIN idx i ON g.person = i.person WHERE g.t >= i.start_s AND g.t < i.end_s),
-            o AS (
-              SELECT person, t, x, y, t // {bin_s} AS b, CAST(FLOOR(x / {d}) AS BIGINT) AS gx,
-                     CAST(FLOOR(y / {d}) AS BIGINT) AS gy FROM t_gps),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.b, x.gx, x.gy
               FROM x JOIN gps_offsets f ON TRUE
-              JOIN o ON o.b = x.b AND o.gx = x.gx + f.dx AND o.gy = x.gy + f.dy
+              JOIN t_gps o ON o.b = x.b AND o.gx = x.gx + f.dx AND o.gy = x.gy + f.dy
               WHERE o.person <> x.person AND (o.x - x.x) * (o.x - x.x) + (o.y - x.y) * (o.y - x.y) <= {d * d})
             SELECT case_key, hop, contact, 'gps' AS source,
                    'grid' || CAST(MIN(gx) AS VARCHAR) || '_' || CAST(MIN(gy) AS VARCHAR) AS place,
@@ -288,6 +365,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
     }
+    out.update(structure.detectors(policy))
     return out
 
 
@@ -304,8 +382,10 @@ def companion_sql(policy: Policy) -> str:
                 FROM stay_grid s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
                   AND s.person = i.person GROUP BY s.person, s.place),
-        res_all AS (SELECT person, place, SUM(end_s - start_s) / 3600.0 AS hours FROM stay_grid
-                    GROUP BY person, place)
+        res_all AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours FROM stay_grid s
+                    JOIN (SELECT DISTINCT contact, place FROM pair) q
+                      ON q.contact = s.person AND q.place = s.place
+                    GROUP BY s.person, s.place)
         SELECT p.case_key, p.hop, p.contact, p.place, p.minutes, p.start_s, p.end_s,
                GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) AS resident_hours
         FROM pair p JOIN idx i ON i.case_key = p.case_key AND i.hop = p.hop

@@ -26,8 +26,8 @@ from zhikong.core.errors import ConfigError
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY = "protocol-9"
 
-DistanceClass = Literal["household", "close", "near", "same_place", "coarse"]
-DISTANCE_CLASSES: tuple[str, ...] = ("household", "close", "near", "same_place", "coarse")
+DistanceClass = Literal["household", "school", "close", "near", "same_place", "coarse"]
+DISTANCE_CLASSES: tuple[str, ...] = ("household", "school", "close", "near", "same_place", "coarse")
 SOURCES: tuple[str, ...] = ("ledger", "proximity", "travel", "gps", "venue_scan", "camera", "cell")
 
 
@@ -43,6 +43,34 @@ class CloseContactRule(_Strict):
     min_minutes: float = Field(gt=0, le=24 * 60)
     close_range: list[DistanceClass] = Field(min_length=1)
     household: bool = True
+    #: a pair whose risk score reaches this is close too (the score weighs every source and distance
+    #: class, so repeated same-place or same-tower evidence can add up); None: minutes rule only
+    score_threshold: float | None = Field(default=None, gt=0)
+
+
+class SchoolRule(_Strict):
+    """Pupils of one school, the stand-in for a class roster (学校/班级) when none is imported.
+
+    A school-age index person (``age`` at onset, years, inclusive) attends the school whose nearest
+    tower carries at least ``min_hours`` of their weekday cell stays inside ``hours`` (local) over the
+    look-back; without any cell record, the schools of their residence town. Their schoolmates are the
+    school-age people who attend it the same way (phone owners) or, having no phone in the ledger,
+    live in its town. Each schoolmate gets ``minutes_per_day`` × school days in the case's window.
+    """
+
+    enabled: bool = True
+    age: tuple[int, int]
+    hours: tuple[float, float]
+    min_hours: float = Field(ge=0)
+    minutes_per_day: float = Field(gt=0, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SchoolRule:
+        if self.age[0] > self.age[1]:
+            raise ValueError(f"age: {self.age[0]} is above {self.age[1]}")
+        if not 0 <= self.hours[0] < self.hours[1] <= 24:
+            raise ValueError(f"hours: {self.hours[0]}–{self.hours[1]} is not a span within a day")
+        return self
 
 
 class SecondaryRule(_Strict):
@@ -101,6 +129,10 @@ class StayRules(_Strict):
     gps_bin_minutes: int = Field(ge=1, le=60)
     proximity_rssi: Rssi
     travel_rows: dict[str, int]
+    #: venue kinds people return to (a workplace): a person who scanned such a venue in the
+    #: look-back is placed at it when their cell stays are on its nearest tower within the local
+    #: hours given here ([from, to]); such inferred stays meet scanned or inferred stays of others
+    anchor_hours: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> StayRules:
@@ -110,6 +142,9 @@ class StayRules(_Strict):
             raise ValueError("venue_dwell_minutes must all be positive")
         if self.ping_pong_minutes >= self.cell_gap_minutes:
             raise ValueError("ping_pong_minutes must be shorter than cell_gap_minutes")
+        for kind, (h0, h1) in self.anchor_hours.items():
+            if not 0 <= h0 < h1 <= 24:
+                raise ValueError(f"anchor_hours.{kind}: {h0}–{h1} is not a span within a day")
         return self
 
     def dwell(self, kind: str | None) -> float:
@@ -145,6 +180,7 @@ class Policy(_Strict):
     close_contact: CloseContactRule
     secondary_contact: SecondaryRule
     companion: CompanionRule
+    school: SchoolRule | None = None
     quarantine: QuarantineRules
     rules: StayRules
     weights: Weights

@@ -4,7 +4,8 @@ score = Σ over evidence rows of ``minutes × w_distance × w_source × infectio
 each contact keeps the contribution of every source so a field worker sees why it ranks where it
 does. Classes follow the policy:
 
-* ``close`` — same household (when the policy says so), or close-range minutes ≥ the threshold.
+* ``close`` — same household (when the policy says so), close-range minutes ≥ the threshold, or a
+  score ≥ ``close_contact.score_threshold`` when the policy sets one.
   Close-range minutes are counted per source and the largest source total is used, so two sources
   seeing the same half hour do not count it twice.
 * ``companion`` — the 时空伴随 grid rule holds (and the person is not a close contact).
@@ -77,15 +78,18 @@ def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         .agg(score=("score", "sum"), close_min=("close_min", "sum"))
         .reset_index()
     )
-    contrib = (
-        per_src.groupby(["case_key", "contact"], sort=False)
-        .apply(
-            lambda g: {
-                str(s): round(float(v), 3) for s, v in zip(g["source"], g["score"], strict=True) if v > 0
-            },
-            include_groups=False,
-        )
-        .rename("contributions")
+    # per pair, {source: score} in the order the sources first appear (one pass, no per-group apply)
+    by_pair: dict[tuple[object, object], dict[str, float]] = {}
+    cols = (per_src["case_key"], per_src["contact"], per_src["source"], per_src["score"])
+    for k, c, s, v in zip(*cols, strict=True):
+        d = by_pair.setdefault((k, c), {})
+        if v > 0:
+            d[str(s)] = round(float(v), 3)
+    contrib = pd.Series(
+        list(by_pair.values()),
+        index=pd.MultiIndex.from_tuples(list(by_pair), names=["case_key", "contact"]),
+        name="contributions",
+        dtype=object,
     )
     agg = per_src.groupby(["case_key", "contact"], sort=False).agg(
         score=("score", "sum"), close_minutes=("close_min", "max")
@@ -102,8 +106,17 @@ def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
 
 
 def is_close(
-    row_close_minutes: float, household: bool, policy: Policy, min_minutes: float | None = None
+    row_close_minutes: float,
+    household: bool,
+    policy: Policy,
+    min_minutes: float | None = None,
+    score: float | None = None,
 ) -> bool:
+    """The policy's close rule: household, close-range minutes ≥ the threshold, or (when the policy
+    sets ``close_contact.score_threshold``) a risk score at or above it."""
     if household and policy.close_contact.household:
+        return True
+    t = policy.close_contact.score_threshold
+    if t is not None and score is not None and score >= t:
         return True
     return row_close_minutes >= (min_minutes if min_minutes is not None else policy.close_contact.min_minutes)

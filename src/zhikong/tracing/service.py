@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from zhikong.core.crypto import get_cipher, mask_middle
 from zhikong.core.errors import InvalidInput, NotFound
 from zhikong.core.events import publish
-from zhikong.core.time import utcnow
+from zhikong.core.time import CHINA_TZ, utcnow
 from zhikong.engine import QueryEngine
+from zhikong.geo.models import AdminUnit
 from zhikong.people.models import Household, Person
 from zhikong.tracing.lake import LEDGER_SCHEMA
 from zhikong.tracing.models import Case, Contact, ContactClass, Exposure, RunStatus, TraceRun
@@ -88,20 +89,29 @@ def resolve_case(session: Session, raw: str) -> ResolvedCase:
 
 
 def ledger_table(session: Session) -> pa.Table:
-    """(pid_id, pid_phone, household) of the ledger, from the keyed hashes it stores."""
+    """(pid_id, pid_phone, household, born_s, village) of the ledger, from the keyed hashes it stores."""
     rows = session.execute(
-        select(Person.id_number_hash, Person.phone_hash, Household.code).outerjoin(
-            Household, Household.id == Person.household_id
-        )
+        select(Person.id_number_hash, Person.phone_hash, Household.code, Person.birth_date, AdminUnit.code)
+        .outerjoin(Household, Household.id == Person.household_id)
+        .outerjoin(AdminUnit, AdminUnit.id == Person.village_id)
     ).all()
     return pa.table(
         {
             "pid_id": [r[0] for r in rows],
             "pid_phone": [r[1] for r in rows],
             "household": [r[2] for r in rows],
+            "born_s": [_local_midnight_s(r[3]) for r in rows],
+            "village": [r[4] for r in rows],
         },
         schema=LEDGER_SCHEMA,
     )
+
+
+def _local_midnight_s(d: date | None) -> int | None:
+    """Epoch seconds of local (China) midnight of ``d``."""
+    if d is None:
+        return None
+    return int(datetime(d.year, d.month, d.day, tzinfo=CHINA_TZ).timestamp())
 
 
 def _person_ids(session: Session, keys: set[str]) -> dict[str, tuple[int, str]]:

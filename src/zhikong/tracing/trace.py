@@ -18,7 +18,7 @@ from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.engine import QueryEngine
 from zhikong.tracing import pipeline
-from zhikong.tracing.lake import LEDGER_SCHEMA, register_lake
+from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.risk import ContactResult, is_close, score_evidence, summarise
 
@@ -84,13 +84,13 @@ def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
 
 def _has_trajectory(engine: QueryEngine) -> set[str]:
     t = engine.sql("""
-        SELECT DISTINCT i.person FROM idx i WHERE
-          EXISTS (SELECT 1 FROM stay_cell s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM stay_venue s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_camera s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_gps s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_travel s WHERE s.person = i.person)
-          OR EXISTS (SELECT 1 FROM t_prox s WHERE s.person = i.person OR s.other = i.person)""")
+        WITH p AS (SELECT DISTINCT person FROM idx),
+        seen AS (
+          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
+          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
+          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
+          UNION ALL SELECT other AS person FROM t_prox)
+        SELECT DISTINCT p.person FROM p JOIN seen s ON s.person = p.person""")
     return {str(v) for v in t.column(0).to_pylist()}
 
 
@@ -135,7 +135,7 @@ def trace(
             f"({', '.join(sources)}); ingest feeds first",
             field="lake",
         )
-    engine.register_arrow("ledger", ledger.select(LEDGER_SCHEMA.names).cast(LEDGER_SCHEMA))
+    engine.register_arrow("ledger", ledger_frame(ledger))
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
@@ -152,27 +152,26 @@ def trace(
     index_people = {c.person for c in cases}
     cls_of: dict[tuple[str, str], str] = {}
     for row in s1.itertuples(index=False):
-        if is_close(float(row.close_minutes), bool(row.household), policy):
+        if is_close(float(row.close_minutes), bool(row.household), policy, score=float(row.score)):
             cls_of[(str(row.case_key), str(row.contact))] = "close"
     comp_pairs = {(str(k), str(c)) for k, c in zip(comp["case_key"], comp["contact"], strict=True)}
     for pair in comp_pairs:
         cls_of.setdefault(pair, "companion")
     contacts = _contacts(s1, cls_of, 1)
     known = {(c.case_key, c.contact) for c in contacts}
+    spans = (
+        comp.astype({"case_key": str, "contact": str}).groupby(["case_key", "contact"])
+        .agg(start_s=("start_s", "min"), end_s=("end_s", "max"))
+        .to_dict("index")
+        if not comp.empty
+        else {}
+    )
     for case_key, contact in sorted(comp_pairs - known):
         if cls_of.get((case_key, contact)) == "companion":
-            sub = comp[(comp["case_key"] == case_key) & (comp["contact"] == contact)]
+            span = spans[(case_key, contact)]
             contacts.append(
                 ContactResult(
-                    case_key,
-                    contact,
-                    "companion",
-                    1,
-                    0.0,
-                    0.0,
-                    int(sub["start_s"].min()),
-                    int(sub["end_s"].max()),
-                    {},
+                    case_key, contact, "companion", 1, 0.0, 0.0, int(span["start_s"]), int(span["end_s"]), {}
                 )
             )
     evidence = [ev1.assign(via=None)]
@@ -203,12 +202,12 @@ def trace(
                 )
             idx2 = pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
             # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
-            # it as close range; skipping it keeps hop 2 small (thousands of index persons)
-            hop2 = (
-                None
-                if "coarse" in policy.close_contact.close_range
-                else [s for s in pipeline.DETECTORS if s != "cell"]
-            )
+            # it as close range; skipping it keeps hop 2 small (thousands of index persons). The school
+            # stand-in is not applied again at hop 2: a schoolmate's schoolmates are the case's own, and
+            # on a 100,000-person world it made hop 2 tens of millions of rows
+            hop2 = [s for s in pipeline.DETECTORS if s != "school"]
+            if "coarse" not in policy.close_contact.close_range:
+                hop2.remove("cell")
             ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()
             if not ev2.empty:
                 split = ev2["case_key"].str.split(SEP, n=1, expand=True)
@@ -230,6 +229,7 @@ def trace(
                         bool(row.household),
                         policy,
                         policy.secondary_contact.min_minutes,
+                        score=float(row.score),
                     ):
                         cls2[key] = "secondary"
                 sec = _contacts(s2, cls2, 2)

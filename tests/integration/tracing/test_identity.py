@@ -1,0 +1,109 @@
+"""The optimised pipeline gives exactly the answers of the reference (the straightforward SQL kept in
+``tests/unit/tracing/reference_pipeline.py``) on a small simulated world: contacts, classes, scores,
+explanations, evidence, companions and the baselines."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from tests.unit.tracing import reference_pipeline
+from zhikong.engine import duckdb_engine
+from zhikong.evaluation.tracing import world_cases
+from zhikong.evaluation.world import World, world_lake
+from zhikong.sim.params import SimParams
+from zhikong.sim.service import generate_world
+from zhikong.tracing import pipeline
+from zhikong.tracing import trace as trace_mod
+from zhikong.tracing.lake import register_lake
+from zhikong.tracing.policy import load_policy
+from zhikong.tracing.trace import IndexCase, TraceResult, index_table, trace
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    out = tmp_path_factory.mktemp("world")
+    generate_world(out, SimParams(seed=11, people=400, days=6))
+    return World(out)
+
+
+@pytest.fixture(scope="module")
+def cases(world: World) -> list[IndexCase]:
+    out = world_cases(world)[:6]
+    start = pd.Timestamp(str(world.params["start_date"]), tz="Asia/Shanghai").to_pydatetime()
+    rng = random.Random(3)
+    people = [p for p in world.ledger().column("pid_id").to_pylist() if p]
+    for p in rng.sample(people, 14):  # residents traced as if they had fallen ill on day 3
+        out.append(
+            IndexCase(p, p, start + timedelta(days=3, hours=rng.randint(0, 23)), start + timedelta(days=5))
+        )
+    return out
+
+
+def _trace(
+    world: World, cases: list[IndexCase], module: object, monkeypatch: pytest.MonkeyPatch
+) -> TraceResult:
+    with monkeypatch.context() as m:
+        m.setattr(trace_mod, "pipeline", module)
+        with duckdb_engine() as eng:
+            return trace(
+                eng, world_lake(world), world.ledger(), cases, load_policy(), now=max(c.end_at for c in cases)
+            )
+
+
+@pytest.fixture(scope="module")
+def both(world: World, cases: list[IndexCase]) -> Iterator[tuple[TraceResult, TraceResult]]:
+    with pytest.MonkeyPatch.context() as mp:
+        yield _trace(world, cases, reference_pipeline, mp), _trace(world, cases, pipeline, mp)
+
+
+def test_the_world_has_something_to_find(both: tuple[TraceResult, TraceResult]) -> None:
+    ref, _ = both
+    classes = {c.cls for c in ref.contacts}
+    assert {"close", "companion"} <= classes, classes
+    assert set(ref.evidence["source"]) >= {"cell", "venue_scan", "ledger"}
+
+
+def test_contacts_are_identical(both: tuple[TraceResult, TraceResult]) -> None:
+    ref, new = both
+    assert [vars(c) for c in new.contacts] == [vars(c) for c in ref.contacts]
+    assert new.without_trajectory == ref.without_trajectory
+    pd.testing.assert_frame_equal(new.ranking.reset_index(drop=True), ref.ranking.reset_index(drop=True))
+
+
+def test_evidence_is_identical(both: tuple[TraceResult, TraceResult]) -> None:
+    ref, new = both
+    pd.testing.assert_frame_equal(new.evidence.reset_index(drop=True), ref.evidence.reset_index(drop=True))
+
+
+def test_stays_companions_and_baselines_are_identical(world: World, cases: list[IndexCase]) -> None:
+    policy = load_policy()
+    idx = index_table(cases, policy)
+    lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
+    hi = max(idx.column("end_s").to_pylist()) + 3600
+    got: list[dict[str, pd.DataFrame]] = []
+    for module in (reference_pipeline, pipeline):
+        with duckdb_engine() as eng:
+            register_lake(eng, world_lake(world))
+            eng.register_arrow("ledger", world.ledger())
+            module.prepare(eng, policy, lo, hi)  # type: ignore[attr-defined]
+            eng.register_arrow("idx", idx)
+            queries = {
+                "stay_cell": "SELECT * FROM stay_cell",
+                "stay_grid": "SELECT * FROM stay_grid",
+                "companion": module.companion_sql(policy),  # type: ignore[attr-defined]
+                "grid": module.baseline_sql("grid", policy),  # type: ignore[attr-defined]
+                "tower": module.baseline_sql("tower", policy),  # type: ignore[attr-defined]
+            }
+            got.append({k: _sorted(eng.sql(q).to_pandas()) for k, q in queries.items()})
+    for name in got[0]:
+        assert len(got[0][name]) > 0, name
+        pd.testing.assert_frame_equal(got[1][name], got[0][name], check_dtype=False, obj=name)
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(list(df.columns)).reset_index(drop=True)
