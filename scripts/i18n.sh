@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Message catalogues of the web command centre (Babel).
-#   scripts/i18n.sh extract   -> messages.pot from the templates and Python sources
+#   scripts/i18n.sh extract   -> messages.pot from the templates and Python sources of the web
+#                                and of every domain with templates of its own (enterprise, facilities)
 #   scripts/i18n.sh update    -> extract, then merge new messages into zh_CN and en .po files
 #   scripts/i18n.sh compile   -> compile .mo files (optional: .po files are compiled at run time)
 set -euo pipefail
@@ -11,7 +12,8 @@ dir=src/zhikong/web/i18n
 case "${1:-update}" in
   extract)
     "$PYBABEL" extract -F "$dir/babel.cfg" -k N_ -k gettext -k ngettext:1,2 --no-location \
-      --sort-output --project zhikong -o "$dir/messages.pot" src/zhikong/web ;;
+      --sort-output --project zhikong -o "$dir/messages.pot" \
+      $(for t in src/zhikong/*/templates; do dirname "$t"; done | sort -u) ;;
   update)
     "$0" extract
     for loc in zh_CN en; do

@@ -127,6 +127,22 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class RiskMark(Base):
+    """One reason category found for a person's keyed hash (ID number or phone hash) by the last
+    refresh, valid until ``until_at``: what a registration looks up instead of scanning the lake.
+
+    Refreshed set-based by :func:`zhikong.enterprise.risk.refresh_marks` for everybody (not only
+    registered employees) from tracing cases and contacts, active key persons and the lake's travel
+    and roaming presence in risk areas. Holds no places or times beyond the expiry."""
+
+    __tablename__ = "enterprise_risk_mark"
+
+    pid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class RosterEntry(Base):
     """The enterprise's own staff list (uploaded), to see who has not registered yet."""
 

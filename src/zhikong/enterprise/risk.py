@@ -1,16 +1,22 @@
-"""Set-based risk recompute for registered employees.
+"""Set-based risk recompute for registered employees, through a table of risk marks.
 
-Reason categories come from three places, each found for all employees at once:
+Reason categories are found for everybody, set-based, and kept as :class:`RiskMark` rows keyed by
+the person's keyed hash (ID number or phone hash, the lake's ``pid``) or by the ledger person
+(``p:<person id>``), each valid until an expiry:
 
-* the operational database (SQL): tracing cases and contacts (joined on the ledger person or the
-  keyed hashes the tracing engine uses as ``person_key``) and active key persons with their control
-  measure (screening);
-* the lake (DuckDB over Parquet): travel records (``pid`` = ID-number hash) and mobile-network
-  roaming (``pid`` = phone hash) within ``lookback_days`` in a city of the latest risk-area
-  publication, during the entry's period.
+* the operational database (SQL): tracing cases and contacts (by ``person_key``, the case's hashes
+  and the ledger person) and active key persons with their control measure (screening, by ledger
+  person);
+* the lake (DuckDB over Parquet, one query for the whole population): travel records (``pid`` =
+  ID-number hash) and mobile-network roaming (``pid`` = phone hash) within ``lookback_days`` in a city
+  of the latest risk-area publication, during the entry's period.
 
-The policy (:mod:`zhikong.enterprise.policy`) turns categories into a level. Only changes are written:
-the employee row, one :class:`RiskResult` history row and notifications for the enterprise and the
+:func:`refresh_marks` rewrites the marks that changed and returns the keys whose marks changed;
+:func:`recompute` refreshes, joins employees to their marks (two indexed joins) and applies the policy
+(:mod:`zhikong.enterprise.policy`); :func:`recompute_affected` recomputes only the employees whose
+marks changed (what the event subscribers run). A registration looks up its own keys only
+(:func:`categories_for`); nothing scans the lake per request. Only changes are written: the
+employee row, one :class:`RiskResult` history row and notifications for the enterprise and the
 employee.
 """
 
@@ -18,18 +24,25 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, cast, delete, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from zhikong.core.time import local_day, utcnow
-from zhikong.enterprise.models import Audience, Employee, Level, Notification, RiskResult
+from zhikong.core.time import as_utc, day_bounds_utc, local_day, utcnow
+from zhikong.enterprise.models import (
+    Audience,
+    Employee,
+    Level,
+    Notification,
+    RiskMark,
+    RiskResult,
+)
 from zhikong.enterprise.policy import RiskPolicy, load_policy
 from zhikong.screening.models import KeyCategory, KeyPerson, KeyStatus, RiskArea
 from zhikong.tracing.models import Case, Contact
@@ -42,6 +55,7 @@ _KEY_CATEGORY = {KeyCategory.CASE: "case", KeyCategory.CLOSE_CONTACT: "close_con
                  KeyCategory.SECONDARY_CONTACT: "secondary_contact",
                  KeyCategory.COMPANION: "companion"}
 CHUNK = 5000
+Marks = dict[tuple[str, str], datetime]
 
 
 @dataclass
@@ -52,23 +66,28 @@ class RecomputeSummary:
     tasks: int = 0
     policy_version: str = ""
     seconds: float = 0.0
+    #: keys (hashes / ``p:<person id>``) whose marks changed in this run's refresh
+    marks_changed: int = 0
+
+
+def person_key(person_id: int | None) -> str:
+    """The mark key of a ledger person (marks found through the ledger rather than a hash)."""
+    return f"p:{person_id}"
+
+
+def employee_keys(id_hash: str, phone_hash: str, person_id: int | None) -> list[str]:
+    keys = [id_hash, phone_hash]
+    if person_id is not None:
+        keys.append(person_key(person_id))
+    return keys
 
 
 def _employees(session: Session, employee_ids: Sequence[int] | None) -> pd.DataFrame:
-    stmt: Any = select(Employee.id, Employee.person_id, Employee.id_number_hash,
-                               Employee.phone_hash, Employee.level, Employee.reasons)
-    frames = []
-    if employee_ids is None:
-        frames.append(pd.DataFrame(session.execute(stmt).all(),
-                                   columns=["id", "person_id", "id_hash", "phone_hash", "level",
-                                            "reasons"]))
-    else:
-        ids = list(employee_ids)
-        for i in range(0, len(ids), CHUNK):
-            frames.append(pd.DataFrame(
-                session.execute(stmt.where(Employee.id.in_(ids[i:i + CHUNK]))).all(),
-                columns=["id", "person_id", "id_hash", "phone_hash", "level", "reasons"]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    stmt: Any = select(Employee.id, Employee.level, Employee.reasons)
+    cols = ["id", "level", "reasons"]
+    frames = [pd.DataFrame(session.execute(q).all(), columns=cols)
+              for q in _restrict(stmt, employee_ids)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
 def _restrict(stmt: Any, employee_ids: Sequence[int] | None) -> list[Any]:
@@ -78,41 +97,42 @@ def _restrict(stmt: Any, employee_ids: Sequence[int] | None) -> list[Any]:
     return [stmt.where(Employee.id.in_(ids[i:i + CHUNK])) for i in range(0, len(ids), CHUNK)]
 
 
-def oltp_categories(session: Session, policy: RiskPolicy, at: datetime,
-                    employee_ids: Sequence[int] | None = None) -> dict[int, set[str]]:
-    """Categories from cases, contacts and key persons, by employee id (SQL joins, no loops)."""
-    found: dict[int, set[str]] = defaultdict(set)
-    case_since = at - timedelta(days=policy.case_days)
-    contact_since = at - timedelta(days=policy.contact_days)
+def _mark(marks: Marks, key: str | None, category: str, until: datetime) -> None:
+    if not key:
+        return
+    until = as_utc(until)
+    old = marks.get((key, category))
+    if old is None or until > old:
+        marks[(key, category)] = until
+
+
+def oltp_marks(session: Session, policy: RiskPolicy, at: datetime) -> Marks:
+    """Marks from tracing cases and contacts and active key persons, for everybody (SQL, no loops
+    over people beyond reading the result)."""
+    marks: Marks = {}
+    case_days, contact_days = timedelta(days=policy.case_days), timedelta(days=policy.contact_days)
+    for pk, id_hash, phone_hash, pid, onset in session.execute(
+            select(Case.person_key, Case.id_number_hash, Case.phone_hash, Case.person_id,
+                   Case.onset_at).where(Case.onset_at >= at - case_days)):
+        for key in (pk, id_hash, phone_hash, person_key(pid) if pid else None):
+            _mark(marks, key, "case", onset + case_days)
+    for pk, pid, cls, last in session.execute(
+            select(Contact.person_key, Contact.person_id, Contact.cls, Contact.last_at)
+            .where(Contact.last_at >= at - contact_days)):
+        cat = _CONTACT_CATEGORY[str(cls)]
+        for key in (pk, person_key(pid) if pid else None):
+            _mark(marks, key, cat, last + contact_days)
     today = local_day(at)
-    queries: list[tuple[Any, str | None]] = []
-    for cond in (Case.person_id == Employee.person_id, Case.id_number_hash == Employee.id_number_hash,
-                 Case.phone_hash == Employee.phone_hash):
-        queries.append((select(Employee.id).join(Case, cond).where(Case.onset_at >= case_since)
-                        .distinct(), "case"))
-    for cond in (Contact.person_id == Employee.person_id,
-                 Contact.person_key == Employee.id_number_hash,
-                 Contact.person_key == Employee.phone_hash):
-        queries.append((select(Employee.id, Contact.cls).join(Contact, cond)
-                        .where(Contact.last_at >= contact_since).distinct(), None))
-    kp = (select(Employee.id, KeyPerson.category, KeyPerson.measure)
-          .join(KeyPerson, KeyPerson.person_id == Employee.person_id)
-          .where(KeyPerson.status == KeyStatus.ACTIVE, KeyPerson.start_date <= today,
-                 KeyPerson.end_date >= today).distinct())
-    for stmt, category in queries:
-        for q in _restrict(stmt, employee_ids):
-            for row in session.execute(q):
-                if category is not None:
-                    found[row[0]].add(category)
-                else:
-                    found[row[0]].add(_CONTACT_CATEGORY[str(row[1])])
-    for q in _restrict(kp, employee_ids):
-        for emp_id, cat, measure in session.execute(q):
-            found[emp_id].add(str(measure))
-            extra = _KEY_CATEGORY.get(KeyCategory(cat))
-            if extra:
-                found[emp_id].add(extra)
-    return found
+    for pid, cat, measure, end in session.execute(
+            select(KeyPerson.person_id, KeyPerson.category, KeyPerson.measure, KeyPerson.end_date)
+            .where(KeyPerson.person_id.is_not(None), KeyPerson.status == KeyStatus.ACTIVE,
+                   KeyPerson.start_date <= today, KeyPerson.end_date >= today)):
+        until = day_bounds_utc(end if isinstance(end, date) else date.fromisoformat(str(end)))[1]
+        _mark(marks, person_key(pid), str(measure), until)
+        extra = _KEY_CATEGORY.get(KeyCategory(cat))
+        if extra:
+            _mark(marks, person_key(pid), extra, until)
+    return marks
 
 
 def _risk_entries(session: Session, at: datetime) -> pd.DataFrame:
@@ -137,26 +157,22 @@ def _parquet(lake: Path, source: str) -> str | None:
             "union_by_name = true)")
 
 
-def lake_categories(lake: Path, risk: pd.DataFrame, employees: pd.DataFrame, policy: RiskPolicy,
-                    at: datetime) -> dict[int, set[str]]:
-    """Travel from / phone presence in a risk-area city within the lookback, joined on keyed hashes
-    inside DuckDB (the lake never leaves DuckDB; only employee ids and levels come back)."""
-    found: dict[int, set[str]] = defaultdict(set)
-    if risk.empty or employees.empty:
-        return found
+def lake_marks(lake: Path, risk: pd.DataFrame, policy: RiskPolicy, at: datetime) -> Marks:
+    """Travel from / phone presence in a risk-area city within the lookback, for every ``pid`` of
+    the lake (one DuckDB query; only pid, category and the last time come back)."""
+    marks: Marks = {}
+    if risk.empty:
+        return marks
     travel, roaming = _parquet(lake, "travel"), _parquet(lake, "roaming")
     if travel is None and roaming is None:
-        return found
+        return marks
     import duckdb
 
-    since = at - timedelta(days=policy.lookback_days)
+    lookback = timedelta(days=policy.lookback_days)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        if len(employees) <= 50:  # a registration: one thread, leave the cores to other requests
-            con.execute("SET threads = 1")
-        con.register("emp", employees[["id", "id_hash", "phone_hash"]])
         con.register("risk", risk)
         match = ("(r.city = x.city OR (r.city_key IS NOT NULL AND substr(x.code, 1, 4) = r.city_key))"
                  " AND x.t_end >= r.effective_from"
@@ -164,47 +180,126 @@ def lake_categories(lake: Path, risk: pd.DataFrame, employees: pd.DataFrame, pol
         parts = []
         if travel is not None:
             parts.append(f"""
-                SELECT e.id, r.level, 'travel' AS kind FROM emp e
-                JOIN (SELECT pid, origin_city AS city, origin_code AS code,
-                             coalesce(depart_ts, ts) AS t_start, ts AS t_end
-                      FROM {travel} WHERE ts >= $since AND ts <= $at) x ON x.pid = e.id_hash
+                SELECT x.pid, r.level, 'travel' AS kind, x.t_end FROM
+                  (SELECT pid, origin_city AS city, origin_code AS code,
+                          coalesce(depart_ts, ts) AS t_start, ts AS t_end
+                   FROM {travel} WHERE ts >= $since AND ts <= $at) x
                 JOIN risk r ON {match}""")
         if roaming is not None:
             parts.append(f"""
-                SELECT e.id, r.level, 'roaming' AS kind FROM emp e
-                JOIN (SELECT pid, city, city_code AS code, first_seen AS t_start, last_seen AS t_end
-                      FROM {roaming} WHERE last_seen >= $since AND first_seen <= $at) x
-                  ON x.pid = e.phone_hash
+                SELECT x.pid, r.level, 'roaming' AS kind, x.t_end FROM
+                  (SELECT pid, city, city_code AS code, first_seen AS t_start, last_seen AS t_end
+                   FROM {roaming} WHERE last_seen >= $since AND first_seen <= $at) x
                 JOIN risk r ON {match}""")
-        sql = "SELECT DISTINCT id, level, kind FROM (" + " UNION ALL ".join(parts) + ")"
-        for emp_id, level, kind in con.execute(sql, {"since": since, "at": at}).fetchall():
-            found[int(emp_id)].add(f"{level}_risk_{kind}")
+        sql = ("SELECT pid, level, kind, max(t_end) FROM (" + " UNION ALL ".join(parts)
+               + ") GROUP BY pid, level, kind")
+        for pid, level, kind, last in con.execute(sql, {"since": at - lookback, "at": at}).fetchall():
+            _mark(marks, str(pid), f"{level}_risk_{kind}", last + lookback)
     finally:
         con.close()
+    return marks
+
+
+def refresh_marks(session: Session, *, at: datetime | None = None, lake_dir: Path | None = None,
+                  policy: RiskPolicy | None = None) -> set[str]:
+    """Recompute every mark as of ``at`` and write the keys whose marks changed; returns them."""
+    from zhikong.core.config import get_settings
+
+    policy = policy or load_policy()
+    at = at or utcnow()
+    lake = Path(lake_dir or get_settings().resolved_lake_dir)
+    new = oltp_marks(session, policy, at)
+    for key, until in lake_marks(lake, _risk_entries(session, at), policy, at).items():
+        _mark(new, key[0], key[1], until)
+    old: Marks = {(pid, cat): as_utc(until) for pid, cat, until in session.execute(
+        select(RiskMark.pid, RiskMark.category, RiskMark.until_at))}
+    new_by: dict[str, dict[str, datetime]] = defaultdict(dict)
+    old_by: dict[str, dict[str, datetime]] = defaultdict(dict)
+    for (pid, cat), until in new.items():
+        new_by[pid][cat] = until
+    for (pid, cat), until in old.items():
+        old_by[pid][cat] = until
+    changed = {pid for pid in new_by.keys() | old_by.keys() if new_by.get(pid) != old_by.get(pid)}
+    ordered = sorted(changed)
+    for i in range(0, len(ordered), CHUNK):
+        session.execute(delete(RiskMark).where(RiskMark.pid.in_(ordered[i:i + CHUNK])))
+    rows = [{"pid": pid, "category": cat, "until_at": until, "refreshed_at": at}
+            for pid in ordered for cat, until in new_by.get(pid, {}).items()]
+    for i in range(0, len(rows), CHUNK):
+        session.execute(insert(RiskMark), rows[i:i + CHUNK])
+    return changed
+
+
+def categories_for(session: Session, keys: Iterable[str], at: datetime | None = None) -> set[str]:
+    """The categories of one person's keys (a registration: one indexed lookup)."""
+    at = at or utcnow()
+    return set(session.scalars(select(RiskMark.category).where(
+        RiskMark.pid.in_(list(keys)), RiskMark.until_at >= at)))
+
+
+def employee_categories(session: Session, at: datetime,
+                        employee_ids: Sequence[int] | None = None) -> dict[int, set[str]]:
+    """Categories of employees from their marks: joins on the ID hash, the phone hash and the
+    ledger person."""
+    found: dict[int, set[str]] = defaultdict(set)
+    for cond in (RiskMark.pid == Employee.id_number_hash, RiskMark.pid == Employee.phone_hash,
+                 RiskMark.pid == literal("p:") + cast(Employee.person_id, String)):
+        stmt = (select(Employee.id, RiskMark.category).join(RiskMark, cond)
+                .where(RiskMark.until_at >= at))
+        for q in _restrict(stmt, employee_ids):
+            for emp_id, cat in session.execute(q):
+                found[int(emp_id)].add(str(cat))
     return found
+
+
+def affected_employees(session: Session, keys: set[str]) -> list[int]:
+    """Employees having one of ``keys`` (hashes or ``p:<person id>``)."""
+    hashes = sorted(k for k in keys if not k.startswith("p:"))
+    persons = sorted(int(k[2:]) for k in keys if k.startswith("p:") and k[2:].isdigit())
+    ids: set[int] = set()
+    for i in range(0, len(hashes), CHUNK):
+        part = hashes[i:i + CHUNK]
+        ids.update(session.scalars(select(Employee.id).where(
+            or_(Employee.id_number_hash.in_(part), Employee.phone_hash.in_(part)))))
+    for i in range(0, len(persons), CHUNK):
+        ids.update(session.scalars(select(Employee.id).where(
+            Employee.person_id.in_(persons[i:i + CHUNK]))))
+    return sorted(ids)
+
+
+def recompute_affected(session: Session, *, at: datetime | None = None,
+                       lake_dir: Path | None = None, policy: RiskPolicy | None = None,
+                       notify: bool = True, create_tasks: bool = True) -> RecomputeSummary:
+    """Refresh the marks and recompute only the employees whose marks changed."""
+    at = at or utcnow()
+    changed = refresh_marks(session, at=at, lake_dir=lake_dir, policy=policy)
+    ids = affected_employees(session, changed) if changed else []
+    out = (recompute(session, employee_ids=ids, at=at, policy=policy, notify=notify,
+                     create_tasks=create_tasks, refresh=False)
+           if ids else RecomputeSummary(policy_version=(policy or load_policy()).version))
+    out.marks_changed = len(changed)
+    return out
 
 
 def recompute(session: Session, *, employee_ids: Sequence[int] | None = None,
               at: datetime | None = None, lake_dir: Path | None = None,
               policy: RiskPolicy | None = None, notify: bool = True,
-              create_tasks: bool = True) -> RecomputeSummary:
-    """Recompute the level of every employee (or of ``employee_ids``); write changes only."""
-    import time
+              create_tasks: bool = True, refresh: bool = True) -> RecomputeSummary:
+    """Recompute the level of every employee (or of ``employee_ids``); write changes only.
 
-    from zhikong.core.config import get_settings
+    ``refresh`` first rewrites the risk marks as of ``at`` (:func:`refresh_marks`)."""
+    import time
 
     t0 = time.perf_counter()
     policy = policy or load_policy()
     at = at or utcnow()
-    lake = lake_dir or get_settings().resolved_lake_dir
-    emps = _employees(session, employee_ids)
     out = RecomputeSummary(policy_version=policy.version)
+    if refresh:
+        out.marks_changed = len(refresh_marks(session, at=at, lake_dir=lake_dir, policy=policy))
+    emps = _employees(session, employee_ids)
     if emps.empty:
         return out
-    found = oltp_categories(session, policy, at, employee_ids)
-    for emp_id, cats in lake_categories(Path(lake), _risk_entries(session, at), emps, policy,
-                                        at).items():
-        found[emp_id] |= cats
+    found = employee_categories(session, at, employee_ids)
     ent_of = dict(session.execute(select(Employee.id, Employee.enterprise_id).where(
         Employee.id.in_([int(i) for i, cats in found.items()]))).all()) if found else {}
     updates: list[dict[str, Any]] = []

@@ -7,61 +7,111 @@ enterprise the user may not see); enterprise admins see level and reason categor
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from zhikong.auth.models import DISTRICT_ROLES, Role, User
 from zhikong.core.errors import InvalidInput, NotFound, PermissionDenied
 from zhikong.enterprise import service, town
-from zhikong.enterprise.models import Audience, Enterprise, Level
+from zhikong.enterprise.models import Audience, Employee, Enterprise, Level, Notification
 from zhikong.enterprise.policy import load_policy
 from zhikong.enterprise.poster import poster_pdf, qr_png
 from zhikong.web.deps import CurrentUser, IdPath, OptionalUser, SessionDep
+from zhikong.web.i18n import N_
+from zhikong.web.pages.templating import gettext_for, render, request_locale
 
 router = APIRouter()
-_env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
-                   autoescape=select_autoescape(["html"]))
-LEVEL_ZH = {"green": "绿色", "yellow": "黄色", "red": "红色"}
+#: level names (English message ids, translated when rendered)
+LEVEL_LABEL = {"green": N_("Green"), "yellow": N_("Yellow"), "red": N_("Red")}
+#: the consent statement shown on the registration page (its version: service.CONSENT_VERSION;
+#: the Chinese text is the zh_CN translation, identical to service.CONSENT_TEXT)
+CONSENT_TEXT = N_(
+    "I agree that this enterprise and the local epidemic prevention and control command may use the "
+    "name, ID number and mobile number I enter, together with travel records, mobile-network big data, "
+    "close-contact and quarantine records, to determine my epidemic risk level, for epidemic control "
+    "only. The enterprise sees only the risk level and the reason categories, never my travel.")
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
-def _html(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    ctx.setdefault("level_zh", LEVEL_ZH)
-    return HTMLResponse(_env.get_template(template).render(**ctx), status_code=status,
-                        headers={"Cache-Control": "no-store"})
+def _gettext(request: Request) -> Callable[..., str]:
+    return gettext_for(request_locale(request))[0]
 
 
-def _message(title: str, message: str, status: int) -> HTMLResponse:
-    return _html("ent_message.html", status, title=title, message=message)
+def bilingual(text: str, locale: str) -> str:
+    """The half of a ``中文 / English`` service message that fits the locale."""
+    parts = re.split(r" ?/ ", text, maxsplit=1)
+    if len(parts) < 2 or not parts[1]:
+        return text
+    return parts[1] if locale == "en" else parts[0]
+
+
+def _html(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    locale = request_locale(request)
+    ctx.setdefault("level_label", LEVEL_LABEL)
+    ctx.setdefault("sep", "、" if locale == "zh_CN" else ", ")
+    resp = render(request, template, ctx, status_code=status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _message(request: Request, title: str, message: str, status: int) -> HTMLResponse:
+    return _html(request, "ent_message.html", status, title=title,
+                 message=bilingual(message, request_locale(request)))
+
+
+def _register_page(request: Request, ent: Enterprise, status: int = 200, *,
+                   form: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                   message: str | None = None) -> HTMLResponse:
+    _ = _gettext(request)
+    locale = request_locale(request)
+    return _html(request, "ent_register.html", status, title=_("Employee epidemic risk self-check"),
+                 enterprise=ent, form=form or {}, message=message,
+                 errors={k: bilingual(v, locale) for k, v in (errors or {}).items()},
+                 consent_text=CONSENT_TEXT, consent_version=service.CONSENT_VERSION)
+
+
+def note_text(request: Request, note: Notification) -> str:
+    """A change notification in the reader's language (from its stored detail)."""
+    _ = _gettext(request)
+    locale = request_locale(request)
+    d = note.detail or {}
+    if "level" not in d:
+        return note.message
+    policy = load_policy()
+    sep = "、" if locale == "zh_CN" else ", "
+    reasons = sep.join(policy.label(c, locale) for c in d.get("reasons", [])) or _("no risk found")
+    return _("Risk level changed from %(old)s to %(new)s: %(reasons)s",
+             old=_(LEVEL_LABEL.get(str(d.get("previous")), "—")), new=_(LEVEL_LABEL[str(d["level"])]),
+             reasons=reasons)
 
 
 # ---- public: self-registration and the personal result ------------------------------------------
 
 @router.get("/enterprise/r/{token}", include_in_schema=False)
-def registration_form(token: str, session: SessionDep) -> HTMLResponse:
+def registration_form(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    _ = _gettext(request)
     try:
         ent = service.enterprise_for_token(session, token[:400])
     except InvalidInput as e:
-        return _message("二维码无法使用", e.message, 400)
-    return _html("ent_register.html", title="员工疫情风险自查登记", enterprise=ent, form={}, errors={},
-                 message=None, consent_text=service.CONSENT_TEXT,
-                 consent_version=service.CONSENT_VERSION)
+        return _message(request, _("This QR code cannot be used"), e.message, 400)
+    return _register_page(request, ent)
 
 
 @router.post("/enterprise/r/{token}", include_in_schema=False)
 async def registration_submit(token: str, request: Request, session: SessionDep) -> Response:
+    _ = _gettext(request)
     try:
         ent = await run_in_threadpool(service.enterprise_for_token, session, token[:400])
     except InvalidInput as e:
-        return _message("二维码无法使用", e.message, 400)
+        return _message(request, _("This QR code cannot be used"), e.message, 400)
     form = await request.form()
 
     def text(key: str) -> str:
@@ -73,9 +123,7 @@ async def registration_submit(token: str, request: Request, session: SessionDep)
                               "phone": text("phone"), "consent": consent}
     reg = service.validate_registration(text("name"), text("id_number"), text("phone"), consent)
     if reg.errors:
-        return _html("ent_register.html", 422, title="员工疫情风险自查登记", enterprise=ent,
-                     form=values, errors=reg.errors, message=None,
-                     consent_text=service.CONSENT_TEXT, consent_version=service.CONSENT_VERSION)
+        return _register_page(request, ent, 422, form=values, errors=reg.errors)
     # in a worker thread: a double tap waits on the other request's row lock, and that request's
     # commit needs the event loop — blocking the loop here would deadlock
     result = await run_in_threadpool(service.register_employee, session, ent, reg)
@@ -84,25 +132,32 @@ async def registration_submit(token: str, request: Request, session: SessionDep)
         return RedirectResponse(f"/enterprise/me/{quote(result.link_token)}?new=1", status_code=303)
     if result.link_token is not None:
         return RedirectResponse(f"/enterprise/me/{quote(result.link_token)}?again=1", status_code=303)
-    return _html("ent_register.html", 409, title="员工疫情风险自查登记", enterprise=ent, form={},
-                 errors={}, consent_text=service.CONSENT_TEXT, consent_version=service.CONSENT_VERSION,
-                 message="该身份证号已在本企业登记过，无需重复登记。手机号与登记时不同，"
-                         "如需查看结果请用登记时的手机号重新提交，或联系企业管理员。")
+    return _register_page(request, ent, 409, message=_(
+        "This ID number is already registered with this enterprise; no need to register again. The "
+        "mobile number differs from the one registered: to see your result, submit again with the "
+        "registered mobile number, or ask the enterprise's administrator."))
 
 
 @router.get("/enterprise/me/{link}", include_in_schema=False)
-def my_result(link: str, session: SessionDep, new: int = 0, again: int = 0) -> HTMLResponse:
+def my_result(link: str, request: Request, session: SessionDep, new: int = 0,
+              again: int = 0) -> HTMLResponse:
+    _ = _gettext(request)
     try:
         emp = service.employee_for_link(session, link[:200])
     except NotFound as e:
-        return _message("链接无效", e.message, 404)
+        return _message(request, _("This link is not valid"), e.message, 404)
     ent = session.get(Enterprise, emp.enterprise_id)
     policy = load_policy()
-    msg = ("您已在本企业登记过，无需重复登记。这是您的最新结果，请收藏本页（旧链接已失效）。" if again
-           else "登记成功。请收藏本页，以后打开即可查看最新结果。" if new else None)
-    return _html("ent_me.html", title="我的风险等级", employee=emp, enterprise=ent, message=msg,
-                 reasons=[policy.label(c) for c in emp.reasons or []],
-                 notes=service.notifications(session, emp.enterprise_id, Audience.EMPLOYEE, emp.id, 20))
+    locale = request_locale(request)
+    msg = (_("You are already registered with this enterprise. This is your latest result; bookmark "
+             "this page (the old link no longer works).") if again
+           else _("Registered. Bookmark this page and open it any time to see your latest result.")
+           if new else None)
+    notes = [{"at": n.created_at.strftime("%Y-%m-%d %H:%M"), "text": note_text(request, n)}
+             for n in service.notifications(session, emp.enterprise_id, Audience.EMPLOYEE, emp.id, 20)]
+    return _html(request, "ent_me.html", title=_("My risk level"), employee=emp, enterprise=ent,
+                 message=msg, reasons=[policy.label(c, locale) for c in emp.reasons or []],
+                 notes=notes)
 
 
 # ---- staff and enterprise admins: HTML --------------------------------------------------------------
@@ -113,22 +168,28 @@ def _login(request: Request) -> RedirectResponse:
 
 def _dashboard(request: Request, session: Session, user: User, ent: Enterprise,
                roster_error: str | None = None, status: int = 200) -> HTMLResponse:
-    s = service.summary(session, ent)
+    _ = _gettext(request)
+    locale = request_locale(request)
+    s = service.summary(session, ent, locale=locale)
     rank = {"red": 0, "yellow": 1, "green": 2}
-    rows = sorted((service.employee_view(e) for e in service.employees(session, ent)),
+    emps: list[Employee] = service.employees(session, ent)
+    rows = sorted((service.employee_view(e, locale) for e in emps),
                   key=lambda r: (rank[r["level"]], r["id"]))
-    return _html("ent_dashboard.html", status, title=f"企业员工风险 · {ent.name}", s=s, rows=rows[:2000],
-                 csrf=getattr(request.state, "csrf_token", "") or "", roster_error=roster_error)
+    return _html(request, "ent_dashboard.html", status,
+                 title=_("Employee risk · %(name)s", name=ent.name), s=s, rows=rows[:2000],
+                 csrf=getattr(request.state, "csrf_token", "") or "",
+                 roster_error=bilingual(roster_error, locale) if roster_error else None)
 
 
 @router.get("/enterprise", include_in_schema=False)
 def enterprise_index(request: Request, session: SessionDep, user: OptionalUser) -> Response:
     if user is None:
         return _login(request)
+    _ = _gettext(request)
     ents = service.visible_enterprises(session, user)
     if user.role == Role.ENTERPRISE_ADMIN and len(ents) == 1:
         return RedirectResponse(f"/enterprise/{ents[0].id}", status_code=303)
-    return _html("ent_list.html", title="企业员工风险", ents=ents)
+    return _html(request, "ent_list.html", title=_("Employee risk"), ents=ents)
 
 
 @router.get("/enterprise/{enterprise_id}", include_in_schema=False)
@@ -139,7 +200,7 @@ def enterprise_page(enterprise_id: IdPath, request: Request, session: SessionDep
     try:
         ent = service.visible_enterprise(session, user, enterprise_id)
     except NotFound as e:
-        return _message("无法查看", e.message, 404)
+        return _message(request, _gettext(request)("Cannot be shown"), e.message, 404)
     return _dashboard(request, session, user, ent)
 
 
@@ -165,11 +226,14 @@ async def roster_form(enterprise_id: IdPath, request: Request, session: SessionD
 def town_page(town_id: IdPath, request: Request, session: SessionDep, user: OptionalUser) -> Response:
     if user is None:
         return _login(request)
+    _ = _gettext(request)
     try:
         view = town.town_view(session, user, town_id)
     except (NotFound, PermissionDenied) as e:
-        return _message("无法查看", e.message, 404 if isinstance(e, NotFound) else 403)
-    return _html("ent_town.html", title=f"辖区企业员工风险 · {view['town']['name']}", v=view)
+        return _message(request, _("Cannot be shown"), e.message,
+                        404 if isinstance(e, NotFound) else 403)
+    return _html(request, "ent_town.html",
+                 title=_("Employee risk in the town · %(name)s", name=view["town"]["name"]), v=view)
 
 
 # ---- JSON / files ----------------------------------------------------------------------------------

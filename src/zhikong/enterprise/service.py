@@ -241,6 +241,17 @@ def register_employee(session: Session, enterprise: Enterprise, reg: Registratio
     person, method = link_person(session, id_hash, phone_hash, reg.name)
     token = secrets.token_urlsafe(24)
     now = utcnow()
+    level, version, computed = Level.GREEN, "", None
+    reasons: list[str] = []
+    if recompute_now:
+        # the result from the risk marks of this person's own keys (no lake scan per request);
+        # someone without marks yet is picked up by the next recompute
+        from zhikong.enterprise.risk import categories_for, employee_keys
+
+        policy = load_policy()
+        reasons = policy.reasons(categories_for(
+            session, employee_keys(id_hash, phone_hash, person.id if person else None), now))
+        level, version, computed = policy.level_of(reasons), policy.version, now
     emp = Employee(enterprise_id=enterprise.id, person_id=person.id if person else None,
                    link_method=method, name=reg.name,
                    id_number_enc=cipher.encrypt(reg.id_number), id_number_hash=id_hash,
@@ -249,8 +260,8 @@ def register_employee(session: Session, enterprise: Enterprise, reg: Registratio
                    phone_masked=phones.mask(reg.phone),
                    home_village_id=person.village_id if person else None,
                    consent_version=CONSENT_VERSION, consent_at=now,
-                   link_token_hash=_token_hash(token), level=Level.GREEN, reasons=[],
-                   policy_version="", registered_at=now)
+                   link_token_hash=_token_hash(token), level=level, reasons=reasons,
+                   policy_version=version, computed_at=computed, registered_at=now)
     try:
         with session.begin_nested():
             session.add(emp)
@@ -262,11 +273,16 @@ def register_employee(session: Session, enterprise: Enterprise, reg: Registratio
         if existing is None:
             raise
         return _repeat(session, existing, phone_hash)
-    if recompute_now:
-        from zhikong.enterprise.risk import recompute
+    if level != Level.GREEN:  # rare: history from the first result, a village task when red
+        session.add(RiskResult(employee_id=emp.id, enterprise_id=enterprise.id, level=level,
+                               previous_level=None, reasons=reasons, policy_version=version,
+                               computed_at=now))
+        emp.level_changed_at = now
+        session.flush()
+        if level == Level.RED:
+            from zhikong.enterprise.town import red_tasks
 
-        recompute(session, employee_ids=[emp.id], notify=False)
-        session.refresh(emp)
+            red_tasks(session, [emp.id])
     return RegistrationResult(emp, True, token)
 
 
@@ -308,7 +324,8 @@ def employee_view(emp: Employee, locale: str = "zh_CN") -> dict[str, Any]:
             "level_changed_at": emp.level_changed_at.isoformat() if emp.level_changed_at else None}
 
 
-def summary(session: Session, enterprise: Enterprise, now: datetime | None = None) -> dict[str, Any]:
+def summary(session: Session, enterprise: Enterprise, now: datetime | None = None,
+            locale: str = "zh_CN") -> dict[str, Any]:
     now = now or utcnow()
     counts = {lv.value: 0 for lv in Level}
     for lv, n in session.execute(select(Employee.level, func.count()).where(
@@ -325,7 +342,7 @@ def summary(session: Session, enterprise: Enterprise, now: datetime | None = Non
             "changes": [{"employee_id": r.employee_id, "name": name,
                          "from": r.previous_level.value if r.previous_level else None,
                          "to": r.level.value, "reasons": r.reasons,
-                         "reason_labels": [policy.label(c) for c in r.reasons],
+                         "reason_labels": [policy.label(c, locale) for c in r.reasons],
                          "at": r.computed_at.isoformat()} for r, name in changes],
             "not_registered": not_registered(session, enterprise)}
 

@@ -19,10 +19,17 @@ from zhikong.facilities.mapdata import facilities_geojson
 from zhikong.facilities.models import CheckSource, HealthCheck
 from zhikong.geo.models import AdminUnit, UnitLevel
 from zhikong.web.deps import OptionalUser, SessionDep
+from zhikong.web.i18n import N_
 from zhikong.web.pages.common import NAV, login_redirect, viewer
 from zhikong.web.pages.templating import render
 
 router = APIRouter(include_in_schema=False)
+#: symptom codes with English message ids (translated when rendered; zh_CN as followup.SYMPTOMS)
+SYMPTOM_LABELS = {
+    "fever": N_("Fever"), "cough": N_("Cough"), "sore_throat": N_("Sore throat"),
+    "fatigue": N_("Fatigue"), "diarrhoea": N_("Diarrhoea"), "loss_of_smell": N_("Loss of smell or taste"),
+    "short_breath": N_("Shortness of breath"), "muscle_ache": N_("Muscle ache"),
+}
 
 def _render(
     request: Request, template: str, ctx: Mapping[str, Any], user: User | None, status_code: int = 200
@@ -31,7 +38,7 @@ def _render(
     full: dict[str, Any] = {
         "me": viewer(user) if user else None,
         "nav": NAV,
-        "symptoms": followup.SYMPTOMS,
+        "symptoms": SYMPTOM_LABELS,
         "measures": followup.MEASURE_ZH,
         "local": lambda dt: dt.astimezone(CHINA_TZ).strftime("%m-%d %H:%M") if dt else "—",
     }

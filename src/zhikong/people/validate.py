@@ -9,7 +9,7 @@ process runs, so it only uses picklable inputs and outputs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
@@ -35,7 +35,7 @@ Rejected = tuple[int, list[str], list[RowError]]
 
 @dataclass(slots=True)
 class Good:
-    """A valid row, normalised; the protected fields are filled by :func:`protect`."""
+    """A valid row, normalised."""
 
     row: int
     number: str
@@ -47,26 +47,6 @@ class Good:
     address: str | None
     village_id: int
     status: str
-    id_hash: str = ""
-    phone_hash: str | None = None
-    id_enc: str | None = None
-    id_masked: str | None = None
-    phone_enc: str | None = None
-    phone_masked: str | None = None
-
-    @property
-    def key(self) -> int:
-        """The first 17 digits as an integer: a compact identity for duplicate checks."""
-        return int(self.number[:17])
-
-
-def protect(g: Good, p: Protector, *, encrypt: bool) -> None:
-    """Fill the keyed hashes (always) and the ciphertexts and masks (when ``encrypt``)."""
-    g.id_hash = p.hash(g.number)
-    g.phone_hash = p.hash(g.phone) if g.phone else None
-    if encrypt and g.id_enc is None:
-        g.id_enc, g.id_masked = p.id_fields(g.number)
-        g.phone_enc, g.phone_masked = p.phone_fields(g.phone)
 
 
 def parse_date(s: str) -> date:
@@ -168,6 +148,46 @@ class ChunkSpec:
     picks: list[int]
     secret: bytes
     encrypt: bool
+    #: also render each row as PostgreSQL ``COPY`` text around the household id, with this timestamp
+    #: (ISO text) as created_at/updated_at (``None``: no COPY text)
+    copy_now: str | None = None
+
+
+#: a prepared row in the order of the ``person`` insert, without the two timestamps, and with the
+#: household *code* where the household id goes (the writer maps it):
+#: name, sex, birth (ISO text), id_enc, id_hash, id_masked, phone_enc, phone_hash, phone_masked,
+#: household code, address, village id, residence status
+Row = tuple[Any, ...]
+HOUSEHOLD = 9  # index of the household code in a Row
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One chunk after validation: plain picklable data, cheap to send between processes."""
+
+    rows: list[Row] = field(default_factory=list)
+    #: row numbers of ``rows`` in the file
+    lines: list[int] = field(default_factory=list)
+    #: the first 17 digits of each row's ID number as an int (duplicate detection)
+    keys: list[int] = field(default_factory=list)
+    #: (ID number, E.164 phone) of each row when the chunk was not encrypted (else empty)
+    plain: list[tuple[str, str | None]] = field(default_factory=list)
+    #: households in order of first appearance in the chunk: code -> (address, village id)
+    households: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    #: with ``ChunkSpec.copy_now``: each row as COPY text before and after its household id
+    copy: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(v: Any) -> str:
+    """One value in PostgreSQL's ``COPY`` text format (``\\N`` for NULL; backslash, tab, newline and
+    carriage return escaped)."""
+    if v is None:
+        return "\\N"
+    return str(v).translate(_COPY_ESCAPES)
 
 
 _state: dict[str, Any] = {}
@@ -180,26 +200,54 @@ def init_worker(spec: ChunkSpec) -> None:
     _state["pick"] = itemgetter(*spec.picks)
 
 
-def prepare_chunk(chunk: list[RawRow]) -> tuple[list[Good], list[Rejected]]:
+def prepare_chunk(chunk: list[RawRow]) -> Prepared:
     """Validate and protect one chunk (in a worker after :func:`init_worker`, or in-process)."""
     spec: ChunkSpec = _state["spec"]
-    validator: Validator = _state["validator"]
-    protector: Protector = _state["protector"]
+    check = _state["validator"].check
+    p: Protector = _state["protector"]
     pick = _state["pick"]
     ncols = spec.ncols
-    goods: list[Good] = []
-    bad: list[Rejected] = []
+    out = Prepared()
+    rows, lines, keys, plain, households = out.rows, out.lines, out.keys, out.plain, out.households
+    hashes = p.hashes
+    copy_tail = None if spec.copy_now is None or not spec.encrypt else f"\t{spec.copy_now}\t{spec.copy_now}\n"
     for rownum, raw in chunk:
-        if len(raw) > ncols and any(v.strip() for v in raw[ncols:]):
-            bad.append((rownum, raw, [RowError(rownum, "*", f"本行有 {len(raw)} 列，表头只有 {ncols} 列 / "
-                                               f"row has {len(raw)} fields, header has {ncols}",
-                                               file=spec.file)]))
+        n = len(raw)
+        if n > ncols and any(v.strip() for v in raw[ncols:]):
+            out.rejected.append((rownum, raw, [RowError(
+                rownum, "*", f"本行有 {n} 列，表头只有 {ncols} 列 / row has {n} fields, header has "
+                f"{ncols}", file=spec.file)]))
             continue
-        padded = [*raw, *[""] * (ncols + 1 - len(raw))] if len(raw) <= ncols else [*raw, ""]
-        good, errs = validator.check(rownum, pick(padded))
-        if good is None:
-            bad.append((rownum, raw, errs))
+        padded = [*raw, *[""] * (ncols + 1 - n)] if n <= ncols else [*raw, ""]
+        g, errs = check(rownum, pick(padded))
+        if g is None:
+            out.rejected.append((rownum, raw, errs))
+            continue
+        number, tel = g.number, g.phone
+        id_hash, phone_hash = hashes(number, tel)
+        id_enc: str | None = None
+        id_masked: str | None = None
+        phone_enc: str | None = None
+        phone_masked: str | None = None
+        if spec.encrypt:
+            id_enc, id_masked = p.id_fields(number)
+            phone_enc, phone_masked = p.phone_fields(tel)
         else:
-            protect(good, protector, encrypt=spec.encrypt)
-            goods.append(good)
-    return goods, bad
+            plain.append((number, tel))
+        hcode = g.household_code
+        if hcode is not None and hcode not in households:
+            households[hcode] = (g.address, g.village_id)
+        row = (g.name, g.sex, g.birth.isoformat(), id_enc, id_hash, id_masked, phone_enc,
+               phone_hash, phone_masked, hcode, g.address, g.village_id, g.status)
+        rows.append(row)
+        if copy_tail is not None:
+            # only the free-text values can hold characters to escape; the others are hex, base64url,
+            # masks, ISO dates, integers and status words
+            phone_part = (f"{phone_enc}\t{phone_hash}\t{phone_masked}\t" if phone_enc is not None
+                          else "\\N\t\\N\t\\N\t")
+            out.copy.append((
+                f"{copy_text(g.name)}\t{g.sex}\t{row[2]}\t{id_enc}\t{id_hash}\t{id_masked}\t{phone_part}",
+                f"\t{copy_text(g.address)}\t{g.village_id}\t{g.status}{copy_tail}"))
+        lines.append(rownum)
+        keys.append(int(number[:17]))
+    return out

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from zhikong.core.crypto import get_cipher, mask_middle
 from zhikong.core.errors import InvalidInput, NotFound
+from zhikong.core.events import publish
 from zhikong.core.time import day_bounds_utc, local_day, utcnow
 from zhikong.geo.models import AdminUnit, UnitLevel
 from zhikong.people.models import Person
@@ -231,6 +232,8 @@ def import_risk_areas(session: Session, path: Path | str, *, published_on: date 
                              street=r["street"], effective_from=start, effective_to=end,
                              source_file=path.name))
     session.flush()
+    publish("screening.risk_areas_imported", {"published_on": pub.isoformat(), "rows": len(rows)},
+            session=session)
     return len(rows)
 
 

@@ -7,6 +7,7 @@ names and phone numbers for the noise of incoming lists (outsiders, changed numb
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,15 @@ def random_names(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def population_frame(villages: list[Village], n: int, seed: int,
-                     ledger_csv: Path | None = None) -> pd.DataFrame:
+                     ledger_csv: Path | None = None, as_of: date | None = None) -> pd.DataFrame:
     """The people domain's synthetic population (``people.generate``) as one DataFrame.
 
     The same villages (sorted by code), ``n`` and ``seed`` give the same persons as the people
     domain's demo ledger, so the world and the imported ledger describe the same people.
-    ``ledger_csv``: also write the ledger file (the import format) there.
+    ``ledger_csv``: also write the ledger file (the import format) there. ``age`` is in whole years
+    on ``as_of`` (the world's first day), so roles (pupil, worker, retired) match the ages a tracer
+    computes from the ledger's birth dates on the simulated days. Birth dates themselves come from
+    the generator's own reference day, so the ledger is the same whatever the world's dates.
     """
     from zhikong.people.generate import VillageSpec, generate_population, write_ledger_csv
 
@@ -65,7 +69,7 @@ def population_frame(villages: list[Village], n: int, seed: int,
     df = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
     df["phone"] = df["phone"].str.slice(3).where(df["phone"] != "", None)   # national form
     born = pd.to_datetime(df["birth_date"])
-    ref = pd.Timestamp("2022-03-01")   # the generator's reference day (``as_of``) for ages
+    ref = pd.Timestamp(as_of or date(2022, 3, 1))
     df["age"] = ((ref - born).dt.days // 365.25).clip(lower=0).astype(np.int16)
     code_idx = {v.code: i for i, v in enumerate(villages)}
     df["village_idx"] = df["village_code"].map(code_idx).astype(np.int32)

@@ -54,7 +54,8 @@ def generate_world(out: Path, params: SimParams, villages: list[Village] | None 
     villages = villages or load_villages(params.district_code)
     proj = projection_for(villages, params.district_code)
     progress("people", 0, 1)
-    persons = population_frame(villages, params.people, params.seed, ledger_csv=out / "ledger.csv")
+    persons = population_frame(villages, params.people, params.seed, ledger_csv=out / "ledger.csv",
+                               as_of=params.start_date)
     n = len(persons)
     world = build_world(villages, persons, params, proj)
     rng = np.random.default_rng([params.seed, 3])

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from zhikong.core.crypto import get_cipher, mask_middle
 from zhikong.core.errors import InvalidInput, NotFound
+from zhikong.core.events import publish
 from zhikong.core.time import CHINA_TZ, utcnow
 from zhikong.engine import QueryEngine
 from zhikong.geo.models import AdminUnit
@@ -154,6 +155,8 @@ def register_cases(session: Session, cases: list[CaseInput], now: datetime | Non
             row.onset_at, row.isolated_at = c.onset_at, c.isolated_at
         out.append(row)
     session.flush()
+    publish("tracing.cases_registered", {"case_ids": [c.id for c in out], "at": now.isoformat()},
+            session=session)
     return out
 
 
@@ -242,6 +245,8 @@ def run_trace(
         c.traced_at = now
     run.finished_at = utcnow()
     session.flush()
+    publish("tracing.run_finished", {"run_id": run.id, "contacts": run.contacts, "at": now.isoformat()},
+            session=session)
     return run, result
 
 

@@ -182,3 +182,43 @@ def test_recompute_from_lake_and_risk_areas(session: Session, world: World, tmp_
     assert levels["员工1"] == (Level.YELLOW, ["medium_risk_roaming"])
     assert levels["员工2"] == (Level.GREEN, [])  # travelled 20 days ago: outside the lookback
     assert out.changed == 2
+
+
+def test_registration_reads_the_risk_marks_only(session: Session, world: World) -> None:
+    """A registration looks up its own keys in the marks: a person already a contact when the marks
+    were refreshed is red at once; one who became a contact after it is green until the next
+    recompute (which picks them up and notifies)."""
+    from zhikong.enterprise.models import RiskMark
+    from zhikong.enterprise.risk import recompute_affected
+
+    _contact(session, world, 0, ContactClass.CLOSE)
+    session.commit()
+    recompute(session)  # no employees yet: refreshes the marks for everybody
+    session.commit()
+    keys = set(session.scalars(select(RiskMark.pid)))
+    assert f"p:{world.persons[0].id}" in keys
+    first = _register(session, world, 0)
+    assert (first.employee.level, first.employee.reasons) == (Level.RED, ["close_contact"])
+    assert session.scalar(select(func.count()).select_from(Task)) == 1  # red at registration: a task
+    # the same registration on another enterprise reads the same marks
+    other = _register(session, world, 0, world.ent_b)
+    assert other.employee.level == Level.RED
+    case, run = session.scalars(select(Case)).one(), session.scalars(select(TraceRun)).one()
+    p1 = world.persons[1]
+    session.add(Contact(run_id=run.id, case_id=case.id, person_key=p1.id_number_hash or "",
+                        person_id=p1.id, cls=ContactClass.SECONDARY, score=1.0,
+                        first_at=utcnow() - timedelta(days=2), last_at=utcnow() - timedelta(days=1)))
+    session.commit()
+    late = _register(session, world, 1)
+    assert late.employee.level == Level.GREEN  # marks not refreshed yet
+    out = recompute_affected(session)
+    session.commit()
+    assert out.changed == 1 and out.marks_changed >= 1
+    session.refresh(late.employee)
+    assert (late.employee.level, late.employee.reasons) == (Level.YELLOW, ["secondary_contact"])
+    note = session.scalars(select(Notification).where(
+        Notification.employee_id == late.employee.id,
+        Notification.audience == Audience.EMPLOYEE)).one()
+    assert "次密切接触者" in note.message
+    # nothing changed: nothing recomputed
+    assert recompute_affected(session).changed == 0

@@ -57,6 +57,28 @@ def test_register_by_qr_and_personal_link(client: TestClient, session: Session, 
     assert client.get("/enterprise/me/not-a-link").status_code == 404
 
 
+def test_pages_in_english(client: TestClient, session: Session, world: World) -> None:
+    client.cookies.set("zhikong_lang", "en")
+    url = f"/enterprise/r/{service.qr_token(world.ent_a.id)}"
+    page = client.get(url)
+    assert page.status_code == 200 and 'lang="en"' in page.text
+    assert "Employee epidemic risk self-check" in page.text and "ID number" in page.text
+    assert "I agree that this enterprise" in page.text and "我同意" not in page.text
+    bad = client.post(url, data=_form(world, 0, id_number="", consent=""))
+    assert bad.status_code == 422 and "ID number is empty" in bad.text and "身份证号为空" not in bad.text
+    ok = client.post(url, data=_form(world, 0))
+    me = client.get(ok.headers["location"])
+    assert me.status_code == 200 and "Risk level:" in me.text and "Green" in me.text
+    assert "绿色" not in me.text
+    forged = client.get("/enterprise/r/forged")
+    assert forged.status_code == 400 and "not valid" in forged.text and "二维码" not in forged.text
+    h = _token(session, world.admin_a)
+    dash = client.get(f"/enterprise/{world.ent_a.id}", headers=h)
+    assert dash.status_code == 200 and "Employees (red and yellow first)" in dash.text
+    client.cookies.set("zhikong_lang", "zh_CN")
+    assert "员工（红、黄在前）" in client.get(f"/enterprise/{world.ent_a.id}", headers=h).text
+
+
 def test_forged_and_expired_codes(client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     forged = client.get("/enterprise/r/eyJlIjoxfQ.forged.signature")
     assert forged.status_code == 400 and "二维码无效" in forged.text

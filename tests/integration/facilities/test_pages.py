@@ -41,10 +41,15 @@ def test_pages(world: World) -> None:
     ok = client.post(
         f"/facilities/checks/{fu.id}", headers=h, data={"temperature": "38.2", "symptoms": "cough"}
     )
-    assert ok.status_code == 200 and "abnormal" in ok.text
+    assert ok.status_code == 200 and "异常，已告警" in ok.text and "咳嗽" in ok.text
     token = followup.self_report_token(home)
     page = client.get(f"/r/{token}")
-    assert page.status_code == 200 and 'name="temperature"' in page.text
+    assert page.status_code == 200 and 'name="temperature"' in page.text and "每日健康自报" in page.text
+    client.cookies.set("zhikong_lang", "en")
+    en = client.get(f"/r/{token}")
+    assert "Daily self-report" in en.text and "Cough" in en.text and 'lang="en"' in en.text
+    assert "每日" not in en.text
+    client.cookies.delete("zhikong_lang")
     sent = client.post(f"/r/{token}", data={"temperature": "36.5"})
     assert sent.status_code == 200 and 'data-testid="check-done"' in sent.text
     absurd = client.post(f"/r/{token}", data={"temperature": "12"})

@@ -189,3 +189,27 @@ def test_truth_cases_and_contacts_are_consistent(world_dir: Path) -> None:
     assert not trav.loc[~trav["from_risk_area"], "concealed"].any()
     risky = set(trav.loc[trav["from_risk_area"], "id_number"])
     assert set(cases.loc[cases["imported"], "id_number"]) <= risky
+
+
+def test_roles_follow_ages_on_the_worlds_own_days() -> None:
+    """Pupils are 6-18 on the world's first day, whatever its date (ages from the ledger's birth
+    dates, as a tracer computes them), and the ledger itself does not depend on the date."""
+    from datetime import date
+
+    from zhikong.sim.places import ROLE_STUDENT
+
+    villages = tiny_district()
+    for start in (date(2020, 3, 1), date(2026, 11, 13)):
+        params = SimParams(seed=7, people=1500, days=2, start_date=start)
+        persons = population_frame(villages, params.people, params.seed, as_of=start)
+        world = build_world(villages, persons, params, projection_for(villages))
+        born = pd.to_datetime(persons["birth_date"])
+        age = ((pd.Timestamp(start) - born).dt.days // 365.25).to_numpy()
+        pupils = world.role == ROLE_STUDENT
+        assert pupils.sum() > 50
+        assert ((age[pupils] >= 6) & (age[pupils] <= 18)).all()
+    early = population_frame(villages, 300, 7, as_of=date(2020, 3, 1))
+    late = population_frame(villages, 300, 7, as_of=date(2026, 11, 13))
+    assert (early["id_number"] == late["id_number"]).all()
+    born_before = early["age"] > 0
+    assert (late["age"] - early["age"])[born_before].between(6, 7).all()

@@ -9,9 +9,12 @@ import pytest
 from babel.messages.pofile import read_po
 
 from zhikong.web.i18n import CATALOGUE_DIR, DEFAULT_LOCALE, LOCALES, negotiate, translations
-from zhikong.web.pages.templating import ENV, TEMPLATE_DIR
+from zhikong.web.pages.templating import ENV, TEMPLATE_DIR, _domain_template_dirs
 
 POT = CATALOGUE_DIR / "messages.pot"
+#: the command centre's templates and those the domains bring (enterprise, facilities, …)
+TEMPLATE_DIRS = [TEMPLATE_DIR, *(Path(d) for d in _domain_template_dirs())]
+TEMPLATES = {f"{d.parent.name}/{p.relative_to(d)}": p for d in TEMPLATE_DIRS for p in d.rglob("*.html")}
 
 
 def _ids(path: Path) -> set[str]:
@@ -31,7 +34,7 @@ def test_catalogues_are_up_to_date_with_the_templates() -> None:
     """Every ``_("...")`` literal in a template is in the .pot (run scripts/i18n.sh update)."""
     pot = _ids(POT)
     used: set[str] = set()
-    for tpl in TEMPLATE_DIR.rglob("*.html"):
+    for tpl in TEMPLATES.values():
         used |= set(re.findall(r"""_\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]""", tpl.read_text()))
         used |= set(re.findall(r"""_\(\s*'((?:[^'\\]|\\.)*)'\s*[,)]""", tpl.read_text()))
     assert used, "templates use no translatable strings?"
@@ -41,9 +44,13 @@ def test_catalogues_are_up_to_date_with_the_templates() -> None:
 _VISIBLE = re.compile(r"[A-Za-z\u4e00-\u9fff]")
 
 
-@pytest.mark.parametrize("tpl", sorted(p.name for p in TEMPLATE_DIR.rglob("*.html")))
+def test_domain_templates_are_covered() -> None:
+    assert {"enterprise/ent_register.html", "facilities/facilities_dashboard.html"} <= set(TEMPLATES)
+
+
+@pytest.mark.parametrize("tpl", sorted(TEMPLATES))
 def test_templates_hard_code_no_visible_text(tpl: str) -> None:
-    text = (TEMPLATE_DIR / tpl).read_text()
+    text = TEMPLATES[tpl].read_text()
     text = re.sub(r"\{#.*?#\}", " ", text, flags=re.S)
     text = re.sub(r"\{% block body_class %\}.*?\{% endblock %\}", " ", text, flags=re.S)  # a CSS class
     text = re.sub(r"\{%.*?%\}", " ", text, flags=re.S)
@@ -55,7 +62,7 @@ def test_templates_hard_code_no_visible_text(tpl: str) -> None:
     leftovers = [w for w in text.split() if _VISIBLE.search(w)]
     assert leftovers == [], f"{tpl}: hard-coded text {leftovers[:10]}"
     # attributes people read (labels for screen readers, placeholders, titles) must be translated too
-    raw = (TEMPLATE_DIR / tpl).read_text()
+    raw = TEMPLATES[tpl].read_text()
     for attr in re.findall(r'(?:aria-label|placeholder|title|alt)="([^"]*)"', raw):
         bare = re.sub(r"\{\{.*?\}\}", "", attr)
         assert not _VISIBLE.search(bare), f"{tpl}: untranslated attribute {attr!r}"
@@ -81,5 +88,22 @@ def test_negotiate(cookie: str | None, accept: str | None, default: str, expecte
 
 
 def test_templates_compile() -> None:
-    for tpl in TEMPLATE_DIR.rglob("*.html"):
-        ENV.get_template(str(tpl.relative_to(TEMPLATE_DIR)))
+    for d in TEMPLATE_DIRS:
+        for tpl in d.rglob("*.html"):
+            ENV.get_template(str(tpl.relative_to(d)))
+
+
+def test_symptom_labels_cover_every_symptom() -> None:
+    from zhikong.facilities.followup import SYMPTOMS
+    from zhikong.facilities.pages import SYMPTOM_LABELS
+
+    assert SYMPTOM_LABELS.keys() == SYMPTOMS.keys()
+    zh = translations("zh_CN")
+    assert [zh.gettext(v) for v in SYMPTOM_LABELS.values()] == list(SYMPTOMS.values())
+
+
+def test_consent_statement_translates_to_the_stored_text() -> None:
+    from zhikong.enterprise.router import CONSENT_TEXT
+    from zhikong.enterprise.service import CONSENT_TEXT as ZH_TEXT
+
+    assert translations("zh_CN").gettext(CONSENT_TEXT) == ZH_TEXT
