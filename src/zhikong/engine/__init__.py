@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["DUCKDB", "FUNCTIONS", "SPARK", "Dialect", "QueryEngine", "duckdb_engine", "open_engine"]
 
 
-def duckdb_engine(*, memory_limit: str = "", threads: int = 0) -> QueryEngine:
+def duckdb_engine(*, memory_limit: str = "", threads: int = 0, temp_dir: str = "") -> QueryEngine:
     from zhikong.engine.backends.duckdb import DuckDBEngine
 
-    return DuckDBEngine(memory_limit=memory_limit, threads=threads)
+    return DuckDBEngine(memory_limit=memory_limit, threads=threads, temp_dir=temp_dir)
 
 
 def open_engine(settings: Settings | None = None, backend: str | None = None) -> QueryEngine:
@@ -31,7 +31,8 @@ def open_engine(settings: Settings | None = None, backend: str | None = None) ->
     s = settings or get_settings()
     name = backend or s.engine
     if name == "duckdb":
-        return duckdb_engine(memory_limit=s.duckdb_memory_limit, threads=s.duckdb_threads)
+        return duckdb_engine(memory_limit=s.duckdb_memory_limit, threads=s.duckdb_threads,
+                             temp_dir=str(s.data_dir / "tmp" / "duckdb"))
     if name == "spark":
         from zhikong.engine.backends.spark import SparkEngine
 

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from zhikong.core.config import Settings
 from zhikong.core.errors import ConfigError, EngineError, InvalidInput, MissingExtra
 from zhikong.engine import DUCKDB, SPARK, Dialect, QueryEngine, duckdb_engine, open_engine
 
@@ -91,3 +92,12 @@ def test_tracing_imports_without_pyspark_loaded() -> None:
         "zhikong.evaluation.tracing; assert 'pyspark' not in sys.modules, 'pyspark loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_open_engine_spills_under_the_data_dir(settings: Settings) -> None:
+    eng = open_engine(settings, "duckdb")
+    try:
+        where = eng.scalar("SELECT current_setting('temp_directory')")
+    finally:
+        eng.close()
+    assert where == str(settings.data_dir / "tmp" / "duckdb")

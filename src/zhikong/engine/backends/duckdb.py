@@ -20,8 +20,10 @@ def _quote_list(paths: list[str]) -> str:
 class DuckDBEngine(QueryEngine):
     dialect = DUCKDB
 
-    def __init__(self, *, memory_limit: str = "", threads: int = 0) -> None:
+    def __init__(self, *, memory_limit: str = "", threads: int = 0, temp_dir: str = "") -> None:
         self.con = duckdb.connect(":memory:")
+        if temp_dir:  # where DuckDB spills what does not fit the memory limit (default: ./.tmp)
+            self.con.execute("SET temp_directory = '" + temp_dir.replace("'", "''") + "'")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
         if memory_limit:
