@@ -25,63 +25,27 @@ minutes, distance)`` aggregated per case, contact, source, place, distance class
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import structure
+
+# the contract (schemas, detector names) and the small SQL helpers are the pipeline's own; only the
+# stay and exposure computations below are the reference
+from zhikong.tracing.pipeline import (
+    DETECTORS,
+    EVIDENCE_COLUMNS,
+    EVIDENCE_SCHEMA,
+    IDX_SCHEMA,
+    LOCAL_OFFSET_S,
+    _day,
+    _epoch,
+    _ts,
+)
 from zhikong.tracing.policy import Policy
 
-LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
-
-IDX_SCHEMA = pa.schema(
-    [
-        ("case_key", pa.string()),  # the case this row traces for (the index case at hop 1)
-        ("hop", pa.int32()),  # 1 = contacts of a case, 2 = contacts of its close contacts
-        ("person", pa.string()),  # person key of the index (ID pseudonym, or phone pseudonym)
-        ("onset_s", pa.int64()),  # onset (or sampling) of the case, epoch seconds
-        ("start_s", pa.int64()),  # window start for this index person
-        ("end_s", pa.int64()),  # window end (isolation or trace time)
-    ]
-)
-
-#: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
-
-EVIDENCE_SCHEMA = pa.schema(
-    [
-        ("case_key", pa.string()),
-        ("hop", pa.int32()),
-        ("contact", pa.string()),
-        ("source", pa.string()),
-        ("place", pa.string()),
-        ("start_s", pa.int64()),
-        ("end_s", pa.int64()),
-        ("minutes", pa.float64()),
-        ("distance", pa.string()),
-    ]
-)
-EVIDENCE_COLUMNS = [
-    "case_key",
-    "hop",
-    "contact",
-    "source",
-    "place",
-    "start_s",
-    "end_s",
-    "minutes",
-    "distance",
-]
-
-
-def _ts(epoch_s: int) -> str:
-    iso = datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S+00:00")
-    return f"CAST('{iso}' AS TIMESTAMPTZ)"
-
-
-def _epoch(col: str) -> str:
-    return f"CAST(FLOOR(zk_epoch_s({col})) AS BIGINT)"
+__all__ = ["DETECTORS", "EVIDENCE_COLUMNS", "EVIDENCE_SCHEMA", "IDX_SCHEMA", "LOCAL_OFFSET_S",
+           "_epoch", "_ts"]
 
 
 def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
@@ -184,10 +148,6 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
         FROM stay_cell s JOIN ref_tower t ON t.tower_id = s.place""",
     )
     structure.prepare(engine, policy)
-
-
-def _day(col: str) -> str:
-    return f"(({col}) + {LOCAL_OFFSET_S}) // 86400"
 
 
 def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
