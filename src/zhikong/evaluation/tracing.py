@@ -12,7 +12,9 @@ asymptomatic cases, sampling; the window ends at the report). Truth per class:
 
 Baselines: ``grid`` (same 800 m cell for > 10 minutes; companions add the 30-hour rule) and
 ``tower`` (same cell tower at the same time); their secondary contacts are the same rule applied
-again from their close contacts.
+again from their close contacts. The tower rule has no companion rule of its own: its whole alert
+list is scored as its companion list too (that list is what an operator's same-tower companion
+query returns), so its ``companion`` row repeats its ``close`` row.
 """
 
 from __future__ import annotations
