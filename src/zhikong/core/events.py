@@ -21,6 +21,7 @@ Events published by the platform:
 ``tracing.cases_registered``        ``{"case_ids": [...], "at": iso}`` new or updated cases
 ``tracing.run_finished``            ``{"run_id": int, "contacts": int, "at": iso}``
 ``screening.risk_areas_imported``   ``{"published_on": iso date, "rows": int}``
+``screening.key_persons_changed``   ``{"at": iso}`` key persons registered or released
 ==================================  ====================================================
 """
 
@@ -108,13 +109,19 @@ def _after_rollback(session: Session) -> None:
 
 
 def publish(name: str, payload: Mapping[str, Any] | None = None, *,
-            session: Session | None = None) -> None:
-    """Announce ``name``; with ``session``, once that session's transaction has committed."""
+            session: Session | None = None, coalesce: bool = False) -> None:
+    """Announce ``name``; with ``session``, once that session's transaction has committed.
+
+    ``coalesce``: one ``name`` event per transaction is enough (e.g. a list import registering
+    hundreds of key persons needs one recompute, not hundreds); later ones are dropped."""
     if session is None:
         _deliver(Event(name, dict(payload or {})))
         return
+    pending: list[Event] = session.info.setdefault(_PENDING, [])
+    if coalesce and any(e.name == name for e in pending):
+        return
     ev = Event(name, dict(payload or {}), session.get_bind())
-    session.info.setdefault(_PENDING, []).append(ev)
+    pending.append(ev)
     if not sa_event.contains(session, "after_commit", _after_commit):
         sa_event.listen(session, "after_commit", _after_commit)
         sa_event.listen(session, "after_rollback", _after_rollback)

@@ -1,7 +1,8 @@
-"""Automatic recompute: new cases, a finished trace run or a new risk-area list refresh the risk marks
-and recompute the employees whose marks changed; the enterprise and the employee are notified of
-each change (:func:`zhikong.enterprise.risk.recompute_affected`). Wired through
-:mod:`zhikong.core.events`, after the publisher's transaction has committed."""
+"""Automatic recompute: new cases, a finished trace run, a new risk-area list or key persons
+registered or released refresh the risk marks and recompute the employees whose marks changed; the
+enterprise and the employee are notified of each change
+(:func:`zhikong.enterprise.risk.recompute_affected`). Wired through :mod:`zhikong.core.events`,
+after the publisher's transaction has committed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def _at(event: Event) -> datetime:
 @subscribe("tracing.cases_registered")
 @subscribe("tracing.run_finished")
 @subscribe("screening.risk_areas_imported")
+@subscribe("screening.key_persons_changed")
 def recompute_on_event(event: Event) -> None:
     """Refresh the marks as of the event's time and recompute the affected employees."""
     from sqlalchemy import Connection

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhikong.core.errors import ConfigError, InvalidInput
-from zhikong.core.time import CHINA_TZ
+from zhikong.core.events import publish
+from zhikong.core.time import CHINA_TZ, utcnow
 from zhikong.people.models import Person
 from zhikong.screening.models import (
     ControlMeasure,
@@ -97,6 +98,7 @@ def add_key_person(session: Session, *, category: KeyCategory | str, person: Per
                    unit_id=person.village_id if person else None)
     session.add(kp)
     session.flush()
+    publish("screening.key_persons_changed", {"at": utcnow().isoformat()}, session=session, coalesce=True)
     return kp
 
 
@@ -107,4 +109,7 @@ def release_due(session: Session, today: date) -> int:
     for kp in due:
         kp.status = KeyStatus.RELEASED
     session.flush()
+    if due:
+        publish("screening.key_persons_changed", {"at": utcnow().isoformat()}, session=session,
+                coalesce=True)
     return len(due)

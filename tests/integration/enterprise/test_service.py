@@ -222,3 +222,33 @@ def test_registration_reads_the_risk_marks_only(session: Session, world: World) 
     assert "次密切接触者" in note.message
     # nothing changed: nothing recomputed
     assert recompute_affected(session).changed == 0
+
+
+def test_registering_a_key_person_recomputes_the_employee(session: Session, world: World) -> None:
+    """screening's key-person registry publishes one event per transaction; enterprise recomputes
+    after the commit, so a newly quarantined resident's employee changes level and is notified."""
+    from zhikong.screening.keypersons import add_key_person, release_due
+
+    for i in range(2):
+        _register(session, world, i)
+    session.commit()
+    recompute(session)
+    session.commit()
+    # two registrations in one transaction: one recompute after the commit, none before
+    add_key_person(session, category=KeyCategory.COMPANION, person=world.persons[1], source="t",
+                   start=date.today())
+    add_key_person(session, category=KeyCategory.COMPANION, person=world.persons[0], source="t",
+                   start=date.today())
+    assert {e.level for e in session.scalars(select(Employee))} == {Level.GREEN}
+    session.commit()
+    session.expire_all()
+    levels = {e.name: (e.level, e.reasons) for e in session.scalars(select(Employee))}
+    assert levels["员工0"][0] != Level.GREEN and "companion" in levels["员工0"][1]
+    assert levels["员工1"][0] != Level.GREEN and "companion" in levels["员工1"][1]
+    assert session.scalar(select(func.count()).select_from(Notification)
+                          .where(Notification.audience == Audience.EMPLOYEE)) >= 2
+    # released at the end of the measure: back to green, again without an explicit recompute
+    assert release_due(session, date.today() + timedelta(days=60)) == 2
+    session.commit()
+    session.expire_all()
+    assert {e.level for e in session.scalars(select(Employee))} == {Level.GREEN}
