@@ -23,16 +23,14 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,8 +38,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.pg import PgCluster  # noqa: E402
 
+from benchmarks._common import bench_env, pct, served, tree_cpu  # noqa: E402
 from benchmarks._common import free_port as _free_port  # noqa: E402
-from benchmarks._common import pct  # noqa: E402
 
 
 def _ids(n: int, offset: int) -> list[str]:
@@ -191,22 +189,6 @@ def bench_recompute(lake: Path) -> None:
           f"employees recomputed, {aff.changed:,} changed); ratio to peer {t_aff / peer:.1f}×")
 
 
-def _tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) of process ``root`` and its children (the uvicorn workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(d.name) == root or int(fields[1]) == root:  # fields[1] = ppid
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
 class _Http:
     """A deliberately small HTTP/1.1 client over asyncio streams (the load generator shares the two
     cores with the server: httpx costs several times more CPU per request). One connection per
@@ -312,15 +294,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     cluster = PgCluster().start()
-    server: subprocess.Popen[bytes] | None = None
+    stack = ExitStack()
     try:
         url = cluster.create_database("bench")
         data_dir = Path(tempfile.mkdtemp(prefix="zhikong-bench-ent-"))
-        env = dict(os.environ, ZHIKONG_DATABASE_URL=url, ZHIKONG_DATA_DIR=str(data_dir),
-                   ZHIKONG_SECRET_KEY="bench-secret-key-0123456789abcdef",
-                   PYTHONPATH=str(ROOT / "src"))
-        os.environ.update({k: env[k] for k in ("ZHIKONG_DATABASE_URL", "ZHIKONG_DATA_DIR",
-                                               "ZHIKONG_SECRET_KEY")})
+        env = bench_env(url, data_dir)
         lake = data_dir / "lake"
         t0 = time.perf_counter()
         target = seed(args.employees, args.lake_rows, lake, args.registrations)
@@ -332,29 +310,18 @@ def main() -> None:
 
         token = qr_token(target)
         port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "zhikong.web.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-             "--timeout-keep-alive", "75", "--log-level", "warning", "--no-access-log"],
-            env=env, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise SystemExit("server did not start")
+        argv = [sys.executable, "-m", "uvicorn", "zhikong.web.app:create_app", "--factory", "--host",
+                "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+                "--timeout-keep-alive", "75", "--log-level", "warning", "--no-access-log"]
+        server, base = stack.enter_context(served(argv, env, port, tries=200))
         if os.environ.get("BENCH_PROBE"):
             ident = _ids(1, 990_000)[0]
             subprocess.run([sys.executable, os.environ["BENCH_PROBE"], base, token, ident], timeout=60)
             return
         asyncio.run(peak(base, token, 20, 2, 900_000, "预热"))  # warm-up (other identities)
-        cpu0, srv0 = time.process_time(), _tree_cpu(server.pid)
+        cpu0, srv0 = time.process_time(), sum(tree_cpu(server.pid).values())
         res = asyncio.run(peak(base, token, args.registrations, args.seconds, 500_000))
-        gen_cpu, srv_cpu = time.process_time() - cpu0, _tree_cpu(server.pid) - srv0
+        gen_cpu, srv_cpu = time.process_time() - cpu0, sum(tree_cpu(server.pid).values()) - srv0
         lat = res["lat"]
         from sqlalchemy import func, select
 
@@ -395,12 +362,7 @@ def main() -> None:
               f"({srv_cpu * 1000 / args.registrations:.0f} ms per phone incl. its health probe; "
               f"{srv_cpu / res['wall']:.2f} cores busy)")
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+        stack.close()
         cluster.stop()
 
 

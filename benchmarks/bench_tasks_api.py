@@ -21,17 +21,14 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.pg import PgCluster  # noqa: E402
 
+from benchmarks._common import bench_env, cpu_delta, served, tree_cpu  # noqa: E402
 from benchmarks._common import free_port as _free_port  # noqa: E402
 
 
@@ -73,39 +71,6 @@ def seed(n_tasks: int) -> str:
             )
         _, token = auth_service.create_api_token(s, user, "bench")
     return token
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                kids.append(int(d.name))
-    return kids
-
-
-def cpu_seconds(root: int) -> dict[int, float]:
-    """CPU time (user + system) of ``root`` and its descendants, per pid."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[int, float] = {}
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / tick
-        todo.extend(_children(pid))
-    return out
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
 
@@ -212,49 +177,15 @@ def main() -> None:
         )
 
     cluster = PgCluster().start()
-    server: subprocess.Popen[bytes] | None = None
+    stack = ExitStack()
     try:
         url = cluster.create_database("bench")
-        data_dir = Path(tempfile.mkdtemp(prefix="zhikong-bench-"))
-        env = dict(
-            os.environ,
-            ZHIKONG_DATABASE_URL=url,
-            ZHIKONG_DATA_DIR=str(data_dir),
-            ZHIKONG_SECRET_KEY="bench-secret-key-0123456789abcdef",
-            PYTHONPATH=str(ROOT / "src"),
-        )
-        os.environ.update(
-            {k: env[k] for k in ("ZHIKONG_DATABASE_URL", "ZHIKONG_DATA_DIR", "ZHIKONG_SECRET_KEY")}
-        )
+        env = bench_env(url, Path(tempfile.mkdtemp(prefix="zhikong-bench-")))
         token = seed(args.tasks)
         port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "zhikong",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-            ],
-            env=env,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise SystemExit("server did not start")
+        argv = [sys.executable, "-m", "zhikong", "serve", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(args.workers), "--no-access-log"]
+        server, base = stack.enter_context(served(argv, env, port))
 
         from sqlalchemy import func, select
 
@@ -272,10 +203,10 @@ def main() -> None:
         # warm-up (every worker process connects and fills its caches; its edits are checked too)
         warm = run_wrk(base, 20, 2, 1, [*mix_args, "warm"])
         peer = run_wrk(base, args.clients, args.seconds, args.wrk_threads, ["health"], think_ms)
-        cpu0_app, cpu0_db = cpu_seconds(server.pid), cpu_seconds(postmaster)
+        cpu0_app, cpu0_db = tree_cpu(server.pid), tree_cpu(postmaster)
         load = run_wrk(base, args.clients, args.seconds, args.wrk_threads, [*mix_args, "paced"], think_ms)
-        app_cpu = cpu_delta(cpu0_app, cpu_seconds(server.pid))
-        db_cpu = cpu_delta(cpu0_db, cpu_seconds(postmaster))
+        app_cpu = cpu_delta(cpu0_app, tree_cpu(server.pid))
+        db_cpu = cpu_delta(cpu0_db, tree_cpu(postmaster))
         loadavg = os.getloadavg()[0]
         # capacity: the same connections back to back (no think time)
         sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, [*mix_args, "sat"])
@@ -351,12 +282,7 @@ def main() -> None:
         if check.lost:
             raise SystemExit("LOST UPDATES")
     finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+        stack.close()
         cluster.stop()
 
 
