@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from tests.factories import Tree, api_login, make_tree, make_user
-from zhikong.auth.models import Role
+from tests.factories import Tree, api_login
 from zhikong.cli import app as cli_app
 from zhikong.core.db import unit_of_work
 from zhikong.core.errors import InvalidInput, PermissionDenied
 from zhikong.reporting.models import Meeting, MeetingAttendee, MeetingDecision
 from zhikong.tasks.models import Task
-from zhikong.web.app import create_app
-
-
-@pytest.fixture
-def tree(engine: Engine) -> Tree:
-    with unit_of_work(engine) as s:
-        t = make_tree(s)
-        for role, unit in (
-            (Role.DISTRICT_COMMAND, t.district),
-            (Role.TOWN_OPERATOR, t.town1),
-            (Role.TOWN_OPERATOR, t.town2),
-        ):
-            make_user(s, role, unit)
-    return t
-
-
-@pytest.fixture
-def client(engine: Engine, tree: Tree) -> Iterator[TestClient]:
-    with TestClient(create_app(), base_url="https://testserver") as c:
-        yield c
-
 
 login = api_login
 

@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from tests.factories import Tree, api_login, make_tree, make_user
-from zhikong.auth.models import Role
+from tests.factories import Tree, api_login
 from zhikong.cli import app as cli_app
 from zhikong.core.db import unit_of_work
 from zhikong.core.time import local_day, utcnow
 from zhikong.reporting.models import DailyReport, Meeting, MeetingAttendee, MeetingDecision, ReportRevision
-from zhikong.web.app import create_app
-
-
-@pytest.fixture
-def tree(engine: Engine) -> Tree:
-    with unit_of_work(engine) as s:
-        t = make_tree(s)
-        for role, unit in (
-            (Role.DISTRICT_COMMAND, t.district),
-            (Role.TOWN_OPERATOR, t.town1),
-            (Role.VILLAGE_OPERATOR, t.village11),
-        ):
-            make_user(s, role, unit)
-    return t
-
-
-@pytest.fixture
-def client(engine: Engine, tree: Tree) -> Iterator[TestClient]:
-    with TestClient(create_app(), base_url="https://testserver") as c:
-        yield c
-
 
 login = api_login
 
