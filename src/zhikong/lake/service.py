@@ -358,7 +358,17 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
             finally:
                 for fut in pending:
                     fut.cancel()
+        if any(r.source == "cell" and not r.skipped and r.accepted for r in results):
+            derive(lake)
     return results
+
+
+def derive(lake: Lake) -> object:
+    """Bring the lake's derived tables up to date (the caller holds the lake's lock): the cell stays
+    a trace reads instead of every ping (``zhikong.tracing.stays``); nothing when up to date."""
+    from zhikong.tracing.stays import build_stays
+
+    return build_stays(lake.root, memory_limit=get_settings().duckdb_memory_limit)
 
 
 def _prepare(lake: Lake, path: Path, source: str, batch: str, strict: bool, since: datetime | None,

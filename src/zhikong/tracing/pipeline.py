@@ -12,6 +12,8 @@ Stay rules (documented in ``docs/tracing.md``):
   ``ping_pong_minutes`` apart is a ping-pong and counts as A; consecutive pings at one tower form a
   stay unless the silence between them exceeds ``cell_gap_minutes``; a stay runs from its first ping
   until the person's next ping elsewhere, but at most ``cell_gap_minutes`` after its last ping.
+  Stays come from the person's whole stream of pings; a trace takes those overlapping its period
+  (derived once per lake: ``zhikong.tracing.stays``).
 * **venue_scan** — a scan starts a stay lasting the venue kind's typical dwell, cut short by the
   person's next scan.
 * **camera / gps / proximity / travel** — used as points or encounters (see the detectors).
@@ -24,11 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
-from zhikong.tracing import structure
+from zhikong.tracing import stays, structure
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -83,12 +86,19 @@ def _epoch(col: str) -> str:
 
 
 def prepare(
-    engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, sources: Collection[str] | None = None
+    engine: QueryEngine,
+    policy: Policy,
+    lo_s: int,
+    hi_s: int,
+    sources: Collection[str] | None = None,
+    *,
+    derived: Path | None = None,
 ) -> None:
     """Person-mapped, time-bounded copies of the sources and the stays derived from them.
 
     ``sources`` limits the work to what those detectors need (``"companion"`` stands for the grid
-    stays of the companion rule and the grid baseline); all by default.
+    stays of the companion rule and the grid baseline); all by default. ``derived``: the lake's
+    derived cell stays when they are up to date (``stays.fresh``), else ``None`` (from the pings).
     """
     want = set(DETECTORS) | {"companion"} if sources is None else set(sources)
     r = policy.rules
@@ -111,7 +121,7 @@ def prepare(
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & {"venue_cell", "school"})
     if want & {"cell", "companion"} or structural:
-        _cell_stays(engine, policy, lo, hi)
+        _cell_stays(engine, policy, lo_s, hi_s, derived)
     if "venue_scan" in want or structural:
         dwell = pa.table(
             {
@@ -183,10 +193,38 @@ def prepare(
         structure.prepare(engine, policy)
 
 
-def _cell_stays(engine: QueryEngine, policy: Policy, lo: str, hi: str) -> None:
-    # Cell stays are windows over every ping in the period: the heaviest step. They run on integer
-    # keys (a person number, and a tower number that sorts like the tower id), which sort and
-    # group several times faster than the long pseudonyms; the result is mapped back.
+def _cell_stays(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: Path | None) -> None:
+    """``stay_cell``: every person's cell stays overlapping ``[lo_s, hi_s)``.
+
+    Stays are derived from each person's whole stream of pings (``stays.stays_sql``) and then
+    selected by the period, so a stay is the same whatever the period of the trace. They are read
+    from the lake's derived stays (``derived``, see ``zhikong.tracing.stays``) when given and when
+    the ledger gives no person two cell pseudonyms (derived stays are per pseudonym); otherwise
+    computed here from the pings, with the same SQL.
+    """
+    rules = policy.rules
+    if derived is not None:
+        engine.register_parquet("dv_pids", derived / "pids.parquet", hive=False)
+        engine.register_parquet("dv_towers", derived / "towers.parquet", hive=False)
+        shared = engine.scalar(
+            """SELECT COUNT(*) FROM (SELECT m.person FROM pmap m JOIN dv_pids p ON p.pid = m.pid
+               GROUP BY m.person HAVING COUNT(*) > 1) q"""
+        )
+        if shared == 0 and engine.register_parquet("dv_stays", derived / "stays", hive=False):
+            engine.create_table(
+                "stay_cell",
+                f"""
+                WITH pm AS (SELECT p.pn, COALESCE(m.person, p.pid) AS person
+                            FROM dv_pids p LEFT JOIN pmap m ON m.pid = p.pid)
+                SELECT pm.person, w.tower_id AS place, s.start_s, s.end_s
+                FROM dv_stays s JOIN pm ON pm.pn = s.pn JOIN dv_towers w ON w.tk = s.tk
+                WHERE s.start_s < {hi_s} AND s.end_s > {lo_s}""",
+            )
+            engine.drop("dv_stays", "dv_pids", "dv_towers")
+            return
+        engine.drop("dv_stays", "dv_pids", "dv_towers")
+    # From the pings: on integer keys (a person number, and a tower number that sorts like the tower
+    # id), which sort and group several times faster than the long pseudonyms; mapped back after.
     engine.create_table(
         "pdict",
         "SELECT person, ROW_NUMBER() OVER (ORDER BY person) AS pk FROM (SELECT DISTINCT person FROM pmap) d",
@@ -196,8 +234,7 @@ def _cell_stays(engine: QueryEngine, policy: Policy, lo: str, hi: str) -> None:
         f"""
         SELECT k.pk, CASE WHEN k.pk IS NULL THEN s.pid END AS upid, {_epoch("s.ts")} AS t, s.tower_id AS place
         FROM src_cell s LEFT JOIN (SELECT m.pid, d.pk FROM pmap m JOIN pdict d ON d.person = m.person) k
-          ON k.pid = s.pid
-        WHERE s.ts >= {lo} AND s.ts < {hi}""",
+          ON k.pid = s.pid""",
     )
     # pids the ledger does not know are people of their own, numbered after the ledger's
     engine.create_table(
@@ -210,49 +247,24 @@ def _cell_stays(engine: QueryEngine, policy: Policy, lo: str, hi: str) -> None:
         "tdict",
         "SELECT place, ROW_NUMBER() OVER (ORDER BY place) AS tk FROM (SELECT DISTINCT place FROM t_cell0) d",
     )
-    r = policy.rules
-    pp_s, gap_s = int(r.ping_pong_minutes * 60), int(r.cell_gap_minutes * 60)
-    # A stay starts at a break row (``brk``) and ends where its last row reaches: the ``prev_end`` of
-    # the next break row, or the person's last row + gap. So after one sort of all pings only break
-    # rows and last rows go on (a LEAD over them), with no second sort of every ping and no grouping.
+    engine.create_table(
+        "t_cell1",
+        """
+        SELECT COALESCE(c.pk, x.pk) AS person, c.t, d.tk AS place
+        FROM t_cell0 c LEFT JOIN tdict d ON d.place = c.place LEFT JOIN xdict x ON x.person = c.upid""",
+    )
+    engine.drop("t_cell0")
+    pp_s, gap_s = stays.rule_seconds(rules)
     engine.create_table(
         "stay_cell",
         f"""
-        WITH c AS (
-          SELECT COALESCE(c.pk, x.pk) AS person, c.t, d.tk AS place
-          FROM t_cell0 c LEFT JOIN tdict d ON d.place = c.place LEFT JOIN xdict x ON x.person = c.upid),
-        o AS (
-          SELECT person, t, place,
-            LAG(place, 2) OVER w AS prev2_place, LAG(t, 2) OVER w AS prev2_t,
-            LAG(place) OVER w AS prev_place, LAG(t) OVER w AS prev_t,
-            LEAD(place) OVER w AS next_place, LEAD(t) OVER w AS next_t,
-            ROW_NUMBER() OVER w AS rn
-          FROM c WINDOW w AS (PARTITION BY person ORDER BY t, place)),
-        pp AS (
-          SELECT person, t, next_t, rn,
-            CASE WHEN prev_place IS NOT NULL AND prev_place = next_place AND place <> prev_place
-                      AND next_t - prev_t <= {pp_s} THEN prev_place ELSE place END AS place,
-            CASE WHEN prev2_place IS NOT NULL AND prev2_place = place AND prev_place <> prev2_place
-                      AND t - prev2_t <= {pp_s} THEN prev2_place ELSE prev_place END AS prev_place,
-            prev_t
-          FROM o),
-        b AS (
-          SELECT person, t, place, rn, next_t IS NULL AS is_last,
-            CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END AS brk,
-            prev_t + LEAST(t - prev_t, {gap_s}) AS prev_end
-          FROM pp),
-        f AS (
-          SELECT person, t, place, brk,
-            LEAD(CASE WHEN brk = 1 THEN prev_end ELSE t + {gap_s} END)
-              OVER (PARTITION BY person ORDER BY rn) AS next_end
-          FROM b WHERE brk = 1 OR is_last),
-        k AS (SELECT person, place, t AS start_s, COALESCE(next_end, t + {gap_s}) AS end_s
-              FROM f WHERE brk = 1),
+        WITH k AS ({stays.stays_sql("t_cell1", pp_s, gap_s)}),
         names AS (SELECT person, pk FROM pdict UNION ALL SELECT person, pk FROM xdict)
         SELECT n.person, d.place, k.start_s, k.end_s
-        FROM k JOIN names n ON n.pk = k.person LEFT JOIN tdict d ON d.tk = k.place""",
+        FROM k JOIN names n ON n.pk = k.person LEFT JOIN tdict d ON d.tk = k.place
+        WHERE k.start_s < {hi_s} AND k.end_s > {lo_s}""",
     )
-    engine.drop("t_cell0")
+    engine.drop("t_cell1")
 
 
 def _day(col: str) -> str:

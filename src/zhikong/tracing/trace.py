@@ -17,7 +17,7 @@ import pyarrow as pa
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.engine import QueryEngine
-from zhikong.tracing import pipeline
+from zhikong.tracing import pipeline, stays
 from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.risk import ContactResult, is_close, score_evidence, summarise
@@ -139,7 +139,7 @@ def trace(
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
-    pipeline.prepare(engine, policy, lo, hi)
+    pipeline.prepare(engine, policy, lo, hi, derived=stays.fresh(lake_dir, policy.rules))
 
     ev1 = pipeline.run_exposures(engine, policy, idx).to_pandas()
     present = _has_trajectory(engine)

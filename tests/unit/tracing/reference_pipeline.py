@@ -48,8 +48,9 @@ __all__ = ["DETECTORS", "EVIDENCE_COLUMNS", "EVIDENCE_SCHEMA", "IDX_SCHEMA", "LO
            "_epoch", "_ts"]
 
 
-def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
-    """Person-mapped, time-bounded copies of the sources and the stays derived from them."""
+def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, *, derived: object = None) -> None:
+    """Person-mapped, time-bounded copies of the sources and the stays derived from them (always from
+    the pings: the lake's derived stays, ``derived``, are ignored)."""
     r = policy.rules
     lo, hi = _ts(lo_s), _ts(hi_s)
     engine.create_table(
@@ -67,7 +68,12 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
             f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
         )
 
-    engine.create_table("t_cell", mapped("cell", f"{_epoch('s.ts')} AS t, s.tower_id AS place"))
+    # cell stays come from each person's whole stream of pings; the period selects the stays
+    engine.create_table(
+        "t_cell",
+        f"SELECT COALESCE(m.person, s.pid) AS person, {_epoch('s.ts')} AS t, s.tower_id AS place "
+        "FROM src_cell s LEFT JOIN pmap m ON m.pid = s.pid",
+    )
     pp_s, gap_s = int(r.ping_pong_minutes * 60), int(r.cell_gap_minutes * 60)
     engine.create_table(
         "stay_cell",
@@ -92,9 +98,11 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
             SUM(CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END)
               OVER (PARTITION BY person ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
           FROM pp)
-        SELECT person, place, MIN(t) AS start_s,
-               MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
-        FROM s GROUP BY person, place, sid""",
+        SELECT * FROM (
+          SELECT person, place, MIN(t) AS start_s,
+                 MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
+          FROM s GROUP BY person, place, sid) q
+        WHERE start_s < {hi_s} AND end_s > {lo_s}""",
     )
 
     dwell = pa.table(
