@@ -82,18 +82,6 @@ def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
 
 
-def _has_trajectory(engine: QueryEngine) -> set[str]:
-    t = engine.sql("""
-        WITH p AS (SELECT DISTINCT person FROM idx),
-        seen AS (
-          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
-          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
-          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
-          UNION ALL SELECT other AS person FROM t_prox)
-        SELECT DISTINCT p.person FROM p JOIN seen s ON s.person = p.person""")
-    return {str(v) for v in t.column(0).to_pylist()}
-
-
 def _contacts(summary: pd.DataFrame, cls_of: dict[tuple[str, str], str], hop: int) -> list[ContactResult]:
     out = []
     for row in summary.itertuples(index=False):
@@ -128,7 +116,8 @@ def trace(
 ) -> TraceResult:
     """Trace ``cases`` over the lake: close contacts, companions and (optionally) secondary contacts."""
     check_cases(cases, now)
-    sources = register_lake(engine, lake_dir)
+    derived = stays.fresh(lake_dir, policy.rules)
+    sources = register_lake(engine, lake_dir, stays=derived)
     if not any(sources.values()):
         raise InvalidInput(
             f"the lake at {lake_dir} has no trajectory data in any source "
@@ -139,10 +128,10 @@ def trace(
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
-    pipeline.prepare(engine, policy, lo, hi, derived=stays.fresh(lake_dir, policy.rules))
+    pipeline.prepare(engine, policy, lo, hi, derived=derived is not None)
 
     ev1 = pipeline.run_exposures(engine, policy, idx).to_pandas()
-    present = _has_trajectory(engine)
+    present = pipeline.with_trajectory(engine)
     without = [c.key for c in cases if c.person not in present]
     comp = engine.sql(pipeline.companion_sql(policy)).to_pandas()
 

@@ -110,10 +110,10 @@ def test_stays_companions_and_baselines_are_identical(world: World, cases: list[
             register_lake(eng, world_lake(world))
             eng.register_arrow("ledger", world.ledger())
             module.prepare(eng, policy, lo, hi)  # type: ignore[attr-defined]
-            eng.register_arrow("idx", idx)
+            module.register_index(eng, idx)  # type: ignore[attr-defined]
             queries = {
-                "stay_cell": "SELECT * FROM stay_cell",
-                "stay_grid": "SELECT * FROM stay_grid",
+                "stay_cell": module.named_stays("stay_cell"),  # type: ignore[attr-defined]
+                "stay_grid": module.named_stays("stay_grid"),  # type: ignore[attr-defined]
                 "companion": module.companion_sql(policy),  # type: ignore[attr-defined]
                 "grid": module.baseline_sql("grid", policy),  # type: ignore[attr-defined]
                 "tower": module.baseline_sql("tower", policy),  # type: ignore[attr-defined]

@@ -48,6 +48,14 @@ __all__ = ["DETECTORS", "EVIDENCE_COLUMNS", "EVIDENCE_SCHEMA", "IDX_SCHEMA", "LO
            "_epoch", "_ts"]
 
 
+def register_index(engine: QueryEngine, idx: pa.Table) -> None:
+    engine.register_arrow("idx", idx.cast(IDX_SCHEMA))
+
+
+def named_stays(table: str) -> str:
+    return f"SELECT person, place, start_s, end_s FROM {table}"
+
+
 def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, *, derived: object = None) -> None:
     """Person-mapped, time-bounded copies of the sources and the stays derived from them (always from
     the pings: the lake's derived stays, ``derived``, are ignored)."""
@@ -316,3 +324,16 @@ def run_exposures(
     return out.sort_by(
         [(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")]
     )
+
+
+def with_trajectory(engine: QueryEngine) -> set[str]:
+    """The index persons (``idx``) seen in any source."""
+    t = engine.sql("""
+        WITH p AS (SELECT DISTINCT person FROM idx),
+        seen AS (
+          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
+          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
+          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
+          UNION ALL SELECT other AS person FROM t_prox)
+        SELECT DISTINCT p.person FROM p JOIN seen s ON s.person = p.person""")
+    return {str(v) for v in t.column(0).to_pylist()}

@@ -33,10 +33,11 @@ def _stay_cell(
     lake: Path, led: pa.Table, derived: Path | None, lo_s: int, hi_s: int
 ) -> list[tuple[object, ...]]:
     with duckdb_engine() as eng:
-        register_lake(eng, lake)
+        register_lake(eng, lake, stays=derived)
         eng.register_arrow("ledger", led)
-        pipeline.prepare(eng, load_policy(), lo_s, hi_s, sources=["cell"], derived=derived)
-        return [tuple(r.values()) for r in eng.sql("SELECT * FROM stay_cell ORDER BY ALL").to_pylist()]
+        pipeline.prepare(eng, load_policy(), lo_s, hi_s, sources=["cell"], derived=derived is not None)
+        rows = eng.sql(f"SELECT * FROM ({pipeline.named_stays('stay_cell')}) q ORDER BY ALL").to_pylist()
+        return [tuple(r.values()) for r in rows]
 
 
 LEDGER = [("id1", "ph1", "h1"), ("id2", "ph2", "h1"), ("id3", "ph3", None)]
