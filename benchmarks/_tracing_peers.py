@@ -3,8 +3,9 @@
 * :class:`PostgresEngine` is a ``QueryEngine`` over psycopg 3: lake files are loaded into real,
   indexed tables (``COPY``), and the tracing SQL — written once in DuckDB's dialect — is transpiled
   to PostgreSQL by sqlglot, as for Spark.
-* :func:`pandas_exposures` is the straightforward pandas implementation of the same stays and
-  detectors (sort, shift, merge on place, filter overlaps, group), for comparison.
+* :func:`pandas_exposures` is the straightforward pandas implementation of the same detectors
+  (venue stays by sort and shift; merge on place, filter overlaps, group), for comparison. Like the
+  SQL peers it reads the cell stays the lake derived once (``zhikong.tracing.stays``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from zhikong.engine.base import QueryEngine
 from zhikong.engine.dialects import FUNCTIONS, Dialect
+from zhikong.tracing import stays
 from zhikong.tracing.pipeline import EVIDENCE_COLUMNS, LOCAL_OFFSET_S
 from zhikong.tracing.policy import Policy
 
@@ -44,6 +46,9 @@ _INDEX = {
     "proximity": ["pid", "other_pid"],
     "travel": ["pid", "vehicle"],
 }
+
+#: the lake's derived cell stays (``zhikong.tracing.stays``), indexed as a reader uses them
+_DERIVED_INDEX = {"dv_stays": ["pn", "tk, start_s"], "dv_pids": ["pid"], "dv_towers": ["tk"]}
 
 
 def _pg_type(t: pa.DataType) -> str:
@@ -108,7 +113,7 @@ class PostgresEngine(QueryEngine):
                     t = t.append_column("day", pa.array([day] * t.num_rows, pa.string()).cast(pa.date32()))
             self._load(name, t, temp=False, create=i == 0)
         source = name.removeprefix("src_")
-        for col in _INDEX.get(source, []):
+        for col in _INDEX.get(source, []) + _DERIVED_INDEX.get(name, []):
             self.conn.execute(f"CREATE INDEX ON {name} ({col})")
         if source in _INDEX:
             self.conn.execute(f"CREATE INDEX ON {name} (ts)")
@@ -200,29 +205,21 @@ def pandas_exposures(lake: Path, ledger: pa.Table, idx: pa.Table, policy: Policy
         return pids.map(pmap).fillna(pids)
 
     out = []
-    # cell stays: ping-pong, gaps
-    c = _read(lake, "cell")
-    c = c.assign(t=_epoch(c["ts"]))
-    c = c[(c["t"] >= lo) & (c["t"] < hi)]
-    c = pd.DataFrame({"person": person(c["pid"]), "t": c["t"], "place": c["tower_id"]})
-    c = c.sort_values(["person", "t", "place"]).reset_index(drop=True)
-    same = c["person"].eq(c["person"].shift())
-    nxt = c["person"].eq(c["person"].shift(-1))
-    prev_p, next_p = c["place"].shift().where(same), c["place"].shift(-1).where(nxt)
-    prev_t, next_t = c["t"].shift().where(same), c["t"].shift(-1).where(nxt)
-    pp = (
-        prev_p.notna()
-        & (prev_p == next_p)
-        & (c["place"] != prev_p)
-        & (next_t - prev_t <= r.ping_pong_minutes * 60)
-    )
-    c["place"] = c["place"].where(~pp, prev_p)
-    gap = r.cell_gap_minutes * 60
-    brk = ~(same & c["place"].eq(c["place"].shift()) & (c["t"] - c["t"].shift() <= gap))
-    c["sid"] = brk.cumsum()
-    c["end"] = c["t"] + np.minimum((next_t - c["t"]).fillna(gap), gap)
-    stay_cell = c.groupby(["person", "place", "sid"], as_index=False).agg(
-        start_s=("t", "min"), end_s=("end", "max")
+    # cell stays: the lake's derived stays (``zhikong.tracing.stays``), each phone mapped to its
+    # person, those overlapping the period
+    d = lake / stays.DERIVED / stays.STAYS
+    pids = pq.read_table(d / "pids.parquet").to_pandas().set_index("pn")["pid"]
+    towers = pq.read_table(d / "towers.parquet").to_pandas().set_index("tk")["tower_id"]
+    c = _read(d, "stays")
+    c = c[(c["start_s"] < hi) & (c["end_s"] > lo)]
+    person_of = pd.Series(person(pids).to_numpy(), index=pids.index)  # phone number → person
+    stay_cell = pd.DataFrame(
+        {
+            "person": c["pn"].map(person_of),
+            "place": c["tk"].map(towers),
+            "start_s": c["start_s"].astype("int64"),
+            "end_s": c["end_s"].astype("int64"),
+        }
     )
     out.append(_overlap(stay_cell[["person", "place", "start_s", "end_s"]], ix, "cell", "coarse"))
     # venue stays

@@ -3,21 +3,31 @@
 Usage::
 
     PYTHONPATH=src:. python benchmarks/bench_tracing.py --world /path/to/world [--cases 100]
-        [--peers duckdb,postgres,pandas,spark]
+        [--peers duckdb,postgres,pandas,spark] [--memory-limit 6GB] [--work DIR]
 
-The compared query is hop-1 exposure detection for the index cases over the whole period (stays from
-cell and venue-scan records, same tower / same venue overlaps, proximity encounters, households):
-DuckDB and PostgreSQL run the *same* SQL (PostgreSQL through sqlglot, with the feeds loaded into
-indexed tables; loading is timed apart), pandas runs a straightforward implementation of the same
-rules. The evidence tables must be equal. The full trace (all detectors, companions, secondary
-contacts) on DuckDB is timed too. Index cases: the world's reported cases, padded with random
-residents (onset on day 10) up to ``--cases``.
+What is timed, and what each peer gets:
+
+* **derive** (once per lake change, as ingest runs it): the cell stays of the whole lake from every
+  ping (``zhikong.tracing.stays``), into a work copy of the lake (the world's files linked, the
+  derived stays written beside them). Printed apart, with pings/s.
+* **compared query**: hop-1 exposure detection for the index cases over the whole period (same
+  tower and same venue overlaps, proximity encounters, households). Every peer starts from the same
+  lake *with the derived cell stays*: DuckDB and PostgreSQL run the *same* SQL (PostgreSQL through
+  sqlglot, with the feeds it needs and the derived stays loaded into indexed tables; loading is
+  timed apart), pandas runs a straightforward implementation of the same rules on the same files.
+  The evidence tables must be equal.
+* **full trace** on DuckDB: all detectors, companions and secondary contacts, from the lake.
+
+Index cases: the world's reported cases, padded with random residents (onset on day 10) up to
+``--cases``.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -28,12 +38,14 @@ from benchmarks._tracing_peers import PostgresEngine, pandas_exposures
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.evaluation.tracing import world_cases
 from zhikong.evaluation.world import World, world_lake
-from zhikong.tracing import pipeline
+from zhikong.tracing import pipeline, stays
 from zhikong.tracing.lake import register_lake
 from zhikong.tracing.policy import load_policy
 from zhikong.tracing.trace import IndexCase, index_table, trace
 
 SOURCES = ["cell", "venue_scan", "proximity", "ledger"]
+#: the lake sources the compared query reads besides the derived cell stays
+LAKE_SOURCES = ["venue_scan", "proximity"]
 
 
 def pick_cases(world: World, n: int, seed: int = 7) -> list[IndexCase]:
@@ -56,13 +68,15 @@ def run_sql(
 ) -> tuple[pd.DataFrame, float, float]:
     policy = load_policy()
     t0 = time.perf_counter()
-    register_lake(eng, lake)
+    derived = stays.fresh(lake, policy.rules)
+    assert derived is not None, "derive the stays first"
+    register_lake(eng, lake, stays=derived, only=LAKE_SOURCES)
     eng.register_arrow("ledger", world.ledger())
     t1 = time.perf_counter()
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
-    pipeline.prepare(eng, policy, lo, hi, sources=SOURCES)
+    pipeline.prepare(eng, policy, lo, hi, sources=SOURCES, derived=True)
     ev = pipeline.run_exposures(eng, policy, idx, sources=SOURCES).to_pandas()
     t2 = time.perf_counter()
     return ev, t1 - t0, t2 - t1
@@ -90,14 +104,50 @@ def main() -> None:
         default="secondary",
         help="the full DuckDB trace to time: with secondary contacts (default), hop 1 only, or none",
     )
+    ap.add_argument("--work", type=Path, default=None, help="work directory (default: a temporary one)")
     args = ap.parse_args()
     peers = args.peers.split(",")
     world = World(args.world)
     t = time.perf_counter()
-    lake = world_lake(world)
+    world_dir = world_lake(world)
     print(
         f"world {args.world} · {world.params['people']} people · {world.params['days']} days "
         f"(lake ready in {time.perf_counter() - t:.1f} s)"
+    )
+    work = Path(tempfile.mkdtemp(prefix="bench-tracing-")) if args.work is None else args.work
+    try:
+        lake = work_lake(world_dir, work / "lake")
+        t, c = time.perf_counter(), time.process_time()
+        b = stays.build_stays(lake, force=True, memory_limit=args.memory_limit)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        print(
+            f"derive (once per lake change, run by ingest): {b.pings:,} cell pings of {b.people:,} phones "
+            f"→ {b.stays:,} stays in {wall:.2f} s ({b.pings / wall:,.0f} pings/s; process CPU {cpu:.2f} s)",
+            flush=True,
+        )
+        run_peers(args, peers, world, lake)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def work_lake(src: Path, dst: Path) -> Path:
+    """A lake at ``dst`` whose sources and reference tables are links to ``src``'s (read-only), so the
+    derived stays can be written beside them."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for p in src.iterdir():
+        if not p.name.startswith(("_", ".")):
+            (dst / p.name).symlink_to(p.resolve(), target_is_directory=p.is_dir())
+    return dst
+
+
+def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Path) -> None:
+    print(
+        "every peer reads the same lake with these derived cell stays: DuckDB from Parquet, PostgreSQL "
+        "from indexed tables (loaded before timing), pandas from the same Parquet files",
+        flush=True,
     )
     cases = pick_cases(world, args.cases)
     results: dict[str, tuple[pd.DataFrame, float, float]] = {}
