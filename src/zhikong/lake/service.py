@@ -307,7 +307,10 @@ def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bo
     with lake.locked():
         if batch in lake.manifest():
             return IngestResult(str(path), source, batch, skipped=True)
-        return _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
+        res = _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
+        if source == "cell" and res.accepted:
+            derive(lake)
+        return res
 
 
 def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *, strict: bool = False,

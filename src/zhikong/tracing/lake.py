@@ -7,6 +7,7 @@ and ``ref_<name>``; a source with no files is reported as missing instead of fai
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,12 +18,15 @@ from zhikong.lake.schemas import REFERENCE, SOURCES
 TRACED_SOURCES = ("cell", "venue_scan", "camera", "travel", "gps", "proximity")
 
 
-def register_lake(engine: QueryEngine, lake_dir: Path, stays: Path | None = None) -> dict[str, bool]:
+def register_lake(
+    engine: QueryEngine, lake_dir: Path, stays: Path | None = None, only: Collection[str] | None = None
+) -> dict[str, bool]:
     """Register every source and reference table found under ``lake_dir``.
 
     A missing source becomes an empty view with the contract's schema, so queries stay valid;
     the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
     (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``.
+    ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
         engine.register_parquet("dv_pids", stays / "pids.parquet", hive=False)
@@ -35,7 +39,9 @@ def register_lake(engine: QueryEngine, lake_dir: Path, stays: Path | None = None
             )
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:
-        found = engine.register_parquet(f"src_{source}", lake_dir / source, hive=True)
+        found = (only is None or source in only) and engine.register_parquet(
+            f"src_{source}", lake_dir / source, hive=True
+        )
         if not found:
             engine.register_arrow(f"src_{source}", SOURCES[source].empty_table())
         present[source] = found
