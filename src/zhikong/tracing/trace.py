@@ -199,8 +199,13 @@ def trace(
                 hop2.remove("cell")
             ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()
             if not ev2.empty:
-                split = ev2["case_key"].str.split(SEP, n=1, expand=True)
-                ev2 = ev2.assign(case_key=split[0], via=split[1])
+                # "case<SEP>via" keys: a few thousand distinct values over up to millions of rows
+                codes, keys = pd.factorize(ev2["case_key"])
+                parts = [str(k).split(SEP, 1) for k in keys]
+                ev2 = ev2.assign(
+                    case_key=pd.Series([p[0] for p in parts], dtype=object).take(codes).to_numpy(),
+                    via=pd.Series([p[1] for p in parts], dtype=object).take(codes).to_numpy(),
+                )
                 ev2 = score_evidence(ev2, onset, policy)
                 close_pairs = {(c.case_key, c.contact) for c in close}
                 ev2 = ev2[
