@@ -29,11 +29,13 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks._common import tree_cpu
 from benchmarks._tracing_peers import PostgresEngine, pandas_exposures
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.evaluation.tracing import world_cases
@@ -64,22 +66,28 @@ def pick_cases(world: World, n: int, seed: int = 7) -> list[IndexCase]:
 
 
 def run_sql(
-    eng: QueryEngine, lake: Path, world: World, cases: list[IndexCase]
-) -> tuple[pd.DataFrame, float, float]:
+    eng: QueryEngine,
+    lake: Path,
+    world: World,
+    cases: list[IndexCase],
+    cpu: Callable[[], float] = time.process_time,
+) -> tuple[pd.DataFrame, float, float, float]:
+    """(evidence, load s, query s, query CPU s) of the compared query; ``cpu``: the CPU clock of
+    whatever runs the query (this process by default)."""
     policy = load_policy()
     t0 = time.perf_counter()
     derived = stays.fresh(lake, policy.rules)
     assert derived is not None, "derive the stays first"
     register_lake(eng, lake, stays=derived, only=LAKE_SOURCES)
     eng.register_arrow("ledger", world.ledger())
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), cpu()
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
     pipeline.prepare(eng, policy, lo, hi, sources=SOURCES, derived=True)
     ev = pipeline.run_exposures(eng, policy, idx, sources=SOURCES).to_pandas()
-    t2 = time.perf_counter()
-    return ev, t1 - t0, t2 - t1
+    t2, c2 = time.perf_counter(), cpu()
+    return ev, t1 - t0, t2 - t1, c2 - c1
 
 
 def normalise(ev: pd.DataFrame) -> pd.DataFrame:
@@ -150,11 +158,12 @@ def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Pa
         flush=True,
     )
     cases = pick_cases(world, args.cases)
-    results: dict[str, tuple[pd.DataFrame, float, float]] = {}
+    results: dict[str, tuple[pd.DataFrame, float, float, float]] = {}
 
     with duckdb_engine(memory_limit=args.memory_limit) as eng:
         results["duckdb"] = run_sql(eng, lake, world, cases)
-    print(f"duckdb compared query: {results['duckdb'][2]:.2f} s", flush=True)
+    _, _, query_s, cpu_s = results["duckdb"]
+    print(f"duckdb compared query: {query_s:.2f} s (CPU {cpu_s:.2f} s)", flush=True)
     if args.full != "none":
         with duckdb_engine(memory_limit=args.memory_limit) as eng:
             t, c = time.perf_counter(), time.process_time()
@@ -181,17 +190,22 @@ def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Pa
         cluster = PgCluster().start()
         try:
             pg = PostgresEngine(cluster.create_database("bench"))
-            results["postgres"] = run_sql(pg, lake, world, cases)
-            _, load_s, query_s = results["postgres"]
-            print(f"postgres load {load_s:.2f} s, query {query_s:.2f} s", flush=True)
+            postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
+
+            def pg_cpu() -> float:  # the server's processes (backends, parallel workers) and ours
+                return sum(tree_cpu(postmaster).values()) + time.process_time()
+
+            results["postgres"] = run_sql(pg, lake, world, cases, pg_cpu)
+            _, load_s, query_s, cpu_s = results["postgres"]
+            print(f"postgres load {load_s:.2f} s, query {query_s:.2f} s (CPU {cpu_s:.2f} s)", flush=True)
             pg.close()
         finally:
             cluster.stop()
     if "pandas" in peers:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         ev = pandas_exposures(lake, world.ledger(), index_table(cases, load_policy()), load_policy())
-        results["pandas"] = (ev, 0.0, time.perf_counter() - t)
-        print(f"pandas query {results['pandas'][2]:.2f} s", flush=True)
+        results["pandas"] = (ev, 0.0, time.perf_counter() - t, time.process_time() - c)
+        print(f"pandas query {results['pandas'][2]:.2f} s (CPU {results['pandas'][3]:.2f} s)", flush=True)
     if "spark" in peers:
         from zhikong.engine.backends.spark import SparkEngine
 
@@ -202,13 +216,17 @@ def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Pa
 
     base = normalise(results["duckdb"][0])
     print(
-        f"\n{'peer':<10}{'load s':>10}{'query s':>10}{'× duckdb':>10}  same answer"
+        f"\n{'peer':<10}{'load s':>10}{'query s':>10}{'× duckdb':>10}{'CPU s':>10}{'× duckdb':>10}"
+        "  same answer"
         f" ({len(base)} evidence rows)"
     )
-    for name, (ev, load_s, query_s) in results.items():
+    d_wall, d_cpu = results["duckdb"][2], results["duckdb"][3]
+    for name, (ev, load_s, query_s, cpu_s) in results.items():
         same = normalise(ev).equals(base)
-        ratio = query_s / results["duckdb"][2]
-        print(f"{name:<10}{load_s:>10.2f}{query_s:>10.2f}{ratio:>10.1f}  {'yes' if same else 'NO'}")
+        print(
+            f"{name:<10}{load_s:>10.2f}{query_s:>10.2f}{query_s / d_wall:>10.1f}{cpu_s:>10.2f}"
+            f"{cpu_s / max(d_cpu, 1e-9):>10.1f}  {'yes' if same else 'NO'}"
+        )
         if not same:
             other = normalise(ev)
             merged = base.merge(other, how="outer", indicator=True)
