@@ -164,19 +164,28 @@ def _overlap(stays: pd.DataFrame, idx: pd.DataFrame, source: str, distance: pd.S
     x = stays.merge(idx, on="person")
     x = x[(x["end_s"] > x["i_start"]) & (x["start_s"] < x["i_end"])]
     x = x.assign(a=np.maximum(x["start_s"], x["i_start"]), b=np.minimum(x["end_s"], x["i_end"]))
-    e = x[["case_key", "hop", "person", "place", "a", "b"]].merge(
-        stays.rename(columns={"person": "contact"}), on="place"
-    )
-    e = e[(e["start_s"] < e["b"]) & (e["end_s"] > e["a"]) & (e["contact"] != e["person"])]
-    e = e.assign(s0=np.maximum(e["a"], e["start_s"]), s1=np.minimum(e["b"], e["end_s"]))
-    e["distance"] = distance if isinstance(distance, str) else e["kind"].map(distance).fillna("same_place")
-    e["day"] = _day(e["s0"])
-    g = e.groupby(["case_key", "hop", "contact", "place", "distance", "day"], as_index=False).agg(
-        start_s=("s0", "min"), end_s=("s1", "max"), m=("s1", "sum"), m0=("s0", "sum")
-    )
-    g["minutes"] = (g["m"] - g["m0"]) / 60.0
-    g["source"] = source
-    return g[EVIDENCE_COLUMNS]
+    # others' stays at the index persons' places within their time span there (as the SQL does), then
+    # one case at a time, so the pairs of one case are in memory at once, not those of all cases
+    env = x.groupby("place").agg(a0=("a", "min"), b1=("b", "max"))
+    cand = stays.merge(env, left_on="place", right_index=True)
+    cand = cand[(cand["start_s"] < cand["b1"]) & (cand["end_s"] > cand["a0"])].drop(columns=["a0", "b1"])
+    cand = cand.rename(columns={"person": "contact"})
+    out = []
+    for _case, xc in x[["case_key", "hop", "person", "place", "a", "b"]].groupby("case_key", sort=False):
+        e = xc.merge(cand, on="place")
+        e = e[(e["start_s"] < e["b"]) & (e["end_s"] > e["a"]) & (e["contact"] != e["person"])]
+        e = e.assign(s0=np.maximum(e["a"], e["start_s"]), s1=np.minimum(e["b"], e["end_s"]))
+        e["distance"] = (
+            distance if isinstance(distance, str) else e["kind"].map(distance).fillna("same_place")
+        )
+        e["day"] = _day(e["s0"])
+        g = e.groupby(["case_key", "hop", "contact", "place", "distance", "day"], as_index=False).agg(
+            start_s=("s0", "min"), end_s=("s1", "max"), m=("s1", "sum"), m0=("s0", "sum")
+        )
+        g["minutes"] = (g["m"] - g["m0"]) / 60.0
+        g["source"] = source
+        out.append(g[EVIDENCE_COLUMNS])
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=EVIDENCE_COLUMNS)
 
 
 def pandas_exposures(lake: Path, ledger: pa.Table, idx: pa.Table, policy: Policy) -> pd.DataFrame:
