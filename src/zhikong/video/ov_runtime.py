@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import threading
 from pathlib import Path
@@ -93,7 +94,8 @@ def convert_ssd_body(pb: Path, xml_out: Path) -> None:
         target.replace_source_output(image.output(0))
     body = ov.Model([named[n] for n in BODY_OUTPUTS], [image], "ssdlite_body")
     xml_out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_xml = xml_out.with_name(xml_out.stem + ".tmp.xml")
+    # a name of our own: two processes may convert at the same moment
+    tmp_xml = xml_out.with_name(f"{xml_out.stem}.{os.getpid()}-{threading.get_ident()}.tmp.xml")
     ov.save_model(body, str(tmp_xml), compress_to_fp16=False)
     # the .bin first: an .xml present means a complete pair
     tmp_xml.with_suffix(".bin").replace(xml_out.with_suffix(".bin"))
