@@ -55,10 +55,10 @@ def openvino_installed() -> bool:
 
 def import_openvino() -> Any:
     """``openvino``, imported with its usage telemetry blocked; :class:`MissingExtra` if absent."""
+    if not openvino_installed():
+        raise MissingExtra("openvino", "video")
     with _import_lock:
         if "openvino" not in sys.modules:
-            if not openvino_installed():
-                raise MissingExtra("openvino", "video")
             # a None entry makes ``import openvino_telemetry`` raise ImportError, on which
             # OpenVINO uses its no-op telemetry stub: nothing is sent or written to ~/intel
             sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
@@ -107,6 +107,7 @@ def cached_openvino_model(pb: Path, cache_dir: Path) -> Path:
     OpenVINO version)."""
     import importlib.metadata
 
+    import_openvino()  # MissingExtra when absent
     version = importlib.metadata.version("openvino")
     xml = cache_dir / f"ssdlite-{model_digest(pb)}-openvino-{version}.xml"
     if not (xml.is_file() and xml.with_suffix(".bin").is_file()):

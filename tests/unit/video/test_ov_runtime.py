@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zhikong.core.errors import ConfigError
+from zhikong.core.errors import ConfigError, MissingExtra
 from zhikong.video import ov_runtime
 from zhikong.video.detector import (
     SsdLitePersonDetector,
@@ -78,6 +78,8 @@ def test_runtime_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_runtime("opencv") == "opencv"
     monkeypatch.setattr(ov_runtime, "openvino_installed", lambda: False)
     assert resolve_runtime("auto") == "opencv"
+    with pytest.raises(MissingExtra, match="openvino"):
+        SsdLitePersonDetector(Path("/nonexistent"), runtime="openvino")
     monkeypatch.setattr(ov_runtime, "openvino_installed", lambda: True)
     assert resolve_runtime("auto") == "openvino"
 
