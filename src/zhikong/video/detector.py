@@ -264,7 +264,12 @@ class SsdLitePersonDetector(TiledDetector):
         if self.runtime == "openvino":
             from zhikong.video.ov_runtime import OpenVinoSsd, cached_openvino_model
 
-            self._ov = OpenVinoSsd(cached_openvino_model(pb, cache_dir), INPUT_SIDE)
+            xml = cached_openvino_model(pb, cache_dir)
+            try:
+                self._ov = OpenVinoSsd(xml, INPUT_SIDE)
+            except RuntimeError:  # a damaged cache (e.g. a truncated .bin): convert again, once
+                xml.unlink(missing_ok=True)
+                self._ov = OpenVinoSsd(cached_openvino_model(pb, cache_dir), INPUT_SIDE)
             return
         pbtxt = cached_text_graph(pb, cache_dir)
         try:

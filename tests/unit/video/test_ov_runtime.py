@@ -102,6 +102,12 @@ def test_converted_model_is_cached_and_rebuilt_when_missing(tmp_path: Path) -> N
     assert str(compiled.get_property("INFERENCE_PRECISION_HINT")) in ("<Type: 'float32'>", "f32")
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [xml.with_suffix(".bin").name, xml.name]
+    # a damaged cache is converted again
+    bin_path = xml.with_suffix(".bin")
+    bin_path.write_bytes(bin_path.read_bytes()[:1000])
+    det = SsdLitePersonDetector(tmp_path, runtime="openvino", tiles=None)
+    assert bin_path.stat().st_size > 10_000_000
+    assert det.detect(np.full((300, 300, 3), 200, np.uint8)) == []
 
 
 @needs_openvino
