@@ -50,8 +50,8 @@ def labelled() -> tuple[list[tuple[int, int]], dict[int, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def cache(video_models: Path) -> Path:
+    return video_models
 
 
 _SEEN: dict[tuple[str, str | None, Path], dict[int, list[Box]]] = {}
