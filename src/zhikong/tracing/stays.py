@@ -20,7 +20,8 @@ the policy's stay rules (:func:`fresh`); otherwise it derives them from the ping
 same SQL (:func:`stays_sql`), so the answers are the same either way.
 
 The directory is replaced whole (written beside it, then renamed), so a reader sees the old stays,
-the new ones, or none (and falls back to the pings), never a mix.
+the new ones, or none (and falls back to the pings), never a mix; the previous generation stays on
+disk until the next build, for traces that were reading it.
 """
 
 from __future__ import annotations
@@ -247,10 +248,10 @@ def _iso(dayno: int) -> str:
 
 def _swap(tmp: Path, out: Path) -> None:
     """Replace ``out`` by ``tmp``: readers see the old or the new directory (or, for an instant,
-    none, and derive the stays from the pings)."""
-    old = out.parent / f".{STAYS}.old-{uuid.uuid4().hex[:8]}"
+    none, and derive the stays from the pings). The previous generation is kept until the next
+    build, so a trace that started reading it meanwhile can finish."""
+    for old in out.parent.glob(f".{STAYS}.old-*"):
+        shutil.rmtree(old, ignore_errors=True)
     if out.exists():
-        os.replace(out, old)
+        os.replace(out, out.parent / f".{STAYS}.old-{uuid.uuid4().hex[:8]}")
     os.replace(tmp, out)
-    if old.exists():
-        shutil.rmtree(old)

@@ -84,7 +84,8 @@ def test_build_is_idempotent_and_follows_the_lake_and_the_rules(tmp_path: Path) 
     assert state["stays"] == rebuilt.stays and state["pings"] == rebuilt.pings
     assert sorted(p.name for p in (stays.stays_dir(tmp_path) / "stays").glob("day=*")) == [
         "day=2022-03-01", "day=2022-03-02", "day=2022-03-03"]
-    assert not list((tmp_path / stays.DERIVED).glob(".*"))  # no staging left behind
+    assert not list((tmp_path / stays.DERIVED).glob(".*.tmp-*"))  # no staging left behind
+    assert len(list((tmp_path / stays.DERIVED).glob(".*.old-*"))) == 1  # the previous generation only
 
 
 def test_a_failed_build_leaves_the_previous_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +97,7 @@ def test_a_failed_build_leaves_the_previous_stays(tmp_path: Path, monkeypatch: p
         stays.build_stays(tmp_path, force=True)
     assert sorted(p.relative_to(tmp_path) for p in stays.stays_dir(tmp_path).rglob("*")) == before
     assert stays.fresh(tmp_path, load_policy().rules) is not None
-    assert not list((tmp_path / stays.DERIVED).glob(".*"))
+    assert not list((tmp_path / stays.DERIVED).glob(".*.tmp-*"))
 
 
 def test_a_person_with_two_phones_gets_stays_from_the_pings(tmp_path: Path) -> None:
