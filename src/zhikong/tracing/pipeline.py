@@ -28,6 +28,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
@@ -292,10 +293,12 @@ def named_stays(table: str) -> str:
     return f"SELECT k.s AS person, t.place, t.start_s, t.end_s FROM {table} t JOIN pkey k ON k.pk = t.person"
 
 
-def _named(sql: str, columns: list[str]) -> str:
-    """``sql``'s rows with ``contact`` (a person number) named again: its pseudonym."""
+def _named(sql: str, columns: list[str], number: str = "") -> str:
+    """``sql``'s rows with ``contact`` (a person number) named again: its pseudonym (and the number
+    as column ``number`` when given)."""
     cols = ", ".join("k.s AS contact" if c == "contact" else f"q.{c}" for c in columns)
-    return f"SELECT {cols} FROM ({sql}) q JOIN pkey k ON k.pk = q.contact"
+    extra = f", q.contact AS {number}" if number else ""
+    return f"SELECT {cols}{extra} FROM ({sql}) q JOIN pkey k ON k.pk = q.contact"
 
 
 def _day(col: str) -> str:
@@ -462,12 +465,34 @@ def run_exposures(
     for src, sql in detect(engine, policy).items():
         if sources is not None and src not in sources:
             continue
-        t = engine.sql(_named(sql, EVIDENCE_COLUMNS))
-        tables.append(t.cast(EVIDENCE_SCHEMA))
-    out = pa.concat_tables(tables) if tables else EVIDENCE_SCHEMA.empty_table()
-    return out.sort_by(
-        [(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")]
+        t = engine.sql(_named(sql, EVIDENCE_COLUMNS, "contact_pk"))
+        tables.append(t.cast(EVIDENCE_SCHEMA.append(pa.field("contact_pk", pa.int64()))))
+    if not tables:
+        return EVIDENCE_SCHEMA.empty_table()
+    return _sorted(pa.concat_tables(tables)).drop_columns(["contact_pk"])
+
+
+def _rank(col: pa.ChunkedArray) -> pa.Array:
+    """Each value's position among the column's sorted distinct values (null stays null): sorting on
+    it is sorting on the values, without comparing long strings row by row."""
+    u = pc.unique(col)
+    return pc.index_in(col, value_set=u.take(pc.sort_indices(u)))
+
+
+def _sorted(ev: pa.Table) -> pa.Table:
+    """Evidence in (case_key, hop, contact, source, start_s, place) order. The contact is sorted by
+    its person number, which follows the pseudonyms' order (``pkey``); strings by their ranks."""
+    keys = pa.table(
+        {
+            "c": _rank(ev.column("case_key")),
+            "h": ev.column("hop"),
+            "k": ev.column("contact_pk"),
+            "s": _rank(ev.column("source")),
+            "t": ev.column("start_s"),
+            "p": _rank(ev.column("place")),
+        }
     )
+    return ev.take(pc.sort_indices(keys, [(c, "ascending") for c in "chkstp"]))
 
 
 def with_trajectory(engine: QueryEngine) -> set[str]:
