@@ -279,12 +279,20 @@ def _cell_stays(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, deriv
 
 def register_index(engine: QueryEngine, idx: pa.Table) -> None:
     """Register the index persons (``IDX_SCHEMA``) as ``idx``, on person numbers (call
-    :func:`prepare` first); a person the lake and the ledger do not know matches nothing."""
+    :func:`prepare` first); a person the lake and the ledger do not know matches nothing.
+
+    Case keys are numbered too (``idx_case``, in key order): hop-2 keys are long ("case, contact"),
+    and the detectors group every evidence row by them. Outputs are named again (``_named``)."""
     engine.register_arrow("idx_s", idx.cast(IDX_SCHEMA))
     engine.create_table(
+        "idx_case",
+        "SELECT case_key, ROW_NUMBER() OVER (ORDER BY case_key) AS ck "
+        "FROM (SELECT DISTINCT case_key FROM idx_s WHERE case_key IS NOT NULL) d",
+    )
+    engine.create_table(
         "idx",
-        "SELECT i.case_key, i.hop, k.pk AS person, i.onset_s, i.start_s, i.end_s "
-        "FROM idx_s i LEFT JOIN pkey k ON k.s = i.person",
+        "SELECT c.ck AS case_key, i.hop, k.pk AS person, i.onset_s, i.start_s, i.end_s "
+        "FROM idx_s i JOIN idx_case c ON c.case_key = i.case_key LEFT JOIN pkey k ON k.s = i.person",
     )
 
 
@@ -294,11 +302,15 @@ def named_stays(table: str) -> str:
 
 
 def _named(sql: str, columns: list[str], number: str = "") -> str:
-    """``sql``'s rows with ``contact`` (a person number) named again: its pseudonym (and the number
-    as column ``number`` when given)."""
-    cols = ", ".join("k.s AS contact" if c == "contact" else f"q.{c}" for c in columns)
+    """``sql``'s rows with ``contact`` (a person number) and ``case_key`` (a case number, see
+    :func:`register_index`) named again (and the person number as column ``number`` when given)."""
+    named = {"contact": "k.s AS contact", "case_key": "c.case_key"}
+    cols = ", ".join(named.get(c, f"q.{c}") for c in columns)
     extra = f", q.contact AS {number}" if number else ""
-    return f"SELECT {cols}{extra} FROM ({sql}) q JOIN pkey k ON k.pk = q.contact"
+    return (
+        f"SELECT {cols}{extra} FROM ({sql}) q JOIN pkey k ON k.pk = q.contact "
+        "JOIN idx_case c ON c.ck = q.case_key"
+    )
 
 
 def _day(col: str) -> str:
