@@ -112,11 +112,15 @@ def detectors(policy: Policy) -> dict[str, str]:
                      GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b
               FROM st s JOIN idx i ON s.person = i.person
               WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
+            env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
+            oc AS (
+              SELECT st.* FROM st JOIN env ON env.place = st.place
+              WHERE st.start_s < env.b1 AND st.end_s > env.a0),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
                      GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1,
                      CASE WHEN x.kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
-              FROM x JOIN st o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
+              FROM x JOIN oc o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0),
             per AS (
               SELECT case_key, hop, contact, place, distance, combo, {day} AS d, MIN(s0) AS start_s,
