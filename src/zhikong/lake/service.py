@@ -308,7 +308,7 @@ def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bo
         if batch in lake.manifest():
             return IngestResult(str(path), source, batch, skipped=True)
         res = _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
-        if source == "cell" and res.accepted:
+        if source in DERIVED_FROM and res.accepted:
             derive(lake)
         return res
 
@@ -361,14 +361,19 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
             finally:
                 for fut in pending:
                     fut.cancel()
-        if any(r.source == "cell" and not r.skipped and r.accepted for r in results):
+        if any(r.source in DERIVED_FROM and not r.skipped and r.accepted for r in results):
             derive(lake)
     return results
 
 
+#: the sources the derived tables are built from (``derive``)
+DERIVED_FROM = ("cell", "gps")
+
+
 def derive(lake: Lake) -> object:
     """Bring the lake's derived tables up to date (the caller holds the lake's lock): the cell stays
-    a trace reads instead of every ping (``zhikong.tracing.stays``); nothing when up to date."""
+    and the numbered GPS points a trace reads instead of every ping and point
+    (``zhikong.tracing.stays``); nothing when up to date."""
     from zhikong.tracing.stays import build_stays
 
     return build_stays(lake.root, memory_limit=get_settings().duckdb_memory_limit)

@@ -25,7 +25,8 @@ def register_lake(
 
     A missing source becomes an empty view with the contract's schema, so queries stay valid;
     the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
-    (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``.
+    (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``, and
+    its GPS points as ``dv_gps_pids`` and ``dv_gps``.
     ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
@@ -36,6 +37,13 @@ def register_lake(
                 "dv_stays",
                 pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
                           "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
+            )
+        engine.register_parquet("dv_gps_pids", stays / "gps_pids.parquet", hive=False)
+        if not engine.register_parquet("dv_gps", stays / "gps", hive=False):
+            engine.register_arrow(
+                "dv_gps",
+                pa.table({"gn": pa.array([], pa.int32()), "t": pa.array([], pa.int64()),
+                          "x": pa.array([], pa.float32()), "y": pa.array([], pa.float32())}),
             )
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:

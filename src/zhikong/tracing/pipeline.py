@@ -122,7 +122,10 @@ def prepare(
         pids.append(f"SELECT DISTINCT pid AS s FROM src_venue_scan WHERE {window}")
     for det, src in (("camera", "camera"), ("gps", "gps"), ("travel", "travel"), ("proximity", "proximity")):
         if det in want:
-            pids.append(f"SELECT DISTINCT pid AS s FROM src_{src} WHERE {window}")
+            if src == "gps" and derived:  # the lake's GPS points on numbers (``stays``)
+                pids.append("SELECT pid AS s FROM dv_gps_pids")
+            else:
+                pids.append(f"SELECT DISTINCT pid AS s FROM src_{src} WHERE {window}")
     if "proximity" in want:
         pids.append(f"SELECT DISTINCT other_pid AS s FROM src_proximity WHERE {window}")
     cell = bool(want & {"cell", "companion", "venue_cell", "school"})
@@ -186,12 +189,18 @@ def prepare(
         # each point with its time bin and distance grid cell, computed once for every detector run
         d, bin_s = float(r.gps_distance_m), r.gps_bin_minutes * 60
         xy = "CAST(s.x AS DOUBLE) AS x, CAST(s.y AS DOUBLE) AS y"
+        points = (  # derived: the same points on numbers (floor(ts) in [lo, hi) ⇔ ts in [lo, hi))
+            f"SELECT m.pk AS person, s.t, {xy} FROM dv_gps s JOIN (SELECT p.gn, k.pk FROM dv_gps_pids p "
+            f"JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn WHERE s.t >= {lo_s} AND s.t < {hi_s}"
+            if derived
+            else mapped("gps", f"{_epoch('s.ts')} AS t, {xy}")
+        )
         engine.create_table(
             "t_gps",
             f"""
             SELECT person, t, x, y, t // {bin_s} AS b, CAST(FLOOR(x / {d}) AS BIGINT) AS gx,
                    CAST(FLOOR(y / {d}) AS BIGINT) AS gy
-            FROM ({mapped("gps", f"{_epoch('s.ts')} AS t, {xy}")}) g""",
+            FROM ({points}) g""",
         )
     if "travel" in want:
         engine.create_table(

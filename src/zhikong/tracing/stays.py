@@ -10,8 +10,11 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``towers.parquet`` — ``(tk, tower_id)``: a number for every tower, in tower-id order;
 * ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)`` for the stays starting on that
   local day, sorted by tower and start, so a reader can skip row groups by tower or time;
-* ``_state.json`` — the stay rules used and a fingerprint of the cell partitions and the tower
-  table they were derived from.
+* ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym, in pseudonym order;
+* ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y)``: every GPS point (epoch seconds, local
+  metres as in the lake) by local day, sorted by time: a trace reads numbers instead of pseudonyms;
+* ``_state.json`` — the stay rules used and a fingerprint of the cell and GPS partitions and the
+  tower table they were derived from.
 
 Stays are per pseudonym (one phone). A trace maps them to people with the ledger; when the ledger
 gives one person several cell pseudonyms, the trace computes that person's stays from the pings
@@ -47,7 +50,7 @@ from zhikong.tracing.policy import StayRules, load_policy
 DERIVED = "_derived"
 STAYS = "cell_stays"
 #: bump when the derived layout or the stay SQL changes: older derived stays are then ignored
-VERSION = 1
+VERSION = 2
 LOCAL_OFFSET_S = 8 * 3600
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
@@ -106,10 +109,11 @@ def stays_dir(lake_dir: Path) -> Path:
 
 
 def fingerprint(lake_dir: Path) -> str:
-    """A hash of what the stays are derived from: every cell file (path, size, modification time)
-    and the tower table."""
+    """A hash of what is derived from: every cell and GPS file (path, size, modification time) and
+    the tower table."""
     h = hashlib.sha256()
-    files = sorted((lake_dir / "cell").rglob("*.parquet")) if (lake_dir / "cell").is_dir() else []
+    files = [f for src in ("cell", "gps") if (lake_dir / src).is_dir()
+             for f in sorted((lake_dir / src).rglob("*.parquet"))]
     tower = lake_dir / "ref" / "tower.parquet"
     for f in [*files, *([tower] if tower.is_file() else [])]:
         st = f.stat()
@@ -219,19 +223,50 @@ def build_stays(
                 part.mkdir(parents=True)
                 pq.write_table(t.slice(a, b - a), part / "part.parquet", row_group_size=ROW_GROUP,
                                compression="zstd", compression_level=1)
+        n_gps = _gps(eng, lake_dir, tmp)
         pq.write_table(pid_tbl, tmp / "pids.parquet")
         pq.write_table(tower_tbl, tmp / "towers.parquet")
         (tmp / "_state.json").write_text(json.dumps(
-            {**state, "pings": pings, "stays": n_stays, "people": pid_tbl.num_rows}, indent=1))
+            {**state, "pings": pings, "stays": n_stays, "people": pid_tbl.num_rows, "gps_points": n_gps},
+            indent=1))
         _swap(tmp, out)
         return StaysBuild(out, True, pings, n_stays, pid_tbl.num_rows, time.perf_counter() - t0)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-        for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays"):
+        for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays", "bs_gps",
+                     "bs_gpids"):
             eng.drop(name)
         if own:
             eng.close()
+
+
+def _gps(eng: QueryEngine, lake_dir: Path, out: Path) -> int:
+    """Write the GPS points on pseudonym numbers (``gps_pids.parquet``, ``gps/day=…``); their count.
+    (At 100,000 people the points' 64-character pseudonyms cost a trace more than the points.)"""
+    gps = lake_dir / "gps"
+    if not (gps.is_dir() and any(gps.rglob("*.parquet"))):
+        pq.write_table(_numbered(pa.array([], pa.string()), "gn", "pid"), out / "gps_pids.parquet")
+        return 0
+    eng.register_parquet("bs_gps", gps, hive=True)
+    gpids = _numbered(eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), "gn", "pid")
+    eng.register_arrow("bs_gpids", gpids)
+    t = eng.sql(
+        f"SELECT CAST((t + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, gn, t, x, y FROM ("
+        "SELECT p.gn, CAST(FLOOR(zk_epoch_s(g.ts)) AS BIGINT) AS t, g.x, g.y FROM bs_gps g "
+        "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
+    )
+    d = t.column("d").to_numpy()
+    t = t.drop_columns(["d"])
+    cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
+    for a, b in itertools.pairwise(cuts):
+        if b > a:
+            part = out / "gps" / f"day={_iso(int(d[a]))}"
+            part.mkdir(parents=True)
+            pq.write_table(t.slice(a, b - a), part / "part.parquet", row_group_size=ROW_GROUP,
+                           compression="zstd", compression_level=1)
+    pq.write_table(gpids, out / "gps_pids.parquet")
+    return t.num_rows
 
 
 def _numbered(values: pa.Array | pa.ChunkedArray, num: str, name: str) -> pa.Table:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tests.unit.tracing.scenario import at, ledger, pings, write_source
+from tests.unit.tracing.scenario import at, gps_track, ledger, pings, write_source
 from zhikong.core.errors import EngineError
 from zhikong.engine import duckdb_engine
 from zhikong.tracing import pipeline, stays
@@ -117,3 +117,42 @@ def test_an_empty_lake_builds_no_stays(tmp_path: Path) -> None:
     lo = int(at(1, 0).timestamp())
     derived = stays.fresh(tmp_path, load_policy().rules)
     assert _stay_cell(tmp_path, ledger(LEDGER), derived, lo, lo + 86400) == []
+
+
+def _t_gps(lake: Path, led: pa.Table, derived: Path | None, lo_s: int, hi_s: int) -> list[tuple[object, ...]]:
+    with duckdb_engine() as eng:
+        register_lake(eng, lake, stays=derived)
+        eng.register_arrow("ledger", led)
+        pipeline.prepare(eng, load_policy(), lo_s, hi_s, sources=["gps"], derived=derived is not None)
+        rows = eng.sql(
+            "SELECT k.s AS person, g.t, g.x, g.y, g.b, g.gx, g.gy FROM t_gps g "
+            "JOIN pkey k ON k.pk = g.person ORDER BY ALL"
+        ).to_pylist()
+        return [tuple(r.values()) for r in rows]
+
+
+def test_derived_gps_points_equal_the_points_from_the_lake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cell(tmp_path)
+    t0 = at(1, 8)
+    rows = gps_track("ph1", t0, 30, 100.0, 200.0) + gps_track("ph9", t0, 30, 103.5, 201.25)
+    rows.append({**rows[0], "ts": at(2, 0) + timedelta(milliseconds=1500)})  # a fraction of a second
+    write_source(tmp_path, "gps", rows)
+    built = stays.build_stays(tmp_path)
+    derived = stays.fresh(tmp_path, load_policy().rules)
+    assert derived is not None
+    assert json.loads((derived / "_state.json").read_text())["gps_points"] == len(rows)
+    # the period's edges fall on points (start included, end excluded) and between them
+    periods = [(t0, t0 + timedelta(minutes=15)), (t0 + timedelta(minutes=1), at(2, 0)), (at(1, 0), at(3, 0))]
+    for lo, hi in periods:
+        lo_s, hi_s = int(lo.timestamp()), int(hi.timestamp())
+        from_lake = _t_gps(tmp_path, ledger(LEDGER), None, lo_s, hi_s)
+        assert from_lake, "points in the period"
+        with monkeypatch.context() as m:  # the derived points are read, not the lake's
+            m.setattr(pipeline, "_epoch", lambda *a: pytest.fail("points read from the lake"))
+            assert _t_gps(tmp_path, ledger(LEDGER), derived, lo_s, hi_s) == from_lake
+    assert built.built
+    # a new GPS file makes the derived tables stale
+    write_source(tmp_path, "gps", gps_track("ph2", at(3, 8), 10, 0.0, 0.0))
+    assert stays.fresh(tmp_path, load_policy().rules) is None
