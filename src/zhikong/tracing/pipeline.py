@@ -45,7 +45,19 @@ IDX_SCHEMA = pa.schema(
 )
 
 #: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
+DETECTORS = (
+    "venue_scan",
+    "cell",
+    "camera",
+    "travel",
+    "gps",
+    "proximity",
+    "ledger",
+    "venue_cell",
+    "venue_visit",
+    "class",
+    "school",
+)
 
 EVIDENCE_SCHEMA = pa.schema(
     [
@@ -109,7 +121,7 @@ def prepare(
         )
 
     # the structure detectors (``structure``) read cell and venue stays
-    structural = bool(want & {"venue_cell", "school"})
+    structural = bool(want & {"venue_cell", "venue_visit", "class", "school"})
     if want & {"cell", "companion"} or structural:
         _cell_stays(engine, policy, lo, hi)
     if "venue_scan" in want or structural:

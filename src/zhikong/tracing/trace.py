@@ -204,7 +204,8 @@ def trace(
             # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
             # it as close range; skipping it keeps hop 2 small (thousands of index persons). The school
             # stand-in is not applied again at hop 2: a schoolmate's schoolmates are the case's own, and
-            # on a 100,000-person world it made hop 2 tens of millions of rows
+            # on a 100,000-person world it made hop 2 tens of millions of rows. The class roster is (a
+            # close contact's class is 40 pupils)
             hop2 = [s for s in pipeline.DETECTORS if s != "school"]
             if "coarse" not in policy.close_contact.close_range:
                 hop2.remove("cell")
