@@ -134,8 +134,9 @@ class StayRules(_Strict):
     #: hours given here ([from, to]); such inferred stays meet scanned or inferred stays of others
     anchor_hours: dict[str, tuple[float, float]] = Field(default_factory=dict)
     #: venue kinds people visit briefly (a meal, an errand): one side's scanned stay there meets the
-    #: other side's cell stay on the venue's nearest tower when that cell stay is a visit (at most
-    #: ``visit_max_minutes`` long) and that side scanned nowhere at the time
+    #: other side's cell stay on the venue's nearest tower when that side spent at most
+    #: ``visit_max_minutes`` on that tower that day (a visit, not home or work) and scanned nowhere
+    #: at the time
     visit_kinds: list[str] = Field(default_factory=list)
     visit_max_minutes: float = Field(default=120, gt=0, le=24 * 60)
 

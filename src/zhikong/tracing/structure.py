@@ -14,7 +14,9 @@ Two detectors complement the per-source ones of ``pipeline``; both read the prep
   same school as contacts, ``minutes_per_day`` × school days in the window each (the school rule's
   figure). Runs when the policy's school rule is enabled, at hop 1 and hop 2.
 * **school** (source ``ledger``, distance ``school``) — the stand-in for a class roster, for index
-  persons no roster lists: see :class:`zhikong.tracing.policy.SchoolRule`.
+  persons no roster lists: see :class:`zhikong.tracing.policy.SchoolRule`. For a rostered pupil it
+  adds the schoolmates (found the stand-in's way at the roster's school) whom no roster lists, since
+  a roster misses pupils (transfers, unusable ID numbers) and one of them may be in the class.
 
 The nearest tower of a venue comes from the reference tables (``ref_venue``, ``ref_tower``: local
 metres), the way the operator's network serves a place.
@@ -126,9 +128,12 @@ def _visit_sql(policy: Policy) -> str:
     return f"""
         WITH vk AS (SELECT venue_id, kind, tower_id FROM venue_tower WHERE kind IN ({kinds})),
         sc AS (
-          SELECT s.person, s.place AS tower, s.start_s, s.end_s FROM stay_cell s
-          JOIN (SELECT DISTINCT tower_id FROM vk) t ON t.tower_id = s.place
-          WHERE s.end_s - s.start_s <= {int(r.visit_max_minutes * 60)}),
+          SELECT person, tower, start_s, end_s FROM (
+            SELECT s.person, s.place AS tower, s.start_s, s.end_s,
+                   SUM(s.end_s - s.start_s) OVER (PARTITION BY s.person, s.place, {_midnight("s.start_s")})
+                     AS day_s
+            FROM stay_cell s JOIN (SELECT DISTINCT tower_id FROM vk) t ON t.tower_id = s.place) q
+          WHERE day_s <= {int(r.visit_max_minutes * 60)}),
         sv AS (SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})),
         x1 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
@@ -230,26 +235,33 @@ def detectors(policy: Policy) -> dict[str, str]:
               FROM stay_cell c JOIN venue_tower vt ON vt.tower_id = c.place AND vt.kind = 'school'
               WHERE {_weekday("c.start_s")} < 5 AND {clip} > 0
               GROUP BY c.person, vt.venue_id HAVING SUM({clip}) >= {int(s.min_hours * 3600)}),
+            rost AS (SELECT pid, MIN(school) AS school FROM ref_school_roster GROUP BY pid),
             ci AS (
-              SELECT i.case_key, i.hop, i.person, i.onset_s, i.start_s, i.end_s, l.village, l.pid_phone
+              SELECT i.case_key, i.hop, i.person, i.onset_s, i.start_s, i.end_s, l.village, l.pid_phone,
+                     rr.school AS rostered
               FROM idx i JOIN led l ON l.person = i.person
-              LEFT JOIN (SELECT DISTINCT pid FROM ref_school_roster) rr ON rr.pid = i.person
-              WHERE i.onset_s - l.born_s >= {a0} AND i.onset_s - l.born_s < {a1} AND rr.pid IS NULL),
+              LEFT JOIN rost rr ON rr.pid = i.person
+              WHERE i.onset_s - l.born_s >= {a0} AND i.onset_s - l.born_s < {a1}),
             cs AS (
-              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, a.school
-              FROM ci JOIN att a ON a.person = ci.person
+              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, a.school, 0 AS r
+              FROM ci JOIN att a ON a.person = ci.person WHERE ci.rostered IS NULL
               UNION
-              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, vt.venue_id AS school
+              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, vt.venue_id AS school,
+                     0 AS r
               FROM ci JOIN venue_tower vt ON vt.kind = 'school'
                 AND SUBSTR(vt.unit_code, 1, 9) = SUBSTR(ci.village, 1, 9)
-              WHERE ci.pid_phone IS NULL),
+              WHERE ci.pid_phone IS NULL AND ci.rostered IS NULL
+              UNION
+              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, ci.rostered AS school,
+                     1 AS r
+              FROM ci WHERE ci.rostered IS NOT NULL),
             mates AS (
               SELECT cs.case_key, cs.hop, cs.person AS case_person, cs.onset_s, cs.start_s, cs.end_s,
-                     cs.school, a.person AS contact
+                     cs.school, cs.r, a.person AS contact
               FROM cs JOIN att a ON a.school = cs.school
               UNION
               SELECT cs.case_key, cs.hop, cs.person AS case_person, cs.onset_s, cs.start_s, cs.end_s,
-                     cs.school, l.person AS contact
+                     cs.school, cs.r, l.person AS contact
               FROM cs JOIN venue_tower vt ON vt.venue_id = cs.school
               JOIN led l ON l.pid_phone IS NULL AND SUBSTR(l.village, 1, 9) = SUBSTR(vt.unit_code, 1, 9)),
             sm AS ({_school_minutes(policy, "cs")})
@@ -257,6 +269,8 @@ def detectors(policy: Policy) -> dict[str, str]:
                    m.start_s, m.end_s, sm.school_min AS minutes, 'school' AS distance
             FROM mates m JOIN led l ON l.person = m.contact
             JOIN sm ON sm.case_key = m.case_key AND sm.hop = m.hop
+            LEFT JOIN rost rc ON rc.pid = m.contact
             WHERE m.contact <> m.case_person
-              AND m.onset_s - l.born_s >= {a0} AND m.onset_s - l.born_s < {a1}"""
+              AND m.onset_s - l.born_s >= {a0} AND m.onset_s - l.born_s < {a1}
+              AND (m.r = 0 OR rc.pid IS NULL)"""
     return out

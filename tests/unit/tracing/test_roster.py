@@ -67,6 +67,17 @@ def test_rostered_pupil_has_its_class_not_its_school(tmp_path: Path) -> None:
     assert float(ev["minutes"].sum()) == pytest.approx(2 * 480.0)
 
 
+def test_schoolmates_no_roster_lists_stay_contacts_of_a_rostered_pupil(tmp_path: Path) -> None:
+    # M (at the school's tower in school hours) is on no roster: the roster may have missed M's class
+    roster_lake(tmp_path, [("SCH", "1班", "S"), ("SCH", "1班", "O"), ("SCH", "2班", "N")])
+    res = run(tmp_path, "S")
+    cls = {c.contact: c.cls for c in res.contacts}
+    assert cls.get("O") == "close" and cls.get("M") == "close"
+    assert "N" not in cls  # rostered in another class
+    ev = res.evidence[res.evidence["contact"] == "M"]
+    assert ("ledger", "school:SCH") in set(zip(ev["source"], ev["place"], strict=True))
+
+
 def test_pupil_no_roster_lists_falls_back_to_the_stand_in(tmp_path: Path) -> None:
     roster_lake(tmp_path, [("SCH", "2班", "M"), ("SCH", "2班", "N")])
     res = run(tmp_path, "S")
