@@ -125,6 +125,7 @@ def _visit_sql(policy: Policy) -> str:
     kinds = ", ".join(f"'{k}'" for k in r.visit_kinds)
     near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     day = f"({_midnight('s0')})"
+    mx = int(r.visit_max_minutes * 60)
     return f"""
         WITH vk AS (SELECT venue_id, kind, tower_id FROM venue_tower WHERE kind IN ({kinds})),
         sc AS (
@@ -150,6 +151,19 @@ def _visit_sql(policy: Policy) -> str:
                  LEAST(c.end_s, i.end_s) AS b
           FROM idx i JOIN sc c ON c.person = i.person
           WHERE c.end_s > i.start_s AND c.start_s < i.end_s),
+        ext AS (
+          SELECT v.person, v.venue, v.kind, v.start_s,
+                 GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
+                 CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
+          FROM sv v JOIN vk ON vk.venue_id = v.venue
+          LEFT JOIN sc c ON c.person = v.person AND c.tower = vk.tower_id
+            AND c.start_s <= v.start_s AND c.end_s > v.start_s
+          GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s),
+        x3 AS (
+          SELECT i.case_key, i.hop, i.person, v.venue, v.kind, v.extended,
+                 GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
+          FROM idx i JOIN ext v ON v.person = i.person
+          WHERE v.end_s > i.start_s AND v.start_s < i.end_s),
         e2 AS (
           SELECT x2.case_key, x2.hop, x2.person AS seen, v.person AS contact, v.venue AS place, v.kind,
                  GREATEST(x2.a, v.start_s) AS s0, LEAST(x2.b, v.end_s) AS s1
@@ -163,7 +177,12 @@ def _visit_sql(policy: Policy) -> str:
           UNION ALL
           SELECT e2.case_key, e2.hop, e2.contact, e2.place, e2.kind, e2.s0, e2.s1
           FROM e2 LEFT JOIN stay_venue o ON o.person = e2.seen AND o.start_s < e2.s1 AND o.end_s > e2.s0
-          WHERE o.person IS NULL),
+          WHERE o.person IS NULL
+          UNION ALL
+          SELECT x3.case_key, x3.hop, o.person AS contact, x3.venue AS place, x3.kind,
+                 GREATEST(x3.a, o.start_s) AS s0, LEAST(x3.b, o.end_s) AS s1
+          FROM x3 JOIN ext o ON o.venue = x3.venue AND o.start_s < x3.b AND o.end_s > x3.a
+          WHERE o.person <> x3.person AND x3.extended + o.extended > 0),
         per AS (
           SELECT case_key, hop, contact, place, kind, {day} AS d, MIN(s0) AS start_s, MAX(s1) AS end_s,
                  SUM(s1 - s0) / 60.0 AS minutes
