@@ -54,8 +54,13 @@ def _kinds(policy: Policy) -> list[str]:
 
 def prepare(engine: QueryEngine, policy: Policy) -> None:
     """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor`` and ``obs_day``
-    (local midnights of the days the cell feed has data: the days a school day can be counted on)."""
-    engine.create_table("obs_day", f"SELECT DISTINCT {_midnight('start_s')} AS d0 FROM stay_cell")
+    (local midnights of the days the cell feed or the venue scans have data: the days a school day
+    can be counted on)."""
+    engine.create_table(
+        "obs_day",
+        f"SELECT {_midnight('start_s')} AS d0 FROM stay_cell UNION SELECT {_midnight('start_s')} AS d0 "
+        "FROM stay_venue",
+    )
     kinds = _kinds(policy)
     in_kinds = ", ".join(f"'{k}'" for k in kinds) or "''"
     m = TOWER_SEARCH_M
