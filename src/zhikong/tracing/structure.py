@@ -52,10 +52,18 @@ def _kinds(policy: Policy) -> list[str]:
     return sorted(kinds)
 
 
-def prepare(engine: QueryEngine, policy: Policy) -> None:
-    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor`` and ``obs_day``
+def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> None:
+    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``obs_day``
     (local midnights of the days the cell feed or the venue scans have data: the days a school day
-    can be counted on)."""
+    can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
+    person numbers when ``numbered``, the pipeline's ``pidk``, else pseudonyms)."""
+    person = "k.pk" if numbered else "m.person"
+    join = "JOIN pidk k ON k.pid = r.pid" if numbered else ""
+    engine.create_table(
+        "roster_p",
+        f"""SELECT DISTINCT r.school, r.class_name, {person} AS pid FROM ref_school_roster r
+            JOIN pmap m ON m.pid = r.pid {join}""",
+    )
     engine.create_table(
         "obs_day",
         f"SELECT {_midnight('start_s')} AS d0 FROM stay_cell UNION SELECT {_midnight('start_s')} AS d0 "
@@ -234,7 +242,7 @@ def detectors(policy: Policy) -> dict[str, str]:
     s = policy.school
     if s is not None and s.enabled:
         out["class"] = f"""
-            WITH r AS (SELECT DISTINCT school, class_name, pid FROM ref_school_roster),
+            WITH r AS (SELECT school, class_name, pid FROM roster_p),
             ci AS (
               SELECT i.case_key, i.hop, i.person, i.start_s, i.end_s, r.school, r.class_name
               FROM idx i JOIN r ON r.pid = i.person),
@@ -259,7 +267,7 @@ def detectors(policy: Policy) -> dict[str, str]:
               FROM stay_cell c JOIN venue_tower vt ON vt.tower_id = c.place AND vt.kind = 'school'
               WHERE {_weekday("c.start_s")} < 5 AND {clip} > 0
               GROUP BY c.person, vt.venue_id HAVING SUM({clip}) >= {int(s.min_hours * 3600)}),
-            rost AS (SELECT pid, MIN(school) AS school FROM ref_school_roster GROUP BY pid),
+            rost AS (SELECT pid, MIN(school) AS school FROM roster_p GROUP BY pid),
             ci AS (
               SELECT i.case_key, i.hop, i.person, i.onset_s, i.start_s, i.end_s, l.village, l.pid_phone,
                      rr.school AS rostered
