@@ -184,25 +184,26 @@ def _visit_sql(policy: Policy) -> str:
           JOIN sv v ON v.venue = vk.venue_id AND v.start_s < x2.b AND v.end_s > x2.a
           WHERE v.person <> x2.person),
         e AS (
-          SELECT e1.case_key, e1.hop, e1.contact, e1.place, e1.kind, e1.s0, e1.s1
+          SELECT e1.case_key, e1.hop, e1.contact, e1.place, e1.kind, e1.s0, e1.s1, 0 AS both_scanned
           FROM e1 LEFT JOIN stay_venue o ON o.person = e1.contact AND o.start_s < e1.s1 AND o.end_s > e1.s0
           WHERE o.person IS NULL
           UNION ALL
-          SELECT e2.case_key, e2.hop, e2.contact, e2.place, e2.kind, e2.s0, e2.s1
+          SELECT e2.case_key, e2.hop, e2.contact, e2.place, e2.kind, e2.s0, e2.s1, 0 AS both_scanned
           FROM e2 LEFT JOIN stay_venue o ON o.person = e2.seen AND o.start_s < e2.s1 AND o.end_s > e2.s0
           WHERE o.person IS NULL
           UNION ALL
           SELECT x3.case_key, x3.hop, o.person AS contact, x3.venue AS place, x3.kind,
-                 GREATEST(x3.a, o.start_s) AS s0, LEAST(x3.b, o.end_s) AS s1
+                 GREATEST(x3.a, o.start_s) AS s0, LEAST(x3.b, o.end_s) AS s1, 1 AS both_scanned
           FROM x3 JOIN ext o ON o.venue = x3.venue AND o.start_s < x3.b AND o.end_s > x3.a
           WHERE o.person <> x3.person AND x3.extended + o.extended > 0),
         per AS (
-          SELECT case_key, hop, contact, place, kind, {day} AS d, MIN(s0) AS start_s, MAX(s1) AS end_s,
-                 SUM(s1 - s0) / 60.0 AS minutes
-          FROM e WHERE s1 > s0 GROUP BY case_key, hop, contact, place, kind, {day})
-        SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes,
+          SELECT case_key, hop, contact, place, kind, both_scanned, {day} AS d, MIN(s0) AS start_s,
+                 MAX(s1) AS end_s, SUM(s1 - s0) / 60.0 AS minutes
+          FROM e WHERE s1 > s0 GROUP BY case_key, hop, contact, place, kind, both_scanned, {day})
+        SELECT case_key, hop, contact, 'cell' AS source, place, MIN(start_s) AS start_s, MAX(end_s) AS end_s,
+               MAX(minutes) AS minutes,
                CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
-        FROM per"""
+        FROM per GROUP BY case_key, hop, contact, place, kind, d"""
 
 
 def detectors(policy: Policy) -> dict[str, str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from tests.unit.tracing.scenario import at, pings, write_ref, write_source
 from zhikong.engine import duckdb_engine
@@ -20,7 +21,7 @@ def visit_policy(**rules: Any) -> Policy:
     return parse_policy(data)
 
 
-def build(lake: Path) -> pa.Table:
+def build(lake: Path, scans: list[dict[str, Any]] = (), cells: list[dict[str, Any]] = ()) -> pa.Table:  # type: ignore[assignment]
     """Thursday 10 March 2022: restaurant R (tower TR) at lunch, shop S (tower TS) elsewhere."""
     write_ref(
         lake,
@@ -60,6 +61,7 @@ def build(lake: Path) -> pa.Table:
             {"venue_id": "R", "ts": at(10, 12, 0), "pid": "A"},  # the case scans the restaurant
             {"venue_id": "S", "ts": at(10, 12, 0), "pid": "C"},  # C scanned a shop at the time
             {"venue_id": "R", "ts": at(10, 18, 0), "pid": "D"},  # D dines at R in the evening
+            *scans,
         ],
     )
     cell: list[dict[str, Any]] = []
@@ -72,18 +74,18 @@ def build(lake: Path) -> pa.Table:
     cell += pings("phH", "TR", at(10, 7, 0), 270) + pings("phH", "TR", at(10, 12, 5), 50)
     cell += pings("phH", "TR", at(10, 13, 30), 270)
     cell += pings("phC", "TR", at(10, 12, 0), 50)  # briefly under TR but scanned the shop S
-    write_source(lake, "cell", cell)
+    write_source(lake, "cell", cell + list(cells))
     return pa.Table.from_pylist(
         [
             {"pid_id": k, "pid_phone": f"ph{k}", "household": None, "born_s": None, "village": None}
-            for k in "ABCDH"
+            for k in "ABCDHPQ"
         ],
         schema=LEDGER_SCHEMA,
     )
 
 
-def run(lake: Path, policy: Policy, key: str = "A") -> TraceResult:
-    led = build(lake)
+def run(lake: Path, policy: Policy, key: str = "A", **extra: list[dict[str, Any]]) -> TraceResult:
+    led = build(lake, **extra)
     with duckdb_engine() as eng:
         return trace(eng, lake, led, [IndexCase(key, key, at(11, 0), at(11, 12))], policy)
 
@@ -106,3 +108,18 @@ def test_visits_off_or_longer_than_the_limit_find_nobody(tmp_path: Path) -> None
     assert not {"B", "D"} & {c.contact for c in off.contacts if c.cls == "close"}
     short = run(tmp_path / "short", visit_policy(visit_max_minutes=40))
     assert not {"B", "D"} & {c.contact for c in short.contacts if c.cls == "close"}
+
+
+def test_a_scanned_stay_lasts_while_its_owner_stays_under_the_tower(tmp_path: Path) -> None:
+    # P scans R at 09:00 (a 60-minute dwell) but stays until 10:30, as P's cell stays show; Q scans
+    # R at 10:05: the scans alone overlap by 0 minutes, P's visit stay extends P's to 10:30
+    scans = [
+        {"venue_id": "R", "ts": at(10, 9, 0), "pid": "P"},
+        {"venue_id": "R", "ts": at(10, 10, 5), "pid": "Q"},
+    ]
+    cells = pings("phP", "TR", at(10, 9, 0), 80) + pings("phP", "TH", at(10, 10, 30), 60)
+    res = run(tmp_path, visit_policy(), key="P", scans=scans, cells=cells)
+    q = res.evidence[res.evidence["contact"] == "Q"]
+    assert set(zip(q["source"], q["place"], q["distance"], strict=True)) == {("cell", "R", "near")}
+    assert float(q["minutes"].sum()) == pytest.approx(25.0)
+    assert {c.contact: c.cls for c in res.contacts}.get("Q") == "close"
