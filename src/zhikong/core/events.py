@@ -22,6 +22,7 @@ Events published by the platform:
 ``tracing.run_finished``            ``{"run_id": int, "contacts": int, "at": iso}``
 ``screening.risk_areas_imported``   ``{"published_on": iso date, "rows": int}``
 ``screening.key_persons_changed``   ``{"at": iso}`` key persons registered or released
+``audit.recorded``                  ``{}`` audit records were appended (they get linked)
 ==================================  ====================================================
 """
 
