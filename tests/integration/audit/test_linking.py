@@ -26,7 +26,8 @@ def _verify(engine: Engine) -> audit.VerifyResult:
 def _chain(engine: Engine) -> list[tuple[int, int | None, str]]:
     """(id, seq, subject_id) of every record, by id."""
     with unit_of_work(engine) as s:
-        rows = s.execute(select(AuditRecord.id, AuditRecord.seq, AuditRecord.subject_id).order_by(AuditRecord.id))
+        cols = (AuditRecord.id, AuditRecord.seq, AuditRecord.subject_id)
+        rows = s.execute(select(*cols).order_by(AuditRecord.id))
         return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -100,7 +101,8 @@ def test_edited_before_link_is_not_chained_and_reported(engine: Engine, no_linki
     chain = _chain(engine)
     assert chain[0][1] is None and chain[1][1] == 1
     r = _verify(engine)
-    assert not r.ok and any(f"unlinked record id {first}" in p and "seal" in p for p in r.problems), r.problems
+    said = [p for p in r.problems if f"unlinked record id {first}" in p and "seal" in p]
+    assert not r.ok and said, r.problems
 
 
 def test_forged_record_is_not_chained(engine: Engine) -> None:
@@ -223,7 +225,8 @@ def test_records_from_before_the_upgrade_stay_valid(db_url: str) -> None:
         with eng.begin() as conn:
             for i in range(1, 4):
                 detail = f'{{"i":{i}}}'
-                digest = compute_hash(prev, canonical(i, at, None, "old", "thing.do", "thing", str(i), detail))
+                content = canonical(i, at, None, "old", "thing.do", "thing", str(i), detail)
+                digest = compute_hash(prev, content)
                 conn.execute(text(
                     "INSERT INTO audit_record (id, at, actor_id, actor, action, subject_type, subject_id, "
                     "detail, prev_hash, hash) VALUES (:id, :at, NULL, 'old', 'thing.do', 'thing', :sid, "
