@@ -40,7 +40,7 @@ class BackgroundLinker:
     (wake-ups in between are coalesced into the next pass); a failed pass is retried after
     ``retry`` seconds."""
 
-    def __init__(self, min_interval: float = 0.005, retry: float = 1.0) -> None:
+    def __init__(self, min_interval: float = 0.05, retry: float = 1.0) -> None:
         self.min_interval, self.retry = min_interval, retry
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -250,3 +250,33 @@ def test_records_from_before_the_upgrade_stay_valid(db_url: str) -> None:
         assert _verify(eng).count == 4
     finally:
         eng.dispose()
+
+
+def test_web_server_links_in_the_background(engine: Engine) -> None:
+    """While the app runs, requests only append; its background linker chains them, and what is
+    left when it stops is linked at shutdown."""
+    from fastapi.testclient import TestClient
+
+    from tests.factories import api_login, make_tree, make_user
+    from zhikong.auth.models import Role
+    from zhikong.web.app import create_app
+
+    with unit_of_work(engine) as s:
+        tree = make_tree(s)
+        make_user(s, Role.DISTRICT_COMMAND, tree.district)
+    with TestClient(create_app(), base_url="https://testserver") as c:
+        bg = linker._background
+        assert bg is not None and bg.running
+        csrf = api_login(c, "district_command-500113")
+        h = {"X-CSRF-Token": csrf}
+        body = {"kind": "registration", "title": "排查", "unit_id": tree.village11.id}
+        task = c.post("/api/tasks", json=body, headers=h).json()
+        for v in range(1, 6):
+            r = c.patch(f"/api/tasks/{task['id']}", json={"version": v, "description": f"第{v}次"}, headers=h)
+            assert r.status_code == 200, r.text
+    assert linker._background is None
+    with unit_of_work(engine) as s:
+        edits = s.scalars(select(AuditRecord.seq).where(AuditRecord.action == "task.edit")).all()
+    assert len(edits) == 5 and None not in edits
+    r = _verify(engine)
+    assert r.ok and r.pending == 0 and r.count >= 7, r.problems  # login, create, 5 edits
