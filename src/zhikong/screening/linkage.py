@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -148,11 +149,14 @@ def _predict(linker: Linker, threshold: float | None) -> pd.DataFrame:
 
 
 def _register(db_api: DatabaseAPISubClass, df: pd.DataFrame, name: str) -> Any:
+    # The physical table name is unique per run: a Spark session is shared by every linkage in
+    # the process (``getOrCreate``), and a second run registering "ledger" again would collide.
+    table_name = f"{name}_{uuid.uuid4().hex[:12]}"
     if db_api.sql_dialect.sql_dialect_str == "spark":
         spark = db_api.spark  # type: ignore[attr-defined]
         return db_api.register(spark.createDataFrame(df.astype(object).where(df.notna(), None)),
-                               dataset_display_name=name)
-    return db_api.register(df, dataset_display_name=name)
+                               dataset_display_name=name, table_name=table_name)
+    return db_api.register(df, dataset_display_name=name, table_name=table_name)
 
 
 def link(

@@ -123,7 +123,7 @@ def detect(
             raise InvalidInput(f"{source}: no image or frame {frame} could be decoded", field="source")
     det = load_detector(get_settings())
     boxes = det.detect(img)
-    console.print(json.dumps({"people": len(boxes), "boxes": [
+    console.print(json.dumps({"people": len(boxes), "runtime": getattr(det, "runtime", det.name), "boxes": [
         [round(b.x1), round(b.y1), round(b.x2), round(b.y2), round(b.score, 3)] for b in boxes]}))
     if out is not None:
         out.write_bytes(draw_snapshot(img, boxes))

@@ -126,3 +126,7 @@ def test_spark_backend_gives_the_same_links() -> None:
     uids = list(records["unique_id"])
     assert [(c.ledger_uid, c.decision) for c in decide(duck, uids, Thresholds())] == [
         (c.ledger_uid, c.decision) for c in decide(spark, uids, Thresholds())]
+    # a second run in the same (shared) Spark session registers its tables again without clashing
+    again = link(records, ledger, backend="spark", em=False)
+    a = again.pairs.sort_values(key)[key].reset_index(drop=True)
+    assert list(a.itertuples(index=False)) == list(s[key].itertuples(index=False))

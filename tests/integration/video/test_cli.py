@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 
 from tests.integration.video.footage import require_sample
 from zhikong.cli import app as root_app
-from zhikong.core.config import Settings
+from zhikong.core.config import Settings, get_settings
 from zhikong.core.db import unit_of_work
 from zhikong.core.migrate import upgrade
 from zhikong.video.cli import app
 from zhikong.video.models import Camera
+from zhikong.video.ov_runtime import openvino_installed
 
 runner = CliRunner()
 ZONE = {"name": "z", "polygon": [[0, 0], [100, 0], [100, 100], [0, 100], [0, 0]], "intrusion": True}
@@ -43,11 +44,18 @@ def test_import_is_all_or_nothing_with_errors_per_camera(settings: Settings, tmp
 
 
 @pytest.mark.slow
-def test_detect_and_textgraph(settings: Settings, tmp_path: Path) -> None:
+def test_detect_and_textgraph(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sample = require_sample()
     r = runner.invoke(app, ["detect", str(sample), "--frame", "300", "--out", str(tmp_path / "b.jpg")])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["people"] == 1
+    assert json.loads(r.output)["runtime"] == ("openvino" if openvino_installed() else "opencv")
+    # the runtime is a setting: OpenCV dnn counts the same person
+    monkeypatch.setenv("ZHIKONG_VIDEO_RUNTIME", "opencv")
+    get_settings.cache_clear()
+    r = runner.invoke(app, ["detect", str(sample), "--frame", "300"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["people"] == 1 and json.loads(r.output)["runtime"] == "opencv"
     assert (tmp_path / "b.jpg").read_bytes()[:2] == b"\xff\xd8"
     r = runner.invoke(app, ["textgraph", str(tmp_path / "g.pbtxt")])
     assert r.exit_code == 0 and "1 class + background" in r.output

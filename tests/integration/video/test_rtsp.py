@@ -88,10 +88,11 @@ def rtsp_server(clip: Path) -> Iterator[tuple[str, Callable[[], subprocess.Popen
 
 
 def test_rtsp_stream_real_detector_offline_and_back(
-    rtsp_server: tuple[str, Callable[[], subprocess.Popen[bytes]]], tmp_path: Path
+    rtsp_server: tuple[str, Callable[[], subprocess.Popen[bytes]]], tmp_path: Path, video_models: Path
 ) -> None:
     from zhikong.video.detector import SsdLitePersonDetector
 
+    pool = DetectorPool(lambda: SsdLitePersonDetector(video_models), 1)
     url, publish = rtsp_server
     publisher = publish()
     # the server only relays RTP over UDP: a camera set to udp reads it
@@ -104,7 +105,6 @@ def test_rtsp_stream_real_detector_offline_and_back(
 
     sink = RecordingSink()
     spec = CameraSpec("cam-rtsp", url, rules=parse_rules("cam-rtsp", WHOLE_FRAME), rtsp_transport="udp")
-    pool = DetectorPool(lambda: SsdLitePersonDetector(tmp_path / "models"), 1)
     sup = Supervisor([spec], pool, sink, fps=2.0, offline_after_s=4.0, backoff_s=0.2, max_backoff_s=1.0,
                      latest_dir=tmp_path / "latest").start()
     try:

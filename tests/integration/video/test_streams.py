@@ -89,16 +89,16 @@ def ffmpeg_stream() -> Iterator[Callable[[int], subprocess.Popen[bytes]]]:
 
 
 def test_ffmpeg_mjpeg_stream_real_detector_offline_and_back(
-    ffmpeg_stream: Callable[[int], subprocess.Popen[bytes]], tmp_path: Path
+    ffmpeg_stream: Callable[[int], subprocess.Popen[bytes]], tmp_path: Path, video_models: Path
 ) -> None:
     from zhikong.video.detector import SsdLitePersonDetector
 
+    pool = DetectorPool(lambda: SsdLitePersonDetector(video_models), 1)
     port = free_port()
     proc = ffmpeg_stream(port)
     sink = RecordingSink()
     spec = CameraSpec("cam-ffmpeg", f"http://127.0.0.1:{port}/cam.mjpg",
                       rules=parse_rules("cam-ffmpeg", WHOLE_FRAME))
-    pool = DetectorPool(lambda: SsdLitePersonDetector(tmp_path / "models"), 1)
     sup = Supervisor([spec], pool, sink, fps=2.0, offline_after_s=3.0, backoff_s=0.2, max_backoff_s=1.0,
                      latest_dir=tmp_path / "latest").start()
     try:

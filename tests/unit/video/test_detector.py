@@ -16,6 +16,7 @@ from zhikong.video.detector import (
     parse_tiles,
     tile_grid,
 )
+from zhikong.video.ov_runtime import openvino_installed
 from zhikong.video.textgraph import AnchorConfig, format_text, parse_text
 
 
@@ -75,13 +76,13 @@ def ssd(tmp_path_factory: pytest.TempPathFactory) -> SsdLitePersonDetector:
 
 
 def test_ssdlite_text_graph_is_cached(ssd: SsdLitePersonDetector, tmp_path: Path) -> None:
-    SsdLitePersonDetector(tmp_path)
+    SsdLitePersonDetector(tmp_path, runtime="opencv")
     (graph,) = tmp_path.glob("ssdlite-*.pbtxt")
     text = graph.read_text()
     assert "DetectionOutput" in text and "Postprocessor/" not in text
     assert 'key: "num_classes"\n    value {\n      i: 2' in text  # person + background
     mtime = graph.stat().st_mtime_ns
-    SsdLitePersonDetector(tmp_path)
+    SsdLitePersonDetector(tmp_path, runtime="opencv")
     assert graph.stat().st_mtime_ns == mtime
 
 
@@ -116,6 +117,10 @@ def test_load_detector_from_settings(tmp_path: Path) -> None:
         load_detector(s)
     det = load_detector(Settings(data_dir=tmp_path, video_tiles="off"))
     assert det.name == "ssdlite"
+    expected = "openvino" if openvino_installed() else "opencv"
+    assert isinstance(det, SsdLitePersonDetector) and det.runtime == expected
+    det = load_detector(Settings(data_dir=tmp_path, video_runtime="opencv"))
+    assert isinstance(det, SsdLitePersonDetector) and det.runtime == "opencv"
 
 
 def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
