@@ -160,6 +160,10 @@ _COLUMNS = (
 )
 
 
+#: (database, id) of unlinked records already logged as not matching their seal
+_reported: set[tuple[str, int]] = set()
+
+
 def link_pending(session: Session, *, batch: int = 2000) -> int:
     """Chain every committed, unlinked record in ``id`` order; returns how many were linked.
 
@@ -181,6 +185,7 @@ def link_pending(session: Session, *, batch: int = 2000) -> int:
         row = session.execute(head_stmt, execution_options={"synchronize_session": False}).one()
     seq, prev = int(row[0]), str(row[1])
     linked, after_id = 0, 0
+    where = str(session.get_bind().engine.url)
     while True:
         rows = session.execute(
             select(*_COLUMNS)
@@ -192,7 +197,10 @@ def link_pending(session: Session, *, batch: int = 2000) -> int:
         for r in rows:
             after_id = r.id
             if not seal_ok(r, key):
-                log.error("audit record id %s: its seal does not match (edited or forged); not linked", r.id)
+                if (where, r.id) not in _reported:  # once per process, not at every pass
+                    _reported.add((where, r.id))
+                    log.error("audit record id %s: its seal does not match (edited or forged); not linked",
+                              r.id)
                 continue
             seq += 1
             content = canonical(seq, r.at, r.actor_id, r.actor, r.action, r.subject_type, r.subject_id,
