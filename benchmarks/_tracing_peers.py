@@ -3,8 +3,9 @@
 * :class:`PostgresEngine` is a ``QueryEngine`` over psycopg 3: lake files are loaded into real,
   indexed tables (``COPY``), and the tracing SQL — written once in DuckDB's dialect — is transpiled
   to PostgreSQL by sqlglot, as for Spark.
-* :func:`pandas_exposures` is the straightforward pandas implementation of the same stays and
-  detectors (sort, shift, merge on place, filter overlaps, group), for comparison.
+* :func:`pandas_exposures` is the straightforward pandas implementation of the same detectors
+  (venue stays by sort and shift; merge on place, filter overlaps, group), for comparison. Like the
+  SQL peers it reads the cell stays the lake derived once (``zhikong.tracing.stays``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from zhikong.engine.base import QueryEngine
 from zhikong.engine.dialects import FUNCTIONS, Dialect
+from zhikong.tracing import stays
 from zhikong.tracing.pipeline import EVIDENCE_COLUMNS, LOCAL_OFFSET_S
 from zhikong.tracing.policy import Policy
 
@@ -44,6 +46,9 @@ _INDEX = {
     "proximity": ["pid", "other_pid"],
     "travel": ["pid", "vehicle"],
 }
+
+#: the lake's derived cell stays (``zhikong.tracing.stays``), indexed as a reader uses them
+_DERIVED_INDEX = {"dv_stays": ["pn", "tk, start_s"], "dv_pids": ["pid"], "dv_towers": ["tk"]}
 
 
 def _pg_type(t: pa.DataType) -> str:
@@ -108,7 +113,7 @@ class PostgresEngine(QueryEngine):
                     t = t.append_column("day", pa.array([day] * t.num_rows, pa.string()).cast(pa.date32()))
             self._load(name, t, temp=False, create=i == 0)
         source = name.removeprefix("src_")
-        for col in _INDEX.get(source, []):
+        for col in _INDEX.get(source, []) + _DERIVED_INDEX.get(name, []):
             self.conn.execute(f"CREATE INDEX ON {name} ({col})")
         if source in _INDEX:
             self.conn.execute(f"CREATE INDEX ON {name} (ts)")
@@ -159,19 +164,28 @@ def _overlap(stays: pd.DataFrame, idx: pd.DataFrame, source: str, distance: pd.S
     x = stays.merge(idx, on="person")
     x = x[(x["end_s"] > x["i_start"]) & (x["start_s"] < x["i_end"])]
     x = x.assign(a=np.maximum(x["start_s"], x["i_start"]), b=np.minimum(x["end_s"], x["i_end"]))
-    e = x[["case_key", "hop", "person", "place", "a", "b"]].merge(
-        stays.rename(columns={"person": "contact"}), on="place"
-    )
-    e = e[(e["start_s"] < e["b"]) & (e["end_s"] > e["a"]) & (e["contact"] != e["person"])]
-    e = e.assign(s0=np.maximum(e["a"], e["start_s"]), s1=np.minimum(e["b"], e["end_s"]))
-    e["distance"] = distance if isinstance(distance, str) else e["kind"].map(distance).fillna("same_place")
-    e["day"] = _day(e["s0"])
-    g = e.groupby(["case_key", "hop", "contact", "place", "distance", "day"], as_index=False).agg(
-        start_s=("s0", "min"), end_s=("s1", "max"), m=("s1", "sum"), m0=("s0", "sum")
-    )
-    g["minutes"] = (g["m"] - g["m0"]) / 60.0
-    g["source"] = source
-    return g[EVIDENCE_COLUMNS]
+    # others' stays at the index persons' places within their time span there (as the SQL does), then
+    # one case at a time, so the pairs of one case are in memory at once, not those of all cases
+    env = x.groupby("place").agg(a0=("a", "min"), b1=("b", "max"))
+    cand = stays.merge(env, left_on="place", right_index=True)
+    cand = cand[(cand["start_s"] < cand["b1"]) & (cand["end_s"] > cand["a0"])].drop(columns=["a0", "b1"])
+    cand = cand.rename(columns={"person": "contact"})
+    out = []
+    for _case, xc in x[["case_key", "hop", "person", "place", "a", "b"]].groupby("case_key", sort=False):
+        e = xc.merge(cand, on="place")
+        e = e[(e["start_s"] < e["b"]) & (e["end_s"] > e["a"]) & (e["contact"] != e["person"])]
+        e = e.assign(s0=np.maximum(e["a"], e["start_s"]), s1=np.minimum(e["b"], e["end_s"]))
+        e["distance"] = (
+            distance if isinstance(distance, str) else e["kind"].map(distance).fillna("same_place")
+        )
+        e["day"] = _day(e["s0"])
+        g = e.groupby(["case_key", "hop", "contact", "place", "distance", "day"], as_index=False).agg(
+            start_s=("s0", "min"), end_s=("s1", "max"), m=("s1", "sum"), m0=("s0", "sum")
+        )
+        g["minutes"] = (g["m"] - g["m0"]) / 60.0
+        g["source"] = source
+        out.append(g[EVIDENCE_COLUMNS])
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=EVIDENCE_COLUMNS)
 
 
 def pandas_exposures(lake: Path, ledger: pa.Table, idx: pa.Table, policy: Policy) -> pd.DataFrame:
@@ -200,29 +214,21 @@ def pandas_exposures(lake: Path, ledger: pa.Table, idx: pa.Table, policy: Policy
         return pids.map(pmap).fillna(pids)
 
     out = []
-    # cell stays: ping-pong, gaps
-    c = _read(lake, "cell")
-    c = c.assign(t=_epoch(c["ts"]))
-    c = c[(c["t"] >= lo) & (c["t"] < hi)]
-    c = pd.DataFrame({"person": person(c["pid"]), "t": c["t"], "place": c["tower_id"]})
-    c = c.sort_values(["person", "t", "place"]).reset_index(drop=True)
-    same = c["person"].eq(c["person"].shift())
-    nxt = c["person"].eq(c["person"].shift(-1))
-    prev_p, next_p = c["place"].shift().where(same), c["place"].shift(-1).where(nxt)
-    prev_t, next_t = c["t"].shift().where(same), c["t"].shift(-1).where(nxt)
-    pp = (
-        prev_p.notna()
-        & (prev_p == next_p)
-        & (c["place"] != prev_p)
-        & (next_t - prev_t <= r.ping_pong_minutes * 60)
-    )
-    c["place"] = c["place"].where(~pp, prev_p)
-    gap = r.cell_gap_minutes * 60
-    brk = ~(same & c["place"].eq(c["place"].shift()) & (c["t"] - c["t"].shift() <= gap))
-    c["sid"] = brk.cumsum()
-    c["end"] = c["t"] + np.minimum((next_t - c["t"]).fillna(gap), gap)
-    stay_cell = c.groupby(["person", "place", "sid"], as_index=False).agg(
-        start_s=("t", "min"), end_s=("end", "max")
+    # cell stays: the lake's derived stays (``zhikong.tracing.stays``), each phone mapped to its
+    # person, those overlapping the period
+    d = lake / stays.DERIVED / stays.STAYS
+    pids = pq.read_table(d / "pids.parquet").to_pandas().set_index("pn")["pid"]
+    towers = pq.read_table(d / "towers.parquet").to_pandas().set_index("tk")["tower_id"]
+    c = _read(d, "stays")
+    c = c[(c["start_s"] < hi) & (c["end_s"] > lo)]
+    person_of = pd.Series(person(pids).to_numpy(), index=pids.index)  # phone number → person
+    stay_cell = pd.DataFrame(
+        {
+            "person": c["pn"].map(person_of),
+            "place": c["tk"].map(towers),
+            "start_s": c["start_s"].astype("int64"),
+            "end_s": c["end_s"].astype("int64"),
+        }
     )
     out.append(_overlap(stay_cell[["person", "place", "start_s", "end_s"]], ix, "cell", "coarse"))
     # venue stays

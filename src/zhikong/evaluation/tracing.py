@@ -105,7 +105,7 @@ def _baseline(
     engine: QueryEngine, policy: Policy, cases: list[IndexCase], kind: str, infected: set[str]
 ) -> dict[str, set[Pair]]:
     idx = index_table(cases, policy)
-    engine.register_arrow("idx", idx)
+    pipeline.register_index(engine, idx)
     close_df = engine.sql(pipeline.baseline_sql(kind, policy)).to_pandas()
     close = {(str(a), str(b)) for a, b in zip(close_df["case_key"], close_df["contact"], strict=True)}
     if kind == "grid":
@@ -135,7 +135,7 @@ def _baseline(
             )
     secondary: set[Pair] = set()
     if rows:
-        engine.register_arrow("idx", pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA))
+        pipeline.register_index(engine, pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA))
         sec = engine.sql(pipeline.baseline_sql(kind, policy)).to_pandas()
         for key, contact in zip(sec["case_key"], sec["contact"], strict=True):
             case_key = str(key).split("\x1f", 1)[0]

@@ -189,6 +189,9 @@ def world_lake(world: World, *, rebuild: bool = False) -> Path:
 
         pq.write_table(pa.table(arrays, schema=schema), tmp / "ref" / f"{name}.parquet")
     con.close()
+    from zhikong.tracing.stays import build_stays
+
+    build_stays(tmp)  # the derived cell stays, as ingest builds them
     tmp.rename(lake)
     done.touch()
     return lake

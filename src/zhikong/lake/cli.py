@@ -122,12 +122,34 @@ def purge(
         raise InvalidInput(f"--today {today!r} is not a date YYYY-MM-DD", field="today") from e
     cutoff = ref - timedelta(days=keep)
     lake = get_lake()
+    from zhikong.lake.service import derive
+
     with lake.locked():
         removed = lake.purge_before(cutoff)
+        if removed:
+            derive(lake)
     if not removed:
         console.print(f"nothing older than {cutoff} (kept {keep} days)")
     for src, day, rows, size in removed:
         console.print(f"removed {src} day={day}: {rows:,} rows, {size / 1e6:.1f} MB")
+
+
+@app.command("build-stays")
+def build_stays(
+    force: bool = typer.Option(False, help="Rebuild even when the derived stays are up to date."),
+) -> None:
+    """Derive the cell stays a trace reads (once per lake change; ingest runs this itself)."""
+    from zhikong.lake.service import get_lake
+    from zhikong.tracing.stays import build_stays as run
+
+    lake = get_lake()
+    with lake.locked():
+        b = run(lake.root, force=force, memory_limit=get_settings().duckdb_memory_limit)
+    if not b.built:
+        console.print(f"cell stays up to date ({b.path})")
+        return
+    console.print(f"cell stays: {b.pings:,} pings of {b.people:,} phones → {b.stays:,} stays in "
+                  f"{b.seconds:.1f} s ({b.pings_per_s:,.0f} pings/s), {b.path}")
 
 
 @app.command()

@@ -307,7 +307,10 @@ def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bo
     with lake.locked():
         if batch in lake.manifest():
             return IngestResult(str(path), source, batch, skipped=True)
-        return _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
+        res = _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
+        if source == "cell" and res.accepted:
+            derive(lake)
+        return res
 
 
 def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *, strict: bool = False,
@@ -358,7 +361,17 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
             finally:
                 for fut in pending:
                     fut.cancel()
+        if any(r.source == "cell" and not r.skipped and r.accepted for r in results):
+            derive(lake)
     return results
+
+
+def derive(lake: Lake) -> object:
+    """Bring the lake's derived tables up to date (the caller holds the lake's lock): the cell stays
+    a trace reads instead of every ping (``zhikong.tracing.stays``); nothing when up to date."""
+    from zhikong.tracing.stays import build_stays
+
+    return build_stays(lake.root, memory_limit=get_settings().duckdb_memory_limit)
 
 
 def _prepare(lake: Lake, path: Path, source: str, batch: str, strict: bool, since: datetime | None,

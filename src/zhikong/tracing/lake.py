@@ -7,6 +7,7 @@ and ``ref_<name>``; a source with no files is reported as missing instead of fai
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,15 +18,30 @@ from zhikong.lake.schemas import REFERENCE, SOURCES
 TRACED_SOURCES = ("cell", "venue_scan", "camera", "travel", "gps", "proximity")
 
 
-def register_lake(engine: QueryEngine, lake_dir: Path) -> dict[str, bool]:
+def register_lake(
+    engine: QueryEngine, lake_dir: Path, stays: Path | None = None, only: Collection[str] | None = None
+) -> dict[str, bool]:
     """Register every source and reference table found under ``lake_dir``.
 
     A missing source becomes an empty view with the contract's schema, so queries stay valid;
-    the returned mapping says which sources had data.
+    the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
+    (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``.
+    ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
+    if stays is not None:
+        engine.register_parquet("dv_pids", stays / "pids.parquet", hive=False)
+        engine.register_parquet("dv_towers", stays / "towers.parquet", hive=False)
+        if not engine.register_parquet("dv_stays", stays / "stays", hive=False):
+            engine.register_arrow(
+                "dv_stays",
+                pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
+                          "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
+            )
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:
-        found = engine.register_parquet(f"src_{source}", lake_dir / source, hive=True)
+        found = (only is None or source in only) and engine.register_parquet(
+            f"src_{source}", lake_dir / source, hive=True
+        )
         if not found:
             engine.register_arrow(f"src_{source}", SOURCES[source].empty_table())
         present[source] = found

@@ -12,6 +12,8 @@ Stay rules (documented in ``docs/tracing.md``):
   ``ping_pong_minutes`` apart is a ping-pong and counts as A; consecutive pings at one tower form a
   stay unless the silence between them exceeds ``cell_gap_minutes``; a stay runs from its first ping
   until the person's next ping elsewhere, but at most ``cell_gap_minutes`` after its last ping.
+  Stays come from the person's whole stream of pings; a trace takes those overlapping its period
+  (derived once per lake: ``zhikong.tracing.stays``).
 * **venue_scan** — a scan starts a stay lasting the venue kind's typical dwell, cut short by the
   person's next scan.
 * **camera / gps / proximity / travel** — used as points or encounters (see the detectors).
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
-from zhikong.tracing import structure
+from zhikong.tracing import stays, structure
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -83,12 +85,20 @@ def _epoch(col: str) -> str:
 
 
 def prepare(
-    engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, sources: Collection[str] | None = None
+    engine: QueryEngine,
+    policy: Policy,
+    lo_s: int,
+    hi_s: int,
+    sources: Collection[str] | None = None,
+    *,
+    derived: bool = False,
 ) -> None:
     """Person-mapped, time-bounded copies of the sources and the stays derived from them.
 
     ``sources`` limits the work to what those detectors need (``"companion"`` stands for the grid
-    stays of the companion rule and the grid baseline); all by default.
+    stays of the companion rule and the grid baseline); all by default. ``derived``: the lake's
+    derived cell stays are registered (``dv_*``, by ``lake.register_lake``) and up to date
+    (``stays.fresh``); else the stays come from the pings.
     """
     want = set(DETECTORS) | {"companion"} if sources is None else set(sources)
     r = policy.rules
@@ -101,17 +111,51 @@ def prepare(
         SELECT pid_phone AS pid, MIN(COALESCE(pid_id, pid_phone)) AS person FROM ledger
         WHERE pid_phone IS NOT NULL GROUP BY pid_phone""",
     )
+    # Person keys: every pseudonym (the ledger's, and those in the sources) gets a number in
+    # pseudonym order (``pkey``); each source pid maps to the number of its person (``pidk``).
+    # All tables and detectors below work on these numbers, which join, sort and group several
+    # times faster than 64-character pseudonyms; outputs are named again (``_named``).
+    window = f"ts >= {lo} AND ts < {hi}"
+    pids = ["SELECT pid_id AS s FROM ledger", "SELECT pid_phone AS s FROM ledger"]
+    if want & {"venue_scan", "venue_cell", "school"}:
+        pids.append(f"SELECT DISTINCT pid AS s FROM src_venue_scan WHERE {window}")
+    for det, src in (("camera", "camera"), ("gps", "gps"), ("travel", "travel"), ("proximity", "proximity")):
+        if det in want:
+            pids.append(f"SELECT DISTINCT pid AS s FROM src_{src} WHERE {window}")
+    if "proximity" in want:
+        pids.append(f"SELECT DISTINCT other_pid AS s FROM src_proximity WHERE {window}")
+    cell = bool(want & {"cell", "companion", "venue_cell", "school"})
+    if cell:  # cell stays come from the whole stream of pings (see ``_cell_stays``)
+        pids.append("SELECT pid AS s FROM dv_pids" if derived else "SELECT DISTINCT pid AS s FROM src_cell")
+    engine.create_table(
+        "pkey",
+        f"""SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS pk FROM (
+              SELECT DISTINCT s FROM ({" UNION ALL ".join(pids)}) u WHERE s IS NOT NULL) d""",
+    )
+    engine.create_table(
+        "pidk",
+        """SELECT k.s AS pid, COALESCE(kp.pk, k.pk) AS pk FROM pkey k
+           LEFT JOIN pmap m ON m.pid = k.s LEFT JOIN pkey kp ON kp.s = m.person""",
+    )
+    # the ledger as the detectors read it, on person numbers (``ledger`` is replaced)
+    engine.create_table("ledger_s", "SELECT pid_id, pid_phone, household, born_s, village FROM ledger")
+    engine.create_table(
+        "ledger",
+        """SELECT a.pk AS pid_id, b.pk AS pid_phone, l.household, l.born_s, l.village FROM ledger_s l
+           LEFT JOIN pkey a ON a.s = l.pid_id LEFT JOIN pkey b ON b.s = l.pid_phone""",
+    )
+    engine.drop("ledger_s")
 
     def mapped(source: str, cols: str, pid: str = "pid") -> str:
         return (
-            f"SELECT COALESCE(m.person, s.{pid}) AS person, {cols} FROM src_{source} s "
-            f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
+            f"SELECT k.pk AS person, {cols} FROM src_{source} s "
+            f"LEFT JOIN pidk k ON k.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
         )
 
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & {"venue_cell", "school"})
-    if want & {"cell", "companion"} or structural:
-        _cell_stays(engine, policy, lo, hi)
+    if cell:
+        _cell_stays(engine, policy, lo_s, hi_s, derived)
     if "venue_scan" in want or structural:
         dwell = pa.table(
             {
@@ -162,9 +206,9 @@ def prepare(
         engine.create_table(
             "t_prox",
             f"""
-            SELECT COALESCE(m1.person, s.pid) AS person, COALESCE(m2.person, s.other_pid) AS other,
+            SELECT m1.pk AS person, m2.pk AS other,
                    {_epoch("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
-            FROM src_proximity s LEFT JOIN pmap m1 ON m1.pid = s.pid LEFT JOIN pmap m2 ON m2.pid = s.other_pid
+            FROM src_proximity s LEFT JOIN pidk m1 ON m1.pid = s.pid LEFT JOIN pidk m2 ON m2.pid = s.other_pid
             WHERE s.ts >= {lo} AND s.ts < {hi}""",
         )
     if "companion" in want:
@@ -183,76 +227,75 @@ def prepare(
         structure.prepare(engine, policy)
 
 
-def _cell_stays(engine: QueryEngine, policy: Policy, lo: str, hi: str) -> None:
-    # Cell stays are windows over every ping in the period: the heaviest step. They run on integer
-    # keys (a person number, and a tower number that sorts like the tower id), which sort and
-    # group several times faster than the long pseudonyms; the result is mapped back.
-    engine.create_table(
-        "pdict",
-        "SELECT person, ROW_NUMBER() OVER (ORDER BY person) AS pk FROM (SELECT DISTINCT person FROM pmap) d",
-    )
-    engine.create_table(
-        "t_cell0",
-        f"""
-        SELECT k.pk, CASE WHEN k.pk IS NULL THEN s.pid END AS upid, {_epoch("s.ts")} AS t, s.tower_id AS place
-        FROM src_cell s LEFT JOIN (SELECT m.pid, d.pk FROM pmap m JOIN pdict d ON d.person = m.person) k
-          ON k.pid = s.pid
-        WHERE s.ts >= {lo} AND s.ts < {hi}""",
-    )
-    # pids the ledger does not know are people of their own, numbered after the ledger's
-    engine.create_table(
-        "xdict",
-        """
-        SELECT upid AS person, (SELECT COUNT(*) FROM pdict) + ROW_NUMBER() OVER (ORDER BY upid) AS pk
-        FROM (SELECT DISTINCT upid FROM t_cell0 WHERE upid IS NOT NULL) u""",
-    )
+def _cell_stays(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: bool) -> None:
+    """``stay_cell``: every person's cell stays overlapping ``[lo_s, hi_s)``.
+
+    Stays are derived from each person's whole stream of pings (``stays.stays_sql``) and then
+    selected by the period, so a stay is the same whatever the period of the trace. They are read
+    from the lake's derived stays (``dv_*``, see ``zhikong.tracing.stays``) when ``derived`` and when
+    the ledger gives no person two cell pseudonyms (derived stays are per pseudonym); otherwise
+    computed here from the pings, with the same SQL.
+    """
+    if derived:
+        engine.create_table("dv_pk", "SELECT p.pn, k.pk FROM dv_pids p JOIN pidk k ON k.pid = p.pid")
+        shared = engine.scalar(
+            "SELECT COUNT(*) FROM (SELECT pk FROM dv_pk GROUP BY pk HAVING COUNT(*) > 1) q"
+        )
+        if shared == 0:
+            engine.create_table(
+                "stay_cell",
+                f"""
+                SELECT m.pk AS person, w.tower_id AS place, s.start_s, s.end_s
+                FROM dv_stays s JOIN dv_pk m ON m.pn = s.pn JOIN dv_towers w ON w.tk = s.tk
+                WHERE s.start_s < {hi_s} AND s.end_s > {lo_s}""",
+            )
+            engine.drop("dv_pk")
+            return
+        engine.drop("dv_pk")
+    # From the pings, on person numbers and a tower number that sorts like the tower id.
     engine.create_table(
         "tdict",
-        "SELECT place, ROW_NUMBER() OVER (ORDER BY place) AS tk FROM (SELECT DISTINCT place FROM t_cell0) d",
+        "SELECT place, ROW_NUMBER() OVER (ORDER BY place) AS tk "
+        "FROM (SELECT DISTINCT tower_id AS place FROM src_cell) d",
     )
-    r = policy.rules
-    pp_s, gap_s = int(r.ping_pong_minutes * 60), int(r.cell_gap_minutes * 60)
-    # A stay starts at a break row (``brk``) and ends where its last row reaches: the ``prev_end`` of
-    # the next break row, or the person's last row + gap. So after one sort of all pings only break
-    # rows and last rows go on (a LEAD over them), with no second sort of every ping and no grouping.
+    engine.create_table(
+        "t_cell1",
+        f"""
+        SELECT k.pk AS person, {_epoch("s.ts")} AS t, d.tk AS place
+        FROM src_cell s LEFT JOIN pidk k ON k.pid = s.pid LEFT JOIN tdict d ON d.place = s.tower_id""",
+    )
+    pp_s, gap_s = stays.rule_seconds(policy.rules)
     engine.create_table(
         "stay_cell",
         f"""
-        WITH c AS (
-          SELECT COALESCE(c.pk, x.pk) AS person, c.t, d.tk AS place
-          FROM t_cell0 c LEFT JOIN tdict d ON d.place = c.place LEFT JOIN xdict x ON x.person = c.upid),
-        o AS (
-          SELECT person, t, place,
-            LAG(place, 2) OVER w AS prev2_place, LAG(t, 2) OVER w AS prev2_t,
-            LAG(place) OVER w AS prev_place, LAG(t) OVER w AS prev_t,
-            LEAD(place) OVER w AS next_place, LEAD(t) OVER w AS next_t,
-            ROW_NUMBER() OVER w AS rn
-          FROM c WINDOW w AS (PARTITION BY person ORDER BY t, place)),
-        pp AS (
-          SELECT person, t, next_t, rn,
-            CASE WHEN prev_place IS NOT NULL AND prev_place = next_place AND place <> prev_place
-                      AND next_t - prev_t <= {pp_s} THEN prev_place ELSE place END AS place,
-            CASE WHEN prev2_place IS NOT NULL AND prev2_place = place AND prev_place <> prev2_place
-                      AND t - prev2_t <= {pp_s} THEN prev2_place ELSE prev_place END AS prev_place,
-            prev_t
-          FROM o),
-        b AS (
-          SELECT person, t, place, rn, next_t IS NULL AS is_last,
-            CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END AS brk,
-            prev_t + LEAST(t - prev_t, {gap_s}) AS prev_end
-          FROM pp),
-        f AS (
-          SELECT person, t, place, brk,
-            LEAD(CASE WHEN brk = 1 THEN prev_end ELSE t + {gap_s} END)
-              OVER (PARTITION BY person ORDER BY rn) AS next_end
-          FROM b WHERE brk = 1 OR is_last),
-        k AS (SELECT person, place, t AS start_s, COALESCE(next_end, t + {gap_s}) AS end_s
-              FROM f WHERE brk = 1),
-        names AS (SELECT person, pk FROM pdict UNION ALL SELECT person, pk FROM xdict)
-        SELECT n.person, d.place, k.start_s, k.end_s
-        FROM k JOIN names n ON n.pk = k.person LEFT JOIN tdict d ON d.tk = k.place""",
+        WITH k AS ({stays.stays_sql("t_cell1", pp_s, gap_s)})
+        SELECT k.person, d.place, k.start_s, k.end_s
+        FROM k LEFT JOIN tdict d ON d.tk = k.place
+        WHERE k.start_s < {hi_s} AND k.end_s > {lo_s}""",
     )
-    engine.drop("t_cell0")
+    engine.drop("t_cell1")
+
+
+def register_index(engine: QueryEngine, idx: pa.Table) -> None:
+    """Register the index persons (``IDX_SCHEMA``) as ``idx``, on person numbers (call
+    :func:`prepare` first); a person the lake and the ledger do not know matches nothing."""
+    engine.register_arrow("idx_s", idx.cast(IDX_SCHEMA))
+    engine.create_table(
+        "idx",
+        "SELECT i.case_key, i.hop, k.pk AS person, i.onset_s, i.start_s, i.end_s "
+        "FROM idx_s i LEFT JOIN pkey k ON k.s = i.person",
+    )
+
+
+def named_stays(table: str) -> str:
+    """The rows of a stay table with its person number named (for tests and reports)."""
+    return f"SELECT k.s AS person, t.place, t.start_s, t.end_s FROM {table} t JOIN pkey k ON k.pk = t.person"
+
+
+def _named(sql: str, columns: list[str]) -> str:
+    """``sql``'s rows with ``contact`` (a person number) named again: its pseudonym."""
+    cols = ", ".join("k.s AS contact" if c == "contact" else f"q.{c}" for c in columns)
+    return f"SELECT {cols} FROM ({sql}) q JOIN pkey k ON k.pk = q.contact"
 
 
 def _day(col: str) -> str:
@@ -373,7 +416,7 @@ def companion_sql(policy: Policy) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule)."""
     c = policy.companion
-    return f"""
+    sql = f"""
         WITH ge AS ({_overlap_sql("stay_grid", "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
@@ -392,23 +435,26 @@ def companion_sql(policy: Policy) -> str:
         LEFT JOIN res ri ON ri.person = i.person AND ri.place = p.place
         LEFT JOIN res_all ro ON ro.person = p.contact AND ro.place = p.place
         WHERE GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) > {c.resident_hours}"""
+    cols = ["case_key", "hop", "contact", "place", "minutes", "start_s", "end_s", "resident_hours"]
+    return _named(sql, cols)
 
 
 def baseline_sql(kind: str, policy: Policy) -> str:
     """Pairs by a rule used in practice: ``grid`` (same cell > ``companion.min_minutes``) or
     ``tower`` (same tower at the same time)."""
-    stays, floor = {"grid": ("stay_grid", policy.companion.min_minutes), "tower": ("stay_cell", 0.0)}[kind]
-    return f"""
-        WITH be AS ({_overlap_sql(stays, kind, "'coarse'")})
+    table, floor = {"grid": ("stay_grid", policy.companion.min_minutes), "tower": ("stay_cell", 0.0)}[kind]
+    sql = f"""
+        WITH be AS ({_overlap_sql(table, kind, "'coarse'")})
         SELECT case_key, hop, contact, SUM(minutes) AS minutes, MIN(start_s) AS start_s FROM be
         GROUP BY case_key, hop, contact HAVING SUM(minutes) > {floor}"""
+    return _named(sql, ["case_key", "hop", "contact", "minutes", "start_s"])
 
 
 def run_exposures(
     engine: QueryEngine, policy: Policy, idx: pa.Table, sources: list[str] | None = None
 ) -> pa.Table:
     """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first)."""
-    engine.register_arrow("idx", idx.cast(IDX_SCHEMA))
+    register_index(engine, idx)
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
     )
@@ -416,9 +462,23 @@ def run_exposures(
     for src, sql in detect(engine, policy).items():
         if sources is not None and src not in sources:
             continue
-        t = engine.sql(f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM ({sql}) q")
+        t = engine.sql(_named(sql, EVIDENCE_COLUMNS))
         tables.append(t.cast(EVIDENCE_SCHEMA))
     out = pa.concat_tables(tables) if tables else EVIDENCE_SCHEMA.empty_table()
     return out.sort_by(
         [(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")]
     )
+
+
+def with_trajectory(engine: QueryEngine) -> set[str]:
+    """The index persons (``idx``) seen in any source."""
+    t = engine.sql("""
+        WITH p AS (SELECT DISTINCT person FROM idx),
+        seen AS (
+          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
+          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
+          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
+          UNION ALL SELECT other AS person FROM t_prox)
+        SELECT DISTINCT k.s AS person FROM p JOIN seen s ON s.person = p.person
+        JOIN pkey k ON k.pk = p.person""")
+    return {str(v) for v in t.column(0).to_pylist()}

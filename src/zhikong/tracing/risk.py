@@ -50,9 +50,10 @@ def score_evidence(ev: pd.DataFrame, onset_by_case: dict[str, int], policy: Poli
     w = policy.weights
     onset = ev["case_key"].map(onset_by_case).astype("int64")
     day = (ev["start_s"].astype("int64") - onset) // 86400
-    inf = day.map(lambda d: policy.infectiousness_at(int(d)))
-    wd = ev["distance"].map(lambda d: w.distance.get(d, 0.0))
-    ws = ev["source"].map(lambda s: w.source.get(s, 0.0))
+    # each weight looked up once per distinct value, not per row
+    inf = day.map({int(d): policy.infectiousness_at(int(d)) for d in day.unique()}).astype("float64")
+    wd = ev["distance"].map({d: w.distance.get(d, 0.0) for d in ev["distance"].unique()}).astype("float64")
+    ws = ev["source"].map({s: w.source.get(s, 0.0) for s in ev["source"].unique()}).astype("float64")
     return ev.assign(score=ev["minutes"].astype("float64") * wd * ws * inf)
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.engine import QueryEngine
-from zhikong.tracing import pipeline
+from zhikong.tracing import pipeline, stays
 from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.risk import ContactResult, is_close, score_evidence, summarise
@@ -82,18 +82,6 @@ def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
 
 
-def _has_trajectory(engine: QueryEngine) -> set[str]:
-    t = engine.sql("""
-        WITH p AS (SELECT DISTINCT person FROM idx),
-        seen AS (
-          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
-          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
-          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
-          UNION ALL SELECT other AS person FROM t_prox)
-        SELECT DISTINCT p.person FROM p JOIN seen s ON s.person = p.person""")
-    return {str(v) for v in t.column(0).to_pylist()}
-
-
 def _contacts(summary: pd.DataFrame, cls_of: dict[tuple[str, str], str], hop: int) -> list[ContactResult]:
     out = []
     for row in summary.itertuples(index=False):
@@ -128,7 +116,8 @@ def trace(
 ) -> TraceResult:
     """Trace ``cases`` over the lake: close contacts, companions and (optionally) secondary contacts."""
     check_cases(cases, now)
-    sources = register_lake(engine, lake_dir)
+    derived = stays.fresh(lake_dir, policy.rules)
+    sources = register_lake(engine, lake_dir, stays=derived)
     if not any(sources.values()):
         raise InvalidInput(
             f"the lake at {lake_dir} has no trajectory data in any source "
@@ -139,10 +128,10 @@ def trace(
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
-    pipeline.prepare(engine, policy, lo, hi)
+    pipeline.prepare(engine, policy, lo, hi, derived=derived is not None)
 
     ev1 = pipeline.run_exposures(engine, policy, idx).to_pandas()
-    present = _has_trajectory(engine)
+    present = pipeline.with_trajectory(engine)
     without = [c.key for c in cases if c.person not in present]
     comp = engine.sql(pipeline.companion_sql(policy)).to_pandas()
 
@@ -210,8 +199,13 @@ def trace(
                 hop2.remove("cell")
             ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()
             if not ev2.empty:
-                split = ev2["case_key"].str.split(SEP, n=1, expand=True)
-                ev2 = ev2.assign(case_key=split[0], via=split[1])
+                # "case<SEP>via" keys: a few thousand distinct values over up to millions of rows
+                codes, keys = pd.factorize(ev2["case_key"])
+                parts = [str(k).split(SEP, 1) for k in keys]
+                ev2 = ev2.assign(
+                    case_key=pd.Series([p[0] for p in parts], dtype=object).take(codes).to_numpy(),
+                    via=pd.Series([p[1] for p in parts], dtype=object).take(codes).to_numpy(),
+                )
                 ev2 = score_evidence(ev2, onset, policy)
                 close_pairs = {(c.case_key, c.contact) for c in close}
                 ev2 = ev2[

@@ -245,3 +245,25 @@ def test_wrong_types_and_positions(lake_with_refs: Path) -> None:
     x, y = district_projection("500113").to_xy(29.41, 106.72)
     assert t.column("x")[0].as_py() == pytest.approx(x, abs=0.5)
     assert t.column("y")[0].as_py() == pytest.approx(y, abs=0.5)
+
+
+def test_ingest_derives_the_cell_stays_and_keeps_them_current(lake_with_refs: Path) -> None:
+    from zhikong.tracing import stays
+    from zhikong.tracing.policy import load_policy
+
+    rules = load_policy().rules
+    lake = get_lake()
+    ingest_file(_feed(lake_with_refs, "cell.csv", GOOD), "cell")
+    d = stays.fresh(lake.root, rules)
+    assert d is not None  # derived by the ingest, for the lake as it is now
+    state = json.loads((d / "_state.json").read_text())
+    assert (state["pings"], state["stays"], state["people"]) == (3, 3, 2)
+    r = CliRunner().invoke(app, ["lake", "build-stays"])
+    assert r.exit_code == 0 and "up to date" in r.output, r.output
+    r = CliRunner().invoke(app, ["lake", "purge", "--older-than", "0", "--today", "2020-03-02"])
+    assert r.exit_code == 0, r.output
+    d = stays.fresh(lake.root, rules)
+    assert d is not None and json.loads((d / "_state.json").read_text())["pings"] == 1
+    r = CliRunner().invoke(app, ["lake", "build-stays", "--force"])
+    assert r.exit_code == 0 and "1 pings of 1 phones → 1 stays" in r.output, r.output
+    assert "_derived" not in {s for s, _d, _p in lake.partitions()}

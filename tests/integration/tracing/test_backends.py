@@ -16,6 +16,7 @@ import pytest
 from tests.unit.engine.test_engine import check_engine_contract
 from tests.unit.tracing.scenario import at, build_scenario
 from zhikong.engine import QueryEngine, duckdb_engine
+from zhikong.tracing import stays
 from zhikong.tracing.policy import load_policy
 from zhikong.tracing.trace import IndexCase, trace
 
@@ -47,8 +48,12 @@ def test_spark_engine_contract(spark_engine: QueryEngine, tmp_path: Path) -> Non
     check_engine_contract(spark_engine, tmp_path)
 
 
-def _run(eng: QueryEngine, lake: Path) -> tuple[list[tuple[str, str, int, float]], pd.DataFrame]:
+def _run(
+    eng: QueryEngine, lake: Path, derive: bool = False
+) -> tuple[list[tuple[str, str, int, float]], pd.DataFrame]:
     led = build_scenario(lake)
+    if derive:  # the lake's cell stays derived once (DuckDB, as ingest does), read by the engine
+        assert stays.build_stays(lake).built
     cases = [IndexCase("A", "idA", at(12, 0), at(13, 0)), IndexCase("C", "idC", at(12, 12), at(13, 0))]
     r = trace(eng, lake, led, cases, load_policy())
     contacts = sorted((c.case_key, c.contact, c.hop, round(c.score, 6)) for c in r.contacts)
@@ -60,5 +65,16 @@ def test_trace_is_identical_on_duckdb_and_spark(spark_engine: QueryEngine, tmp_p
     with duckdb_engine() as duck:
         d_contacts, d_ev = _run(duck, tmp_path / "d")
     s_contacts, s_ev = _run(spark_engine, tmp_path / "s")
+    assert d_contacts and d_contacts == s_contacts
+    pd.testing.assert_frame_equal(d_ev, s_ev, check_dtype=False)
+
+
+def test_spark_reads_the_derived_stays_with_identical_results(
+    spark_engine: QueryEngine, tmp_path: Path
+) -> None:
+    with duckdb_engine() as duck:
+        d_contacts, d_ev = _run(duck, tmp_path / "d")
+    s_contacts, s_ev = _run(spark_engine, tmp_path / "s", derive=True)
+    assert stays.fresh(tmp_path / "s", load_policy().rules) is not None
     assert d_contacts and d_contacts == s_contacts
     pd.testing.assert_frame_equal(d_ev, s_ev, check_dtype=False)

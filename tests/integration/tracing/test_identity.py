@@ -5,8 +5,10 @@ explanations, evidence, companions and the baselines."""
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from zhikong.evaluation.tracing import world_cases
 from zhikong.evaluation.world import World, world_lake
 from zhikong.sim.params import SimParams
 from zhikong.sim.service import generate_world
-from zhikong.tracing import pipeline
+from zhikong.tracing import pipeline, stays
 from zhikong.tracing import trace as trace_mod
 from zhikong.tracing.lake import register_lake
 from zhikong.tracing.policy import load_policy
@@ -80,6 +82,23 @@ def test_evidence_is_identical(both: tuple[TraceResult, TraceResult]) -> None:
     pd.testing.assert_frame_equal(new.evidence.reset_index(drop=True), ref.evidence.reset_index(drop=True))
 
 
+def test_the_lake_has_derived_stays_and_without_them_the_answers_are_the_same(
+    world: World, cases: list[IndexCase], both: tuple[TraceResult, TraceResult], tmp_path: Path
+) -> None:
+    # ``both`` traced with the lake's derived cell stays (built with the world's lake, as ingest does)
+    assert stays.fresh(world_lake(world), load_policy().rules) is not None
+    # a copy of the lake without them: the trace derives the stays from the pings itself
+    lake = tmp_path / "lake"
+    shutil.copytree(world_lake(world), lake, ignore=shutil.ignore_patterns(stays.DERIVED))
+    assert stays.fresh(lake, load_policy().rules) is None
+    ref, _ = both
+    with duckdb_engine() as eng:
+        new = trace(eng, lake, world.ledger(), cases, load_policy(), now=max(c.end_at for c in cases))
+    assert [vars(c) for c in new.contacts] == [vars(c) for c in ref.contacts]
+    pd.testing.assert_frame_equal(new.evidence.reset_index(drop=True), ref.evidence.reset_index(drop=True))
+    assert new.without_trajectory == ref.without_trajectory
+
+
 def test_stays_companions_and_baselines_are_identical(world: World, cases: list[IndexCase]) -> None:
     policy = load_policy()
     idx = index_table(cases, policy)
@@ -91,10 +110,10 @@ def test_stays_companions_and_baselines_are_identical(world: World, cases: list[
             register_lake(eng, world_lake(world))
             eng.register_arrow("ledger", world.ledger())
             module.prepare(eng, policy, lo, hi)  # type: ignore[attr-defined]
-            eng.register_arrow("idx", idx)
+            module.register_index(eng, idx)  # type: ignore[attr-defined]
             queries = {
-                "stay_cell": "SELECT * FROM stay_cell",
-                "stay_grid": "SELECT * FROM stay_grid",
+                "stay_cell": module.named_stays("stay_cell"),  # type: ignore[attr-defined]
+                "stay_grid": module.named_stays("stay_grid"),  # type: ignore[attr-defined]
                 "companion": module.companion_sql(policy),  # type: ignore[attr-defined]
                 "grid": module.baseline_sql("grid", policy),  # type: ignore[attr-defined]
                 "tower": module.baseline_sql("tower", policy),  # type: ignore[attr-defined]

@@ -48,8 +48,17 @@ __all__ = ["DETECTORS", "EVIDENCE_COLUMNS", "EVIDENCE_SCHEMA", "IDX_SCHEMA", "LO
            "_epoch", "_ts"]
 
 
-def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
-    """Person-mapped, time-bounded copies of the sources and the stays derived from them."""
+def register_index(engine: QueryEngine, idx: pa.Table) -> None:
+    engine.register_arrow("idx", idx.cast(IDX_SCHEMA))
+
+
+def named_stays(table: str) -> str:
+    return f"SELECT person, place, start_s, end_s FROM {table}"
+
+
+def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, *, derived: object = None) -> None:
+    """Person-mapped, time-bounded copies of the sources and the stays derived from them (always from
+    the pings: the lake's derived stays, ``derived``, are ignored)."""
     r = policy.rules
     lo, hi = _ts(lo_s), _ts(hi_s)
     engine.create_table(
@@ -67,7 +76,12 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
             f"LEFT JOIN pmap m ON m.pid = s.{pid} WHERE s.ts >= {lo} AND s.ts < {hi}"
         )
 
-    engine.create_table("t_cell", mapped("cell", f"{_epoch('s.ts')} AS t, s.tower_id AS place"))
+    # cell stays come from each person's whole stream of pings; the period selects the stays
+    engine.create_table(
+        "t_cell",
+        f"SELECT COALESCE(m.person, s.pid) AS person, {_epoch('s.ts')} AS t, s.tower_id AS place "
+        "FROM src_cell s LEFT JOIN pmap m ON m.pid = s.pid",
+    )
     pp_s, gap_s = int(r.ping_pong_minutes * 60), int(r.cell_gap_minutes * 60)
     engine.create_table(
         "stay_cell",
@@ -92,9 +106,11 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int) -> None:
             SUM(CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END)
               OVER (PARTITION BY person ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid
           FROM pp)
-        SELECT person, place, MIN(t) AS start_s,
-               MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
-        FROM s GROUP BY person, place, sid""",
+        SELECT * FROM (
+          SELECT person, place, MIN(t) AS start_s,
+                 MAX(t + LEAST(COALESCE(next_t - t, {gap_s}), {gap_s})) AS end_s
+          FROM s GROUP BY person, place, sid) q
+        WHERE start_s < {hi_s} AND end_s > {lo_s}""",
     )
 
     dwell = pa.table(
@@ -308,3 +324,16 @@ def run_exposures(
     return out.sort_by(
         [(c, "ascending") for c in ("case_key", "hop", "contact", "source", "start_s", "place")]
     )
+
+
+def with_trajectory(engine: QueryEngine) -> set[str]:
+    """The index persons (``idx``) seen in any source."""
+    t = engine.sql("""
+        WITH p AS (SELECT DISTINCT person FROM idx),
+        seen AS (
+          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
+          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
+          UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
+          UNION ALL SELECT other AS person FROM t_prox)
+        SELECT DISTINCT p.person FROM p JOIN seen s ON s.person = p.person""")
+    return {str(v) for v in t.column(0).to_pylist()}

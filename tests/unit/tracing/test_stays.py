@@ -19,7 +19,7 @@ def _stays(tmp_path: Path, table: str) -> list[tuple[str, str, int, int]]:
     eng.register_arrow("ledger", ledger([("idP", "phP", None)]))
     lo = int(at(1, 0).timestamp())
     pipeline.prepare(eng, policy, lo, lo + 30 * 86400)
-    rows = eng.sql(f"SELECT person, place, start_s, end_s FROM {table} ORDER BY person, start_s").to_pylist()
+    rows = eng.sql(f"SELECT * FROM ({pipeline.named_stays(table)}) q ORDER BY person, start_s").to_pylist()
     return [(r["person"], r["place"], (r["start_s"] - lo) // 60, (r["end_s"] - lo) // 60) for r in rows]
 
 

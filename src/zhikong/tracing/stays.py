@@ -1,0 +1,257 @@
+"""Cell stays derived once per lake, so a trace reads compact stays instead of every ping.
+
+Turning cell pings into stays (``pipeline``'s rules: ping-pong, gaps) is the heaviest step of a
+trace: every ping of the period, with its 64-character pseudonym, read and sorted. The stays are a
+property of the data and of two stay rules, not of the trace, so they are derived once, when the
+lake changes (``zhikong lake build-stays``, run by ingest), and kept under
+``<lake>/_derived/cell_stays/``:
+
+* ``pids.parquet`` — ``(pn, pid)``: a number for every cell pseudonym, in pseudonym order;
+* ``towers.parquet`` — ``(tk, tower_id)``: a number for every tower, in tower-id order;
+* ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)`` for the stays starting on that
+  local day, sorted by tower and start, so a reader can skip row groups by tower or time;
+* ``_state.json`` — the stay rules used and a fingerprint of the cell partitions and the tower
+  table they were derived from.
+
+Stays are per pseudonym (one phone). A trace maps them to people with the ledger; when the ledger
+gives one person several cell pseudonyms, the trace computes that person's stays from the pings
+instead (``pipeline``). A trace uses the derived stays only when ``_state.json`` matches the lake and
+the policy's stay rules (:func:`fresh`); otherwise it derives them from the pings itself, with the
+same SQL (:func:`stays_sql`), so the answers are the same either way.
+
+The directory is replaced whole (written beside it, then renamed), so a reader sees the old stays,
+the new ones, or none (and falls back to the pings), never a mix; the previous generation stays on
+disk until the next build, for traces that were reading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from zhikong.engine import QueryEngine, duckdb_engine
+from zhikong.tracing.policy import StayRules, load_policy
+
+DERIVED = "_derived"
+STAYS = "cell_stays"
+#: bump when the derived layout or the stay SQL changes: older derived stays are then ignored
+VERSION = 1
+LOCAL_OFFSET_S = 8 * 3600
+#: rows per Parquet row group of a day's stays (min/max of tower and start per group)
+ROW_GROUP = 65_536
+
+
+def stays_sql(pings: str, pp_s: int, gap_s: int) -> str:
+    """Stays ``(person, place, start_s, end_s)`` from ``pings(person, t, place)``.
+
+    The rules (``docs/tracing.md``): pings sorted by time (then place); a ping at B between two
+    pings at A at most ``pp_s`` apart is a ping-pong and counts as A; consecutive pings at one place
+    form a stay unless the silence between them exceeds ``gap_s``; a stay runs from its first ping
+    until the person's next ping elsewhere, but at most ``gap_s`` after its last ping.
+
+    A stay starts at a break row (``brk``) and ends where its last row reaches: the ``prev_end`` of
+    the next break row, or the person's last row + gap. So after one sort of all pings only break
+    rows and last rows go on (a LEAD over them), with no second sort of every ping and no grouping.
+    Keys are best integers (they sort and group several times faster than long pseudonyms).
+    """
+    return f"""
+        WITH o AS (
+          SELECT person, t, place,
+            LAG(place, 2) OVER w AS prev2_place, LAG(t, 2) OVER w AS prev2_t,
+            LAG(place) OVER w AS prev_place, LAG(t) OVER w AS prev_t,
+            LEAD(place) OVER w AS next_place, LEAD(t) OVER w AS next_t,
+            ROW_NUMBER() OVER w AS rn
+          FROM {pings} WINDOW w AS (PARTITION BY person ORDER BY t, place)),
+        pp AS (
+          SELECT person, t, next_t, rn,
+            CASE WHEN prev_place IS NOT NULL AND prev_place = next_place AND place <> prev_place
+                      AND next_t - prev_t <= {pp_s} THEN prev_place ELSE place END AS place,
+            CASE WHEN prev2_place IS NOT NULL AND prev2_place = place AND prev_place <> prev2_place
+                      AND t - prev2_t <= {pp_s} THEN prev2_place ELSE prev_place END AS prev_place,
+            prev_t
+          FROM o),
+        b AS (
+          SELECT person, t, place, rn, next_t IS NULL AS is_last,
+            CASE WHEN prev_place = place AND t - prev_t <= {gap_s} THEN 0 ELSE 1 END AS brk,
+            prev_t + LEAST(t - prev_t, {gap_s}) AS prev_end
+          FROM pp),
+        f AS (
+          SELECT person, t, place, brk,
+            LEAD(CASE WHEN brk = 1 THEN prev_end ELSE t + {gap_s} END)
+              OVER (PARTITION BY person ORDER BY rn) AS next_end
+          FROM b WHERE brk = 1 OR is_last)
+        SELECT person, place, t AS start_s, COALESCE(next_end, t + {gap_s}) AS end_s
+        FROM f WHERE brk = 1"""
+
+
+def rule_seconds(rules: StayRules) -> tuple[int, int]:
+    """(ping-pong, gap) of the stay rules, in whole seconds."""
+    return int(rules.ping_pong_minutes * 60), int(rules.cell_gap_minutes * 60)
+
+
+def stays_dir(lake_dir: Path) -> Path:
+    return lake_dir / DERIVED / STAYS
+
+
+def fingerprint(lake_dir: Path) -> str:
+    """A hash of what the stays are derived from: every cell file (path, size, modification time)
+    and the tower table."""
+    h = hashlib.sha256()
+    files = sorted((lake_dir / "cell").rglob("*.parquet")) if (lake_dir / "cell").is_dir() else []
+    tower = lake_dir / "ref" / "tower.parquet"
+    for f in [*files, *([tower] if tower.is_file() else [])]:
+        st = f.stat()
+        h.update(f"{f.relative_to(lake_dir)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _state(rules: StayRules, lake_dir: Path) -> dict[str, object]:
+    pp_s, gap_s = rule_seconds(rules)
+    return {"version": VERSION, "ping_pong_s": pp_s, "gap_s": gap_s, "source": fingerprint(lake_dir)}
+
+
+def fresh(lake_dir: Path, rules: StayRules) -> Path | None:
+    """The derived stays directory when it matches the lake's cell data and these stay rules."""
+    d = stays_dir(lake_dir)
+    state = d / "_state.json"
+    if not state.is_file():
+        return None
+    try:
+        got = json.loads(state.read_text())
+    except (OSError, ValueError):
+        return None
+    want = _state(rules, lake_dir)
+    return d if all(got.get(k) == v for k, v in want.items()) else None
+
+
+@dataclass
+class StaysBuild:
+    """What :func:`build_stays` did."""
+
+    path: Path
+    built: bool  # False: the derived stays were already up to date
+    pings: int = 0
+    stays: int = 0
+    people: int = 0
+    seconds: float = 0.0
+
+    @property
+    def pings_per_s(self) -> float:
+        return self.pings / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_stays(
+    lake_dir: Path,
+    rules: StayRules | None = None,
+    *,
+    force: bool = False,
+    engine: QueryEngine | None = None,
+    memory_limit: str = "",
+) -> StaysBuild:
+    """Derive the cell stays of the whole lake (nothing to do when they are up to date).
+
+    The caller holds the lake's write lock when the lake may be written meanwhile (ingest does).
+    """
+    rules = rules or load_policy().rules
+    out = stays_dir(lake_dir)
+    if not force and fresh(lake_dir, rules) is not None:
+        return StaysBuild(out, built=False)
+    t0 = time.perf_counter()
+    state = _state(rules, lake_dir)
+    cell = lake_dir / "cell"
+    files = sorted(cell.rglob("*.parquet")) if cell.is_dir() else []
+    own = engine is None
+    eng = engine or duckdb_engine(memory_limit=memory_limit)
+    tmp = out.parent / f".{STAYS}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir(parents=True)
+        pp_s, gap_s = rule_seconds(rules)
+        if files:
+            eng.register_parquet("bs_cell", cell, hive=True)
+        else:
+            empty = {"pid": pa.string(), "ts": pa.timestamp("us", "UTC"), "tower_id": pa.string()}
+            eng.register_arrow("bs_cell", pa.table({k: pa.array([], v) for k, v in empty.items()}))
+        tower = lake_dir / "ref" / "tower.parquet"
+        towers_from = "SELECT DISTINCT tower_id FROM bs_cell"
+        if tower.is_file():
+            eng.register_parquet("bs_tower", tower, hive=False)
+            towers_from += " UNION SELECT tower_id FROM bs_tower"
+        pid_values = eng.sql("SELECT DISTINCT pid FROM bs_cell WHERE pid IS NOT NULL").column(0)
+        pid_tbl = _numbered(pid_values, "pn", "pid")
+        tower_tbl = _numbered(eng.sql(f"SELECT tower_id FROM ({towers_from}) q WHERE tower_id IS NOT NULL")
+                              .column(0), "tk", "tower_id")
+        eng.register_arrow("bs_pids", pid_tbl)
+        eng.register_arrow("bs_towers", tower_tbl)
+        eng.create_table(
+            "bs_pings",
+            """
+            SELECT p.pn AS person, CAST(FLOOR(zk_epoch_s(c.ts)) AS BIGINT) AS t, w.tk AS place
+            FROM bs_cell c JOIN bs_pids p ON p.pid = c.pid JOIN bs_towers w ON w.tower_id = c.tower_id""",
+        )
+        pings = eng.sql("SELECT COUNT(*) AS n FROM bs_pings").column(0)[0].as_py() or 0
+        eng.create_table("bs_stays", stays_sql("bs_pings", pp_s, gap_s))
+        eng.drop("bs_pings")
+        # one sort: by local start day, then tower and start (what readers skip row groups by)
+        t = eng.sql(
+            f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
+            "CAST(place AS INT) AS tk, start_s, end_s FROM bs_stays ORDER BY d, tk, start_s, pn"
+        )
+        eng.drop("bs_stays")
+        n_stays = t.num_rows
+        d = t.column("d").to_numpy()
+        t = t.drop_columns(["d"])
+        cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
+        for a, b in itertools.pairwise(cuts):
+            if b > a:
+                part = tmp / "stays" / f"day={_iso(int(d[a]))}"
+                part.mkdir(parents=True)
+                pq.write_table(t.slice(a, b - a), part / "part.parquet", row_group_size=ROW_GROUP,
+                               compression="zstd", compression_level=1)
+        pq.write_table(pid_tbl, tmp / "pids.parquet")
+        pq.write_table(tower_tbl, tmp / "towers.parquet")
+        (tmp / "_state.json").write_text(json.dumps(
+            {**state, "pings": pings, "stays": n_stays, "people": pid_tbl.num_rows}, indent=1))
+        _swap(tmp, out)
+        return StaysBuild(out, True, pings, n_stays, pid_tbl.num_rows, time.perf_counter() - t0)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays"):
+            eng.drop(name)
+        if own:
+            eng.close()
+
+
+def _numbered(values: pa.Array | pa.ChunkedArray, num: str, name: str) -> pa.Table:
+    values = pc.unique(values)
+    values = values.take(pc.sort_indices(values))
+    return pa.table({num: pa.array(range(1, len(values) + 1), pa.int32()), name: values.cast(pa.string())})
+
+
+def _iso(dayno: int) -> str:
+    from datetime import date, timedelta
+
+    return (date(1970, 1, 1) + timedelta(days=dayno)).isoformat()
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by ``tmp``: readers see the old or the new directory (or, for an instant,
+    none, and derive the stays from the pings). The previous generation is kept until the next
+    build, so a trace that started reading it meanwhile can finish."""
+    for old in out.parent.glob(f".{STAYS}.old-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, out.parent / f".{STAYS}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(tmp, out)
