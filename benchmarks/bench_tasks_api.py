@@ -24,7 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+import threading
+from collections import Counter, defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,57 @@ def run_wrk(
     return result
 
 
+class WaitSampler:
+    """Samples ``pg_stat_activity`` every ``interval`` s in a thread: for every backend of the
+    database that is not idle, what it waits for (``wait_event_type:wait_event``, or ``CPU`` when it
+    runs, ``app`` when it is idle in a transaction, i.e. waits for the Python side) and the head of
+    its statement. ``mean(key)`` = average number of backends in that state (Little: ÷ rate = time
+    each request spends there)."""
+
+    QUERY = (
+        "SELECT state, coalesce(wait_event_type || ':' || wait_event, ''), left(query, 60) "
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' AND state <> 'idle'"
+    )
+
+    def __init__(self, dsn: str, interval: float = 0.02) -> None:
+        self.dsn, self.interval = dsn, interval
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self._stop.wait(self.interval):
+                for state, wait, query in conn.execute(self.QUERY).fetchall():
+                    idle_in_tx = state == "idle in transaction"
+                    what = "app (idle in transaction)" if idle_in_tx else wait or "CPU"
+                    stmt = " ".join(str(query).split()[:3]).replace('"', "")
+                    self.counts[(what, "(last) " + stmt if idle_in_tx else stmt)] += 1
+                self.rounds += 1
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self, requests_per_s: float, top: int = 10) -> list[str]:
+        lines = []
+        for (what, stmt), n in self.counts.most_common(top):
+            mean = n / max(self.rounds, 1)
+            lines.append(
+                f"  {mean:6.2f} backends  ≈ {mean / max(requests_per_s, 1e-9) * 1000:6.2f} ms per request"
+                f"  {what:<28} {stmt}"
+            )
+        return lines
+
+
 @dataclass
 class LostCheck:
     accepted: int  # accepted edits
@@ -157,6 +209,49 @@ def check_lost(
     return LostCheck(len(accepted_descs), len(edits), in_flight, landed, lost)
 
 
+def lock_waits(log: Path) -> list[str]:
+    """The relation named by every "still waiting for" / "acquired" lock-wait line of the log
+    (``log_lock_waits``); the tuple's relation is on the CONTEXT line that follows."""
+    out: list[str] = []
+    lines = log.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if "still waiting for" in line:
+            rel = "?"
+            for follow in lines[i + 1 : i + 4]:
+                if " in relation " in follow:
+                    rel = follow.split(" in relation ", 1)[1].strip().strip('"')
+                    break
+            kind = line.split("still waiting for ", 1)[1].split(" on ", 1)[0]
+            out.append(f"{kind} / {rel}")
+    return out
+
+
+def check_audit(final: dict[int, tuple[int, str]]) -> tuple[str, bool]:
+    """Every landed edit wrote one ``task.edit`` audit record (the benchmark only edits, so their
+    number is the sum of the version bumps); the chain verifies. Returns (line, bad)."""
+    from sqlalchemy import func, select
+
+    from zhikong import audit
+    from zhikong.audit.models import AuditRecord
+    from zhikong.core.db import unit_of_work
+
+    bumps = sum(v - 1 for v, _ in final.values())
+    with unit_of_work() as s:  # what the server's linker had not linked when it stopped (none)
+        leftover = audit.link_pending(s)
+    with unit_of_work() as s:
+        edits = s.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "task.edit")
+        )
+        result = audit.verify(s)
+    bad = edits != bumps or not result.ok
+    line = (
+        f"audit: {edits} task.edit records for {bumps} landed edits; chain of {result.count} records "
+        + ("verifies" if result.ok else f"BROKEN: {result.problems[:3]}")
+        + f"; {leftover} records were left unlinked after the server stopped"
+    )
+    return line, bad
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=200)
@@ -169,6 +264,16 @@ def main() -> None:
         "--rate", type=float, default=320.0,
         help="offered requests/s of the paced runs (think time = clients / rate); 0: back to back",
     )
+    ap.add_argument(
+        "--unsafe-no-fsync", action="store_true",
+        help="a separate, NOT durable variant: PostgreSQL with fsync, synchronous_commit and "
+             "full_page_writes off (the headline figure is without this flag)",
+    )
+    ap.add_argument("--no-back-to-back", action="store_true", help="skip the back-to-back capacity runs")
+    ap.add_argument(
+        "--lock-log", action="store_true",
+        help="diagnosis: log_lock_waits with deadlock_timeout 10 ms; prints the relations waited on",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -176,7 +281,8 @@ def main() -> None:
             "or ZHIKONG_SETUP_TESTS=1 bash scripts/setup.sh"
         )
 
-    cluster = PgCluster().start()
+    extra = {"log_lock_waits": "on", "deadlock_timeout": "10ms"} if args.lock_log else {}
+    cluster = PgCluster(durable=not args.unsafe_no_fsync, extra=extra).start()
     stack = ExitStack()
     try:
         url = cluster.create_database("bench")
@@ -204,15 +310,25 @@ def main() -> None:
         warm = run_wrk(base, 20, 2, 1, [*mix_args, "warm"])
         peer = run_wrk(base, args.clients, args.seconds, args.wrk_threads, ["health"], think_ms)
         cpu0_app, cpu0_db = tree_cpu(server.pid), tree_cpu(postmaster)
-        load = run_wrk(base, args.clients, args.seconds, args.wrk_threads, [*mix_args, "paced"], think_ms)
+        dsn = f"host=127.0.0.1 port={cluster.port} user=zhikong dbname=bench"
+        with WaitSampler(dsn) as waits:
+            load = run_wrk(base, args.clients, args.seconds, args.wrk_threads, [*mix_args, "paced"], think_ms)
         app_cpu = cpu_delta(cpu0_app, tree_cpu(server.pid))
         db_cpu = cpu_delta(cpu0_db, tree_cpu(postmaster))
         loadavg = os.getloadavg()[0]
-        # capacity: the same connections back to back (no think time)
-        sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, [*mix_args, "sat"])
-        peer_sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, ["health"])
+        runs: tuple[dict[str, Any], ...] = (warm, load)
+        if not args.no_back_to_back:
+            # capacity: the same connections back to back (no think time)
+            sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, [*mix_args, "sat"])
+            peer_sat = run_wrk(base, args.clients, sat_seconds, args.wrk_threads, ["health"])
+            runs = (warm, load, sat)
+        import psycopg
 
-        runs = (warm, load, sat)
+        with psycopg.connect(dsn) as conn:
+            pg_settings: dict[str, str] = dict(conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method')"
+            ).fetchall())
         with unit_of_work() as s:
             final = {t.id: (t.version, t.description) for t in s.scalars(select(Task))}
         answered = sum(r["counts"].get(k, 0) for r in runs for k in ("update 200", "update 409"))
@@ -220,39 +336,47 @@ def main() -> None:
             [a for r in runs for a in r["accepted"]], [x for r in runs for x in r["sent"]], answered, final
         )
 
+        audit_line, audit_bad = check_audit(final)
+
         def rps(r: dict[str, Any]) -> float:
             return float(r["requests"]) / (r["duration_us"] / 1e6)
 
         total = int(load["requests"])
+        durable = pg_settings.get("fsync") == "on" and pg_settings.get("synchronous_commit") == "on"
         print(
             f"\nbench_tasks_api: PostgreSQL 15, zhikong serve --workers {args.workers}, wrk "
             f"{args.wrk_threads} threads × {args.clients} connections, {args.tasks} tasks, "
             f"{int(args.write_share * 100)} % edits (load generator and server share {os.cpu_count()} cores)"
         )
         print(
-            f"paced: each connection thinks {think_ms:.0f} ms on average (exponential) before each request "
-            f"(offered ≈ {args.rate:g} requests/s), {args.seconds:g} s; back to back: no think time, "
-            f"{sat_seconds:g} s"
+            "PostgreSQL durability: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(pg_settings.items()))
+            + (" (defaults: every commit waits for its WAL flush)" if durable
+               else "  *** NOT DURABLE: a separate variant, not the headline figure ***")
         )
+        print(
+            f"paced: each connection thinks {think_ms:.0f} ms on average (exponential) before each request "
+            f"(offered ≈ {args.rate:g} requests/s), {args.seconds:g} s"
+            + ("" if args.no_back_to_back else f"; back to back: no think time, {sat_seconds:g} s")
+        )
+        table = [("tasks mix (list + edit), paced", load), ("peer GET /api/health (no DB), paced", peer)]
+        if not args.no_back_to_back:
+            table += [("tasks mix, back to back", sat), ("peer GET /api/health, back to back", peer_sat)]
         print(f"{'':<40}{'requests':>10}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-        for name, r in (
-            ("tasks mix (list + edit), paced", load),
-            ("peer GET /api/health (no DB), paced", peer),
-            ("tasks mix, back to back", sat),
-            ("peer GET /api/health, back to back", peer_sat),
-        ):
+        for name, r in table:
             print(
                 f"{name:<40}{r['requests']:>10}{rps(r):>8.0f}{r['p50_us'] / 1000:>9.1f}"
                 f"{r['p95_us'] / 1000:>9.1f}{r['p99_us'] / 1000:>9.1f}{r['max_us'] / 1000:>9.1f}"
             )
         print(
-            f"ratio tasks mix / peer: paced p95 {load['p95_us'] / max(peer['p95_us'], 1):.2f}; "
-            f"back-to-back throughput {rps(sat) / rps(peer_sat):.2f}"
+            f"ratio tasks mix / peer: paced p95 {load['p95_us'] / max(peer['p95_us'], 1):.2f}"
+            + ("" if args.no_back_to_back else f"; back-to-back throughput {rps(sat) / rps(peer_sat):.2f}")
         )
         goal = rps(load) >= 300 and load["p95_us"] <= 100_000
         print(
             f"goal p95 <= 100 ms at >= 300 requests/s (paced run): {'met' if goal else 'NOT met'} "
             f"({rps(load):.0f} requests/s, p95 {load['p95_us'] / 1000:.1f} ms)"
+            + ("" if durable else "  [NOT DURABLE variant]")
         )
         per_req = (app_cpu + db_cpu) / max(total, 1)
         print(
@@ -262,23 +386,35 @@ def main() -> None:
             f"{load['cpu_s']:.1f} s CPU ({load['cpu_s'] / args.seconds * 100:.0f} % of a core); "
             f"load average after it: {loadavg:.1f}"
         )
-        for name, r in (("paced", load), ("back to back", sat)):
+        print(
+            "PostgreSQL backends during the paced run (sampled every 20 ms; what each non-idle backend "
+            "was doing, mean count, and ≈ time per request by Little's law):"
+        )
+        for line in waits.report(rps(load)):
+            print(line)
+        for name, r in (("paced", load), *((("back to back", sat),) if not args.no_back_to_back else ())):
             print(
                 f"responses ({name}):", dict(sorted(r["counts"].items())), "socket errors:", r["errors"],
                 f"sent: {r['sent_list']} lists, {r['sent_update']} edits",
             )
         refused = sum(r["counts"].get("update 409", 0) for r in runs)
         print(
-            f"edits (warm-up + paced + back to back): {check.accepted} accepted on {check.tasks_edited} "
+            f"edits (all runs): {check.accepted} accepted on {check.tasks_edited} "
             f"tasks, {refused} refused (409, stale version), {check.unanswered} in flight when wrk "
             f"stopped ({check.unanswered_landed} of them landed); lost updates (tasks whose final "
             f"version/text contradict the accepted edits): {check.lost}"
         )
-        for r in (*runs, peer, peer_sat):
+        print(audit_line)
+        if args.lock_log:
+            print("lock waits logged (log_lock_waits, > 10 ms), by relation:",
+                  dict(Counter(lock_waits(cluster.dir / "log")).most_common()))
+        for r in (*runs, *(p for _, p in table[1::2])):
             errors = sum(r["errors"].values()) - r["errors"]["status"]
             bad = {k: v for k, v in r["counts"].items() if not k.endswith((" 200", " 409"))}
             if errors or bad:
                 print("WARNING: socket errors or unexpected statuses:", r["errors"], bad)
+        if audit_bad:
+            raise SystemExit("AUDIT LOG INCOMPLETE OR BROKEN")
         if check.lost:
             raise SystemExit("LOST UPDATES")
     finally:

@@ -7,7 +7,8 @@ Usage::
     PYTHONPATH=src:. python benchmarks/report_tracing.py --world DIR --thin venue_scan,gps --keep 0.5,0
     PYTHONPATH=src:. python benchmarks/report_tracing.py --rates --people 20000  # regenerate worlds
 
-``--thin`` keeps a share of one source's rows at a time in a copy of the world's lake (cheap);
+``--thin`` keeps a share of one source's rows at a time in a copy of the world's lake (cheap; source
+``roster`` thins the pupils of the imported class rosters);
 ``--rates`` generates one world per simulator setting (same seed, one parameter changed at a time;
 the world needs enough people to have reported cases, ~10,000+).
 """
@@ -72,8 +73,21 @@ def thinned_lake(lake: Path, out: Path, source: str, keep: float) -> Path:
 
     out.mkdir(parents=True)
     for child in lake.iterdir():
-        if child.name != source and not child.name.startswith("_"):
+        if child.name not in (source, "ref" if source == "roster" else "") and not child.name.startswith("_"):
             (out / child.name).symlink_to(child)
+    if source == "roster":  # the class rosters: a share of the pupils' rows (reference table)
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        (out / "ref").mkdir()
+        for child in (lake / "ref").iterdir():
+            if child.name != "school_roster.parquet":
+                (out / "ref" / child.name).symlink_to(child)
+        if keep > 0 and (lake / "ref" / "school_roster.parquet").is_file():
+            t = pq.read_table(lake / "ref" / "school_roster.parquet")
+            h = [int(p[:8], 16) % 1000 < int(keep * 1000) for p in t.column("pid").to_pylist()]
+            pq.write_table(t.filter(pc.cast(h, "bool")), out / "ref" / "school_roster.parquet")
+        return out
     if keep > 0:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
@@ -87,10 +101,12 @@ def thinned_lake(lake: Path, out: Path, source: str, keep: float) -> Path:
 
 
 def thin(world_dir: Path, sources: list[str], keeps: list[float], policy: str) -> None:
+    from zhikong.evaluation.tracing import world_roster
     from zhikong.evaluation.world import world_lake
 
     world = World(world_dir)
     lake = world_lake(world)
+    world_roster(world, lake)
     print(f"recall / precision of close contacts on {world_dir} as one source's rows are thinned")
     for source in sources:
         for keep in keeps:

@@ -21,7 +21,12 @@ def free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False, extra: dict[str, str] | None = None) -> None:
+        """``durable=False`` (tests): fsync, synchronous commit and full-page writes off, for speed.
+        ``durable=True``: PostgreSQL's own defaults (every commit waits for its WAL fsync), as a
+        production server would run; benchmarks use it. ``extra``: more ``-c name=value`` settings."""
+        self.durable = durable
+        self.extra = dict(extra or {})
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError(f"PostgreSQL server binaries not found in {PG_BIN}")
         self.dir = Path(tempfile.mkdtemp(prefix="zhikong-pg-"))
@@ -41,8 +46,11 @@ class PgCluster:
         self._run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "zhikong", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8")
         opts = (f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                "-c shared_buffers=256MB")
+                "-c max_connections=300 -c shared_buffers=256MB")
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        for k, v in self.extra.items():
+            opts += f" -c {k}={v}"
         log = str(self.dir / "log")
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", log, "-w", "start")
         return self

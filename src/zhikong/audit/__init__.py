@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from zhikong.audit.service import VerifyResult, record, record_pii_read, verify
+from zhikong.audit.service import VerifyResult, link_pending, record, record_pii_read, verify
 
-__all__ = ["VerifyResult", "record", "record_pii_read", "verify"]
+__all__ = ["VerifyResult", "link_pending", "record", "record_pii_read", "verify"]

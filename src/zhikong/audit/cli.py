@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from zhikong.audit.linker import link_now
 from zhikong.audit.models import AuditRecord
 from zhikong.audit.service import Anchor, anchor, check_anchors
 from zhikong.audit.service import verify as verify_chain
@@ -33,8 +34,10 @@ def verify(
         None, "--anchors", help="Also check the chain against heads exported earlier by `audit anchor`."
     ),
 ) -> None:
-    """Check the whole hash chain; exit 1 and list problems if any record was tampered with."""
+    """Check the whole hash chain; exit 1 and list problems if any record was tampered with.
+    Records appended but not linked yet (a process stopped in between) are linked first."""
     expected = _read_anchors(anchors) if anchors is not None else []
+    link_now()
     with unit_of_work() as s:
         result = verify_chain(s)
         result.problems += check_anchors(s, expected)
@@ -42,6 +45,8 @@ def verify(
         if expected:
             console.print(f"{len(expected)} anchors match / 锚点一致")
         console.print(f"[green]OK[/] 审计链完整 / audit chain intact: {result.count} records")
+        if result.pending:
+            console.print(f"{result.pending} records appended since, not linked yet (seals intact)")
         return
     console.print(
         f"[bold red]TAMPERED[/] 审计链被篡改 / audit chain broken ({len(result.problems)} problems):"
@@ -57,6 +62,7 @@ def export_anchor(
 ) -> None:
     """Append the chain's current head (sequence, hash, time) to an anchor file kept outside the
     database; `audit verify --anchors FILE` later proves the chain was not rewritten before it."""
+    link_now()
     with unit_of_work() as s:
         head = anchor(s)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +79,7 @@ def tail(n: int = typer.Option(20, help="How many records.")) -> None:
         table = Table("seq", "at", "actor", "action", "subject", "detail")
         for r in reversed(rows):
             table.add_row(
-                str(r.id),
+                str(r.seq) if r.seq is not None else f"({r.id})",
                 r.at.isoformat(timespec="seconds"),
                 r.actor,
                 r.action,

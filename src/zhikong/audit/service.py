@@ -1,9 +1,13 @@
-"""Writing and verifying the audit log.
+"""Writing, linking and verifying the audit log.
 
-``record`` appends one entry in the caller's transaction (it commits or rolls back with the change
-it describes). ``verify`` walks the chain and reports every edited, deleted, inserted or reordered
-record. The hash is an HMAC keyed by the installation secret, so whoever can write to the database
-but does not hold the secret cannot rebuild a consistent chain after tampering.
+``record`` appends one sealed entry in the caller's transaction (it commits or rolls back with the
+change it describes) and takes no shared lock. After the commit, ``link_pending`` chains every
+committed unlinked record in a short separate transaction (``zhikong.audit.linker`` runs it inline,
+or in a background thread in the web server). ``verify`` walks the chain and reports every edited,
+deleted, inserted or reordered record, and every unlinked record whose seal does not match. Hashes
+and seals are HMACs keyed by the installation secret, so whoever can write to the database but does
+not hold the secret can neither rebuild a consistent chain after tampering nor forge a record for
+the linker to chain.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,10 +27,16 @@ from sqlalchemy.orm import Session
 
 from zhikong.audit.models import GENESIS_HASH, AuditHead, AuditRecord
 from zhikong.core.errors import InvalidInput
+from zhikong.core.events import publish
 from zhikong.core.time import utcnow
 
 if TYPE_CHECKING:
     from zhikong.auth.models import User
+
+log = logging.getLogger(__name__)
+
+#: published (once per transaction) after a transaction that appended records commits
+RECORDED_EVENT = "audit.recorded"
 
 
 def _key() -> bytes:
@@ -85,6 +97,27 @@ def _ensure_head(session: Session) -> None:
         session.flush()
 
 
+def make_seal(
+    at: datetime, actor_id: int | None, actor: str, action: str, subject_type: str, subject_id: str,
+    detail: str, *, key: bytes | None = None, nonce: str | None = None,
+) -> str:
+    """A fresh random nonce (32 hex) and the HMAC of nonce and content (64 hex)."""
+    nonce = nonce or secrets.token_hex(16)
+    content = canonical(0, at, actor_id, actor, action, subject_type, subject_id, detail)
+    mac = hmac.new(key or _key(), f"seal\n{nonce}\n{content}".encode(), hashlib.sha256).hexdigest()
+    return nonce + mac
+
+
+def seal_ok(rec: Any, key: bytes | None = None) -> bool:
+    """Whether the record's content still matches the seal it was appended with (``rec``: an
+    ``AuditRecord`` or a row with its columns)."""
+    if rec.seal is None or len(rec.seal) != 96:
+        return False
+    expected = make_seal(rec.at, rec.actor_id, rec.actor, rec.action, rec.subject_type, rec.subject_id,
+                         rec.detail, key=key, nonce=rec.seal[:32])
+    return hmac.compare_digest(expected, rec.seal)
+
+
 def record(
     session: Session,
     actor: User | str | None,
@@ -96,31 +129,16 @@ def record(
     """Append one audit record in the current transaction and return it.
 
     ``action`` is a dotted verb such as ``task.sign_for`` or ``person.read_pii``; ``detail`` is any
-    JSON-able mapping (datetimes become ISO text).
+    JSON-able mapping (datetimes become ISO text). The record is sealed now and linked into the
+    chain after the transaction commits (``link_pending``); a rollback leaves nothing behind.
     """
-    session.flush()
-    head_stmt = (
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(last_seq=AuditHead.last_seq + 1)
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
-    )
-    row = session.execute(head_stmt, execution_options={"synchronize_session": False}).first()
-    if row is None:
-        _ensure_head(session)
-        row = session.execute(head_stmt, execution_options={"synchronize_session": False}).one()
-    seq, prev_hash = int(row[0]), str(row[1])
     actor_id, actor_name = _actor_fields(actor)
     at = utcnow()
     detail_text = json.dumps(
         _jsonable(dict(detail or {})), ensure_ascii=False, sort_keys=True, separators=(",", ":")
     )
     sid = str(subject_id)[:64]
-    digest = compute_hash(
-        prev_hash, canonical(seq, at, actor_id, actor_name, action, subject_type, sid, detail_text)
-    )
     rec = AuditRecord(
-        id=seq,
         at=at,
         actor_id=actor_id,
         actor=actor_name,
@@ -128,16 +146,80 @@ def record(
         subject_type=subject_type,
         subject_id=sid,
         detail=detail_text,
-        prev_hash=prev_hash,
-        hash=digest,
+        seal=make_seal(at, actor_id, actor_name, action, subject_type, sid, detail_text),
     )
     session.add(rec)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest),
-        execution_options={"synchronize_session": False},
-    )
     session.flush()
+    publish(RECORDED_EVENT, session=session, coalesce=True)
     return rec
+
+
+_COLUMNS = (
+    AuditRecord.id, AuditRecord.at, AuditRecord.actor_id, AuditRecord.actor, AuditRecord.action,
+    AuditRecord.subject_type, AuditRecord.subject_id, AuditRecord.detail, AuditRecord.seal,
+)
+
+
+#: (database, id) of unlinked records already logged as not matching their seal
+_reported: set[tuple[str, int]] = set()
+
+
+def link_pending(session: Session, *, batch: int = 2000) -> int:
+    """Chain every committed, unlinked record in ``id`` order; returns how many were linked.
+
+    The ``audit_head`` row is locked first (a no-op update: PostgreSQL's row lock, SQLite's write
+    lock) and held to the caller's commit, so linkers in any number of processes take turns, and the
+    records read after the lock are every record committed before it. A record whose seal does not
+    match (edited or forged before it was linked) is left unlinked and logged; ``verify`` reports it.
+    """
+    key = _key()
+    head_stmt = (
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(last_seq=AuditHead.last_seq)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    )
+    row = session.execute(head_stmt, execution_options={"synchronize_session": False}).first()
+    if row is None:
+        _ensure_head(session)
+        row = session.execute(head_stmt, execution_options={"synchronize_session": False}).one()
+    seq, prev = int(row[0]), str(row[1])
+    linked, after_id = 0, 0
+    where = str(session.get_bind().engine.url)
+    while True:
+        rows = session.execute(
+            select(*_COLUMNS)
+            .where(AuditRecord.seq.is_(None), AuditRecord.id > after_id)
+            .order_by(AuditRecord.id)
+            .limit(batch)
+        ).all()
+        values: list[dict[str, Any]] = []
+        for r in rows:
+            after_id = r.id
+            if not seal_ok(r, key):
+                if (where, r.id) not in _reported:  # once per process, not at every pass
+                    _reported.add((where, r.id))
+                    log.error("audit record id %s: its seal does not match (edited or forged); not linked",
+                              r.id)
+                continue
+            seq += 1
+            content = canonical(seq, r.at, r.actor_id, r.actor, r.action, r.subject_type, r.subject_id,
+                                r.detail)
+            digest = compute_hash(prev, content, key)
+            values.append({"id": r.id, "seq": seq, "prev_hash": prev, "hash": digest})
+            prev = digest
+        if values:
+            session.execute(update(AuditRecord), values)
+            linked += len(values)
+        if len(rows) < batch:
+            break
+    if linked:
+        session.execute(
+            update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev),
+            execution_options={"synchronize_session": False},
+        )
+    session.flush()
+    return linked
 
 
 def record_pii_read(
@@ -158,7 +240,10 @@ def record_pii_read(
 
 @dataclass
 class VerifyResult:
+    #: linked records
     count: int = 0
+    #: records appended but not linked yet, with a valid seal
+    pending: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -167,46 +252,63 @@ class VerifyResult:
 
 
 def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
-    """Walk the whole chain; every record must follow its predecessor and hash correctly."""
+    """Walk the whole chain; every record must follow its predecessor and hash correctly. Records
+    not linked yet must match their seals."""
     key = _key()
     result = VerifyResult()
     expected_seq = 1
     prev = GENESIS_HASH
-    last_id = 0
+    last_seq = 0
     while True:
         rows = session.scalars(
-            select(AuditRecord).where(AuditRecord.id > last_id).order_by(AuditRecord.id).limit(batch)
+            select(AuditRecord).where(AuditRecord.seq > last_seq).order_by(AuditRecord.seq).limit(batch)
         ).all()
         if not rows:
             break
         for r in rows:
-            if r.id != expected_seq:
+            seq = int(r.seq or 0)
+            if seq != expected_seq:
                 result.problems.append(
-                    f"record {expected_seq}..{r.id - 1} missing (deleted?)"
-                    if r.id > expected_seq
-                    else f"record {r.id} out of sequence"
+                    f"record {expected_seq}..{seq - 1} missing (deleted?)"
+                    if seq > expected_seq
+                    else f"record {seq} out of sequence"
                 )
-                expected_seq = r.id
+                expected_seq = seq
             if r.prev_hash != prev:
                 result.problems.append(
-                    f"record {r.id}: does not follow the previous record "
+                    f"record {seq}: does not follow the previous record "
                     "(a record before it was deleted, inserted or reordered)"
                 )
-            content = canonical(
-                r.id, r.at, r.actor_id, r.actor, r.action, r.subject_type, r.subject_id, r.detail
-            )
-            if not hmac.compare_digest(compute_hash(r.prev_hash, content, key), r.hash):
-                result.problems.append(f"record {r.id}: content does not match its hash (edited)")
-            prev = r.hash
+            content = canonical(seq, r.at, r.actor_id, r.actor, r.action, r.subject_type, r.subject_id,
+                                r.detail)
+            if not hmac.compare_digest(compute_hash(r.prev_hash or "", content, key), r.hash or ""):
+                result.problems.append(f"record {seq}: content does not match its hash (edited)")
+            prev = r.hash or ""
             expected_seq += 1
             result.count += 1
-            last_id = r.id
+            last_seq = seq
     head = session.get(AuditHead, 1)
-    if head is not None and (head.last_seq != result.count or head.last_hash != prev):
+    if head is not None and (head.last_seq != last_seq or head.last_hash != prev):
         result.problems.append(
-            f"the chain ends at record {result.count} but the head says "
+            f"the chain ends at record {last_seq} but the head says "
             f"{head.last_seq} (records at the end were deleted?)"
         )
+    after_id = 0
+    while True:
+        pending = session.execute(
+            select(*_COLUMNS).where(AuditRecord.seq.is_(None), AuditRecord.id > after_id)
+            .order_by(AuditRecord.id).limit(batch)
+        ).all()
+        for p in pending:
+            after_id = p.id
+            if seal_ok(p, key):
+                result.pending += 1
+            else:
+                result.problems.append(
+                    f"unlinked record id {p.id}: content does not match its seal (edited or forged)"
+                )
+        if len(pending) < batch:
+            break
     return result
 
 
@@ -250,7 +352,7 @@ def check_anchors(session: Session, anchors: list[Anchor]) -> list[str]:
     for a in anchors:
         if a.seq == 0:
             continue
-        stored = session.scalar(select(AuditRecord.hash).where(AuditRecord.id == a.seq))
+        stored = session.scalar(select(AuditRecord.hash).where(AuditRecord.seq == a.seq))
         when = _canonical_time(a.at)
         if stored is None:
             problems.append(f"anchor of {when}: record {a.seq} is missing (chain truncated?)")

@@ -10,7 +10,8 @@ import each other's services (tracing and screening publish, enterprise subscrib
         with unit_of_work(event.bind) as s: ...
 
 * With ``session``, delivery waits until that session's transaction **commits** (the subscriber
-  sees the committed rows) and is dropped if it rolls back; without, delivery is immediate.
+  sees the committed rows) and is dropped if it rolls back; without, delivery is immediate. A
+  SAVEPOINT (``begin_nested``) released or rolled back neither delivers nor drops anything.
 * Subscribers live in ``zhikong.<domain>.subscribers`` modules, imported on the first publish.
 * Delivery is synchronous, in subscription order. A subscriber that fails is logged and skipped: the
   publisher's work is already committed and must not be undone by a listener.
@@ -22,6 +23,7 @@ Events published by the platform:
 ``tracing.run_finished``            ``{"run_id": int, "contacts": int, "at": iso}``
 ``screening.risk_areas_imported``   ``{"published_on": iso date, "rows": int}``
 ``screening.key_persons_changed``   ``{"at": iso}`` key persons registered or released
+``audit.recorded``                  ``{}`` audit records were appended (they get linked)
 ==================================  ====================================================
 """
 
@@ -99,13 +101,18 @@ def _deliver(ev: Event) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT released: the transaction goes on
+        return
     pending: list[Event] = session.info.pop(_PENDING, [])
     for ev in pending:
         _deliver(ev)
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    # a SAVEPOINT rolled back: the outer transaction may still commit what was published before it
+    # (events published inside the savepoint are delivered too; subscribers read committed rows)
+    if not session.in_nested_transaction():
+        session.info.pop(_PENDING, None)
 
 
 def publish(name: str, payload: Mapping[str, Any] | None = None, *,

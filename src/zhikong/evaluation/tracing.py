@@ -10,6 +10,9 @@ asymptomatic cases, sampling; the window ends at the report). Truth per class:
   where they run through such a person.
 * ``companion`` — a companion alert is right when the person was truly a close contact.
 
+When the world has class rosters (``rosters/school_rosters.csv``), they are imported into the
+evaluation lake with the production import (``tracing.roster``), bad rows and all.
+
 Baselines: ``grid`` (same 800 m cell for > 10 minutes; companions add the 30-hour rule) and
 ``tower`` (same cell tower at the same time); their secondary contacts are the same rule applied
 again from their close contacts. The tower rule has no companion rule of its own: its whole alert
@@ -30,6 +33,7 @@ from zhikong.engine import QueryEngine
 from zhikong.evaluation.world import World, world_lake
 from zhikong.tracing import pipeline
 from zhikong.tracing.policy import Policy
+from zhikong.tracing.roster import import_roster, roster_path
 from zhikong.tracing.trace import IndexCase, TraceResult, index_table, trace
 
 METHODS = ("zhikong", "grid", "tower")
@@ -148,6 +152,16 @@ def _baseline(
     }
 
 
+def world_roster(world: World, lake: Path) -> bool:
+    """Import the world's class rosters (``rosters/school_rosters.csv``, when the simulator wrote
+    them) into its evaluation lake with the production import, once; return whether the lake has one."""
+    target = roster_path(lake)
+    src = world.root / "rosters" / "school_rosters.csv"
+    if not target.is_file() and src.is_file():
+        import_roster(src, lake, world.cipher)
+    return target.is_file()
+
+
 def _scored_secondary(pred: dict[Pair, str | None], truth: Truth) -> set[Pair]:
     return {p for p, via in pred.items() if via is not None and via in truth.contacts_of}
 
@@ -172,7 +186,9 @@ def evaluate_tracing(
         from zhikong.core.errors import InvalidInput
 
         raise InvalidInput(f"the world at {world.root} has no reported cases to trace", field="world")
-    lake = lake or world_lake(world)
+    own = world_lake(world)
+    world_roster(world, own)
+    lake = lake or own
     now = max(c.end_at for c in cases).astimezone(UTC)
     result = trace(engine, lake, world.ledger(), cases, policy, now=max(now, datetime.now(UTC)))
     truth = world_truth(world, cases)

@@ -25,6 +25,7 @@ from zhikong.sim.lists import write_lists
 from zhikong.sim.params import CITIES, SimParams
 from zhikong.sim.places import PLACE_KINDS, ROLE_CHILD, World, build_world
 from zhikong.sim.population import population_frame
+from zhikong.sim.rosters import write_school_rosters
 from zhikong.sim.schedule import DAY_MIN, Arrivals, Passes, day_stays
 
 FEEDS = ["cell", "roaming", "camera", "venue_scan", "travel", "gps", "proximity"]
@@ -114,6 +115,7 @@ def generate_world(out: Path, params: SimParams, villages: list[Village] | None 
 
     n_cc = _write_truth(out, params, persons, world, epi, trav, has_phone, has_gps, has_prox)
     write_lists(out, params, persons, trav, params.start_date)
+    write_school_rosters(out, params, persons, world)
     sizes = {src: sum(f.stat().st_size for f in (out / "feeds" / src).glob("*.csv")) for src in FEEDS}
     meta = {"params": params.to_json(), "origin": {"lat": proj.origin_lat, "lon": proj.origin_lon},
             "villages": len(villages), "venues": len(world.venues), "towers": len(world.towers),

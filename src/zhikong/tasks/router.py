@@ -82,7 +82,7 @@ async def list_tasks(
         page = TaskPage.model_construct(total=total, items=[TaskOut.model_construct(**r) for r in items])
         return _json(page)
 
-    return await run_as_user(su, work)
+    return await run_as_user(su, work, read_only=True)
 
 
 @router.post("", response_model=TaskOut, status_code=201)

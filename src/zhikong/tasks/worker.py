@@ -1,4 +1,5 @@
-"""The deadline worker: escalates overdue tasks (督办) and tidies expired login sessions.
+"""The deadline worker: escalates overdue tasks (督办), tidies expired login sessions and links
+audit records left unlinked (``zhikong.audit.linker``).
 
 Safe to restart and to run in several processes: escalation is a conditional UPDATE guarded by the
 task's state and version, so a task is escalated once per missed deadline.
@@ -15,6 +16,7 @@ from types import FrameType
 
 from sqlalchemy import Engine, delete, or_
 
+from zhikong.audit.linker import link_now
 from zhikong.auth.models import LoginSession
 from zhikong.core.db import unit_of_work
 from zhikong.core.time import utcnow
@@ -27,10 +29,13 @@ log = logging.getLogger("zhikong.worker")
 class RoundResult:
     escalated: list[int]
     sessions_purged: int
+    #: audit records left unlinked by a process that stopped between its commit and the link
+    audit_linked: int = 0
 
 
 def run_once(engine: Engine | None = None, now: datetime | None = None) -> RoundResult:
-    """One round: escalate overdue tasks, purge login sessions expired for a week."""
+    """One round: escalate overdue tasks, purge login sessions expired for a week, link audit
+    records that a stopped process left unlinked."""
     now = now or utcnow()
     with unit_of_work(engine) as s:
         escalated = escalate_overdue(s, now)
@@ -42,7 +47,8 @@ def run_once(engine: Engine | None = None, now: datetime | None = None) -> Round
             )
         )
         purged = int(getattr(res, "rowcount", 0) or 0)
-    return RoundResult(escalated=escalated, sessions_purged=purged)
+    linked = link_now(engine)
+    return RoundResult(escalated=escalated, sessions_purged=purged, audit_linked=linked)
 
 
 def run_forever(interval: float, engine: Engine | None = None, stop: threading.Event | None = None) -> None:

@@ -144,3 +144,25 @@ def export_cmd(run_id: int, out: Path = typer.Option(Path("."), "--out")) -> Non
     with unit_of_work() as s:
         for p in export_run(s, run_id, out):
             console.print(f"wrote {p}")
+
+
+@app.command("import-roster")
+def import_roster_cmd(
+    files: list[Path] = typer.Argument(..., help="Class roster files (CSV or Excel), one or more schools."),
+    lake: Path | None = typer.Option(None, "--lake", help="Lake directory (default: settings)."),
+) -> None:
+    """导入学校班级花名册 / import class rosters from the education bureau for the class detector."""
+    from zhikong.core.config import get_settings
+    from zhikong.tracing.service import import_school_roster
+
+    lake_dir = lake or get_settings().resolved_lake_dir
+    for path in files:
+        r = import_school_roster(path, lake_dir)
+        console.print(
+            f"{r.file}: {r.stored} of {r.rows} pupils stored for {r.schools} school(s); "
+            f"{len(r.errors)} row(s) rejected"
+        )
+        for e in r.errors[:20]:
+            console.print(f"  [yellow]{e}[/]")
+        if len(r.errors) > 20:
+            console.print(f"  … and {len(r.errors) - 20} more")

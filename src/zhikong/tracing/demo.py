@@ -19,7 +19,7 @@ def step(ctx: DemoContext, max_cases: int = 5) -> None:
     from zhikong.core.errors import ZhikongError
     from zhikong.engine import open_engine
     from zhikong.tracing.policy import load_policy
-    from zhikong.tracing.service import CaseInput, register_cases, run_trace
+    from zhikong.tracing.service import CaseInput, import_school_roster, register_cases, run_trace
 
     world = ctx.data.get("world_dir")
     truth = Path(world) / "truth" / "cases.parquet" if world else None
@@ -29,6 +29,18 @@ def step(ctx: DemoContext, max_cases: int = 5) -> None:
     cases = pd.read_parquet(truth)
     cases = cases[cases["reported_at"].notna()].sort_values("reported_at").head(max_cases)
     settings = get_settings()
+    roster = truth.parent.parent / "rosters" / "school_rosters.csv"
+    if roster.is_file():  # the education bureau's class rosters (学校班级花名册), as delivered
+        try:
+            r = import_school_roster(roster, settings.resolved_lake_dir)
+            ctx.console.print(
+                f"tracing: class rosters imported: {r.stored} of {r.rows} pupils, {r.schools} schools, "
+                f"{len(r.errors)} rows rejected (e.g. {r.errors[0]})"
+                if r.errors
+                else f"tracing: class rosters imported: {r.stored} pupils, {r.schools} schools"
+            )
+        except ZhikongError as e:
+            ctx.console.print(f"tracing: class rosters not imported: {e.message}")
     policy = load_policy()
     engine = open_engine(settings)
     try:

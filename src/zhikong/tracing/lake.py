@@ -2,7 +2,8 @@
 
 Layout (``zhikong.lake.schemas``): ``<lake_dir>/<source>/day=YYYY-MM-DD/*.parquet`` (hive
 partitions by local day) and ``<lake_dir>/ref/<name>.parquet``. Views are named ``src_<source>``
-and ``ref_<name>``; a source with no files is reported as missing instead of failing the query.
+and ``ref_<name>`` (plus ``ref_school_roster``, the imported class rosters: ``tracing.roster``); a
+source with no files is reported as missing instead of failing the query.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.lake.schemas import REFERENCE, SOURCES
+from zhikong.tracing.roster import register_roster
 
 TRACED_SOURCES = ("cell", "venue_scan", "camera", "travel", "gps", "proximity")
 
@@ -57,6 +59,7 @@ def register_lake(
         path = lake_dir / "ref" / f"{name}.parquet"
         if not engine.register_parquet(f"ref_{name}", path, hive=False):
             engine.register_arrow(f"ref_{name}", schema.empty_table())
+    register_roster(engine, lake_dir)
     return present
 
 

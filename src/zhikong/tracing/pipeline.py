@@ -48,7 +48,21 @@ IDX_SCHEMA = pa.schema(
 )
 
 #: the exposure detectors, by source (see :func:`detect`)
-DETECTORS = ("venue_scan", "cell", "camera", "travel", "gps", "proximity", "ledger", "venue_cell", "school")
+DETECTORS = (
+    "venue_scan",
+    "cell",
+    "camera",
+    "travel",
+    "gps",
+    "proximity",
+    "ledger",
+    "venue_cell",
+    "venue_visit",
+    "class",
+    "school",
+)
+#: detectors that read the structure tables (``structure.prepare``: cell and venue stays)
+STRUCTURAL = {"venue_cell", "venue_visit", "class", "school"}
 
 EVIDENCE_SCHEMA = pa.schema(
     [
@@ -118,7 +132,7 @@ def prepare(
     # times faster than 64-character pseudonyms; outputs are named again (``_named``).
     window = f"ts >= {lo} AND ts < {hi}"
     pids = ["SELECT pid_id AS s FROM ledger", "SELECT pid_phone AS s FROM ledger"]
-    if want & {"venue_scan", "venue_cell", "school"}:
+    if want & ({"venue_scan"} | STRUCTURAL):
         pids.append(f"SELECT DISTINCT pid AS s FROM src_venue_scan WHERE {window}")
     for det, src in (("camera", "camera"), ("gps", "gps"), ("travel", "travel"), ("proximity", "proximity")):
         if det in want:
@@ -128,7 +142,7 @@ def prepare(
                 pids.append(f"SELECT DISTINCT pid AS s FROM src_{src} WHERE {window}")
     if "proximity" in want:
         pids.append(f"SELECT DISTINCT other_pid AS s FROM src_proximity WHERE {window}")
-    cell = bool(want & {"cell", "companion", "venue_cell", "school"})
+    cell = bool(want & ({"cell", "companion"} | STRUCTURAL))
     if cell:  # cell stays come from the whole stream of pings (see ``_cell_stays``)
         pids.append("SELECT pid AS s FROM dv_pids" if derived else "SELECT DISTINCT pid AS s FROM src_cell")
     engine.create_table(
@@ -157,7 +171,7 @@ def prepare(
         )
 
     # the structure detectors (``structure``) read cell and venue stays
-    structural = bool(want & {"venue_cell", "school"})
+    structural = bool(want & STRUCTURAL)
     if cell:
         _cell_stays(engine, policy, lo_s, hi_s, derived)
     if "venue_scan" in want or structural:
@@ -234,7 +248,7 @@ def prepare(
             JOIN (SELECT tower_id, {grid_of} AS place FROM ref_tower) t ON t.tower_id = s.place""",
         )
     if structural:
-        structure.prepare(engine, policy)
+        structure.prepare(engine, policy, numbered=True)
 
 
 def _cell_stays(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: bool) -> None:

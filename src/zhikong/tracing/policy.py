@@ -133,6 +133,12 @@ class StayRules(_Strict):
     #: look-back is placed at it when their cell stays are on its nearest tower within the local
     #: hours given here ([from, to]); such inferred stays meet scanned or inferred stays of others
     anchor_hours: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    #: venue kinds people visit briefly (a meal, an errand): one side's scanned stay there meets the
+    #: other side's cell stay on the venue's nearest tower when that side spent at most
+    #: ``visit_max_minutes`` on that tower that day (a visit, not home or work) and scanned nowhere
+    #: at the time
+    visit_kinds: list[str] = Field(default_factory=list)
+    visit_max_minutes: float = Field(default=120, gt=0, le=24 * 60)
 
     @model_validator(mode="after")
     def _check(self) -> StayRules:

@@ -28,6 +28,7 @@ from zhikong.people.models import Household, Person
 from zhikong.tracing.lake import LEDGER_SCHEMA
 from zhikong.tracing.models import Case, Contact, ContactClass, Exposure, RunStatus, TraceRun
 from zhikong.tracing.policy import Policy
+from zhikong.tracing.roster import RosterImport, import_roster
 from zhikong.tracing.trace import IndexCase, TraceResult, trace
 
 
@@ -320,3 +321,9 @@ def export_run(session: Session, run_id: int, out: Path) -> list[Path]:
         contacts.to_excel(xl, sheet_name="contacts", index=False)
         exposures.to_excel(xl, sheet_name="exposures", index=False)
     return paths
+
+
+def import_school_roster(path: Path, lake_dir: Path) -> RosterImport:
+    """Import a class roster (学校班级花名册) into the lake with the installation's keyed hash
+    (``tracing.roster``): bad rows come back named, the file's good rows are stored."""
+    return import_roster(path, lake_dir, get_cipher())

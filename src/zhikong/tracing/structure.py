@@ -9,8 +9,14 @@ Two detectors complement the per-source ones of ``pipeline``; both read the prep
   inferred stays of others at the same venue, so a colleague who forgot to scan on the case's
   working days (or a case who did) is still found, with the venue as the place. Pairs where both
   sides scanned are left to the ``venue_scan`` detector.
-* **school** (source ``ledger``, distance ``school``) — the stand-in for a class roster: see
-  :class:`zhikong.tracing.policy.SchoolRule`.
+* **class** (source ``ledger``, distance ``school``) — a pupil case on an imported class roster
+  (``ref_school_roster``, see ``tracing.roster``) has the other pupils of the same class of the
+  same school as contacts, ``minutes_per_day`` × school days in the window each (the school rule's
+  figure). Runs when the policy's school rule is enabled, at hop 1 and hop 2.
+* **school** (source ``ledger``, distance ``school``) — the stand-in for a class roster, for index
+  persons no roster lists: see :class:`zhikong.tracing.policy.SchoolRule`. For a rostered pupil it
+  adds the schoolmates (found the stand-in's way at the roster's school) whom no roster lists, since
+  a roster misses pupils (transfers, unusable ID numbers) and one of them may be in the class.
 
 The nearest tower of a venue comes from the reference tables (``ref_venue``, ``ref_tower``: local
 metres), the way the operator's network serves a place.
@@ -40,14 +46,29 @@ def _weekday(col: str) -> str:
 
 
 def _kinds(policy: Policy) -> list[str]:
-    kinds = set(policy.rules.anchor_hours)
+    kinds = set(policy.rules.anchor_hours) | set(policy.rules.visit_kinds)
     if policy.school is not None and policy.school.enabled:
         kinds.add("school")
     return sorted(kinds)
 
 
-def prepare(engine: QueryEngine, policy: Policy) -> None:
-    """``venue_tower`` (nearest tower of anchor and school venues) and ``stay_anchor``."""
+def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> None:
+    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``obs_day``
+    (local midnights of the days the cell feed or the venue scans have data: the days a school day
+    can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
+    person numbers when ``numbered``, the pipeline's ``pidk``, else pseudonyms)."""
+    person = "k.pk" if numbered else "m.person"
+    join = "JOIN pidk k ON k.pid = r.pid" if numbered else ""
+    engine.create_table(
+        "roster_p",
+        f"""SELECT DISTINCT r.school, r.class_name, {person} AS pid FROM ref_school_roster r
+            JOIN pmap m ON m.pid = r.pid {join}""",
+    )
+    engine.create_table(
+        "obs_day",
+        f"SELECT {_midnight('start_s')} AS d0 FROM stay_cell UNION SELECT {_midnight('start_s')} AS d0 "
+        "FROM stay_venue",
+    )
     kinds = _kinds(policy)
     in_kinds = ", ".join(f"'{k}'" for k in kinds) or "''"
     m = TOWER_SEARCH_M
@@ -93,6 +114,98 @@ def prepare(engine: QueryEngine, policy: Policy) -> None:
     )
 
 
+def _school_minutes(policy: Policy, ci: str) -> str:
+    """Per index row of ``ci`` (case_key, hop, start_s, end_s): ``school_min``, the minutes of the
+    window inside school hours on weekdays the lake has data for, each day capped at the policy's
+    ``minutes_per_day``; rows without any such minute are dropped (a window over a weekend or past
+    the data has no school day)."""
+    s = policy.school
+    assert s is not None
+    h0, h1 = int(s.hours[0] * 3600), int(s.hours[1] * 3600)
+    a = f"GREATEST(w.start_s, od.d0 + {h0})"
+    b = f"LEAST(w.end_s, od.d0 + {h1})"
+    return f"""
+        SELECT w.case_key, w.hop, SUM(LEAST({s.minutes_per_day}, ({b} - {a}) / 60.0)) AS school_min
+        FROM (SELECT DISTINCT case_key, hop, start_s, end_s FROM {ci}) w
+        JOIN obs_day od ON od.d0 + {h1} > w.start_s AND od.d0 + {h0} < w.end_s
+        WHERE {_weekday("od.d0")} < 5 AND {b} > {a}
+        GROUP BY w.case_key, w.hop"""
+
+
+def _visit_sql(policy: Policy) -> str:
+    """Brief visits seen by one side's scan and the other side's cell stay (``rules.visit_kinds``)."""
+    r = policy.rules
+    kinds = ", ".join(f"'{k}'" for k in r.visit_kinds)
+    near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
+    day = f"({_midnight('s0')})"
+    mx = int(r.visit_max_minutes * 60)
+    return f"""
+        WITH vk AS (SELECT venue_id, kind, tower_id FROM venue_tower WHERE kind IN ({kinds})),
+        sc AS (
+          SELECT person, tower, start_s, end_s FROM (
+            SELECT s.person, s.place AS tower, s.start_s, s.end_s,
+                   SUM(s.end_s - s.start_s) OVER (PARTITION BY s.person, s.place, {_midnight("s.start_s")})
+                     AS day_s
+            FROM stay_cell s JOIN (SELECT DISTINCT tower_id FROM vk) t ON t.tower_id = s.place) q
+          WHERE day_s <= {int(r.visit_max_minutes * 60)}),
+        sv AS (SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})),
+        x1 AS (
+          SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
+                 GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
+          FROM idx i JOIN sv v ON v.person = i.person JOIN vk ON vk.venue_id = v.venue
+          WHERE v.end_s > i.start_s AND v.start_s < i.end_s),
+        e1 AS (
+          SELECT x1.case_key, x1.hop, c.person AS contact, x1.venue AS place, x1.kind,
+                 GREATEST(x1.a, c.start_s) AS s0, LEAST(x1.b, c.end_s) AS s1
+          FROM x1 JOIN sc c ON c.tower = x1.tower_id AND c.start_s < x1.b AND c.end_s > x1.a
+          WHERE c.person <> x1.person),
+        x2 AS (
+          SELECT i.case_key, i.hop, i.person, c.tower, GREATEST(c.start_s, i.start_s) AS a,
+                 LEAST(c.end_s, i.end_s) AS b
+          FROM idx i JOIN sc c ON c.person = i.person
+          WHERE c.end_s > i.start_s AND c.start_s < i.end_s),
+        ext AS (
+          SELECT v.person, v.venue, v.kind, v.start_s,
+                 GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
+                 CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
+          FROM sv v JOIN vk ON vk.venue_id = v.venue
+          LEFT JOIN sc c ON c.person = v.person AND c.tower = vk.tower_id
+            AND c.start_s <= v.start_s AND c.end_s > v.start_s
+          GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s),
+        x3 AS (
+          SELECT i.case_key, i.hop, i.person, v.venue, v.kind, v.extended,
+                 GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
+          FROM idx i JOIN ext v ON v.person = i.person
+          WHERE v.end_s > i.start_s AND v.start_s < i.end_s),
+        e2 AS (
+          SELECT x2.case_key, x2.hop, x2.person AS seen, v.person AS contact, v.venue AS place, v.kind,
+                 GREATEST(x2.a, v.start_s) AS s0, LEAST(x2.b, v.end_s) AS s1
+          FROM x2 JOIN vk ON vk.tower_id = x2.tower
+          JOIN sv v ON v.venue = vk.venue_id AND v.start_s < x2.b AND v.end_s > x2.a
+          WHERE v.person <> x2.person),
+        e AS (
+          SELECT e1.case_key, e1.hop, e1.contact, e1.place, e1.kind, e1.s0, e1.s1, 0 AS both_scanned
+          FROM e1 LEFT JOIN stay_venue o ON o.person = e1.contact AND o.start_s < e1.s1 AND o.end_s > e1.s0
+          WHERE o.person IS NULL
+          UNION ALL
+          SELECT e2.case_key, e2.hop, e2.contact, e2.place, e2.kind, e2.s0, e2.s1, 0 AS both_scanned
+          FROM e2 LEFT JOIN stay_venue o ON o.person = e2.seen AND o.start_s < e2.s1 AND o.end_s > e2.s0
+          WHERE o.person IS NULL
+          UNION ALL
+          SELECT x3.case_key, x3.hop, o.person AS contact, x3.venue AS place, x3.kind,
+                 GREATEST(x3.a, o.start_s) AS s0, LEAST(x3.b, o.end_s) AS s1, 1 AS both_scanned
+          FROM x3 JOIN ext o ON o.venue = x3.venue AND o.start_s < x3.b AND o.end_s > x3.a
+          WHERE o.person <> x3.person AND x3.extended + o.extended > 0),
+        per AS (
+          SELECT case_key, hop, contact, place, kind, both_scanned, {day} AS d, MIN(s0) AS start_s,
+                 MAX(s1) AS end_s, SUM(s1 - s0) / 60.0 AS minutes
+          FROM e WHERE s1 > s0 GROUP BY case_key, hop, contact, place, kind, both_scanned, {day})
+        SELECT case_key, hop, contact, 'cell' AS source, place, MIN(start_s) AS start_s, MAX(end_s) AS end_s,
+               MAX(minutes) AS minutes,
+               CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
+        FROM per GROUP BY case_key, hop, contact, place, kind, d"""
+
+
 def detectors(policy: Policy) -> dict[str, str]:
     """SQL of the structure detectors, by name (evidence columns as ``pipeline.EVIDENCE_COLUMNS``)."""
     out: dict[str, str] = {}
@@ -129,13 +242,26 @@ def detectors(policy: Policy) -> dict[str, str]:
             SELECT case_key, hop, contact, 'cell' AS source, place, MIN(start_s) AS start_s,
                    MAX(end_s) AS end_s, MAX(minutes) AS minutes, distance
             FROM per GROUP BY case_key, hop, contact, place, distance, d"""
+    if r.visit_kinds:
+        out["venue_visit"] = _visit_sql(policy)
     s = policy.school
     if s is not None and s.enabled:
+        out["class"] = f"""
+            WITH r AS (SELECT school, class_name, pid FROM roster_p),
+            ci AS (
+              SELECT i.case_key, i.hop, i.person, i.start_s, i.end_s, r.school, r.class_name
+              FROM idx i JOIN r ON r.pid = i.person),
+            sm AS ({_school_minutes(policy, "ci")})
+            SELECT ci.case_key, ci.hop, m.pid AS contact, 'ledger' AS source,
+                   'class:' || ci.school || '/' || ci.class_name AS place, ci.start_s, ci.end_s,
+                   sm.school_min AS minutes, 'school' AS distance
+            FROM ci JOIN sm ON sm.case_key = ci.case_key AND sm.hop = ci.hop
+            JOIN r m ON m.school = ci.school AND m.class_name = ci.class_name
+            WHERE m.pid <> ci.person"""
         a0, a1 = s.age[0] * YEAR_S, (s.age[1] + 1) * YEAR_S
         h0, h1 = int(s.hours[0] * 3600), int(s.hours[1] * 3600)
         d0 = _midnight("c.start_s")
         clip = f"LEAST(c.end_s, {d0} + {h1}) - GREATEST(c.start_s, {d0} + {h0})"
-        days = "GREATEST(1.0, (cs.end_s - cs.start_s) / 86400.0 * 5.0 / 7.0)"
         out["school"] = f"""
             WITH led AS (
               SELECT COALESCE(pid_id, pid_phone) AS person, MIN(born_s) AS born_s, MIN(village) AS village,
@@ -146,31 +272,42 @@ def detectors(policy: Policy) -> dict[str, str]:
               FROM stay_cell c JOIN venue_tower vt ON vt.tower_id = c.place AND vt.kind = 'school'
               WHERE {_weekday("c.start_s")} < 5 AND {clip} > 0
               GROUP BY c.person, vt.venue_id HAVING SUM({clip}) >= {int(s.min_hours * 3600)}),
+            rost AS (SELECT pid, MIN(school) AS school FROM roster_p GROUP BY pid),
             ci AS (
-              SELECT i.case_key, i.hop, i.person, i.onset_s, i.start_s, i.end_s, l.village, l.pid_phone
+              SELECT i.case_key, i.hop, i.person, i.onset_s, i.start_s, i.end_s, l.village, l.pid_phone,
+                     rr.school AS rostered
               FROM idx i JOIN led l ON l.person = i.person
+              LEFT JOIN rost rr ON rr.pid = i.person
               WHERE i.onset_s - l.born_s >= {a0} AND i.onset_s - l.born_s < {a1}),
             cs AS (
-              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, a.school
-              FROM ci JOIN att a ON a.person = ci.person
+              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, a.school, 0 AS r
+              FROM ci JOIN att a ON a.person = ci.person WHERE ci.rostered IS NULL
               UNION
-              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, vt.venue_id AS school
+              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, vt.venue_id AS school,
+                     0 AS r
               FROM ci JOIN venue_tower vt ON vt.kind = 'school'
                 AND SUBSTR(vt.unit_code, 1, 9) = SUBSTR(ci.village, 1, 9)
-              WHERE ci.pid_phone IS NULL),
+              WHERE ci.pid_phone IS NULL AND ci.rostered IS NULL
+              UNION
+              SELECT ci.case_key, ci.hop, ci.person, ci.onset_s, ci.start_s, ci.end_s, ci.rostered AS school,
+                     1 AS r
+              FROM ci WHERE ci.rostered IS NOT NULL),
             mates AS (
               SELECT cs.case_key, cs.hop, cs.person AS case_person, cs.onset_s, cs.start_s, cs.end_s,
-                     cs.school, a.person AS contact
+                     cs.school, cs.r, a.person AS contact
               FROM cs JOIN att a ON a.school = cs.school
               UNION
               SELECT cs.case_key, cs.hop, cs.person AS case_person, cs.onset_s, cs.start_s, cs.end_s,
-                     cs.school, l.person AS contact
+                     cs.school, cs.r, l.person AS contact
               FROM cs JOIN venue_tower vt ON vt.venue_id = cs.school
-              JOIN led l ON l.pid_phone IS NULL AND SUBSTR(l.village, 1, 9) = SUBSTR(vt.unit_code, 1, 9))
+              JOIN led l ON l.pid_phone IS NULL AND SUBSTR(l.village, 1, 9) = SUBSTR(vt.unit_code, 1, 9)),
+            sm AS ({_school_minutes(policy, "cs")})
             SELECT m.case_key, m.hop, m.contact, 'ledger' AS source, 'school:' || m.school AS place,
-                   m.start_s, m.end_s, {s.minutes_per_day} * {days.replace("cs.", "m.")} AS minutes,
-                   'school' AS distance
+                   m.start_s, m.end_s, sm.school_min AS minutes, 'school' AS distance
             FROM mates m JOIN led l ON l.person = m.contact
+            JOIN sm ON sm.case_key = m.case_key AND sm.hop = m.hop
+            LEFT JOIN rost rc ON rc.pid = m.contact
             WHERE m.contact <> m.case_person
-              AND m.onset_s - l.born_s >= {a0} AND m.onset_s - l.born_s < {a1}"""
+              AND m.onset_s - l.born_s >= {a0} AND m.onset_s - l.born_s < {a1}
+              AND (m.r = 0 OR rc.pid IS NULL)"""
     return out

@@ -193,8 +193,10 @@ def trace(
             # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
             # it as close range; skipping it keeps hop 2 small (thousands of index persons). The school
             # stand-in is not applied again at hop 2: a schoolmate's schoolmates are the case's own, and
-            # on a 100,000-person world it made hop 2 tens of millions of rows
-            hop2 = [s for s in pipeline.DETECTORS if s != "school"]
+            # on a 100,000-person world it made hop 2 tens of millions of rows. The class roster is (a
+            # close contact's class is 40 pupils). Visits (one side's scan, the other's cell stay) are
+            # not either: their tens of thousands of hop-2 index persons made the run exceed 20 GB
+            hop2 = [s for s in pipeline.DETECTORS if s not in ("school", "venue_visit")]
             if "coarse" not in policy.close_contact.close_range:
                 hop2.remove("cell")
             ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()

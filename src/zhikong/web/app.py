@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -87,6 +89,19 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, audit records are linked into the chain by a background thread, so no
+    request waits for the chain's lock (``zhikong.audit.linker``); what is left is linked at exit."""
+    from zhikong.audit.linker import start_background, stop_background
+
+    start_background()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(stop_background)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application. ``settings`` defaults to ``get_settings()``."""
     settings = settings or get_settings()
@@ -94,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="zhikong 智控",
         summary="Epidemic prevention and control command platform: tasks 交办/督办, alerts, audit.",
         version=getattr(zhikong, "__version__", "0"),
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     url = settings.resolved_database_url

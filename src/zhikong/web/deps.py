@@ -120,6 +120,9 @@ def current_user(
 class SessionUser:
     session: Session
     user: User
+    #: whether the session may hold a database connection already (False: the user came from the
+    #: principal cache, no SQL was sent)
+    connected: bool = True
 
 
 async def session_and_user(
@@ -136,9 +139,10 @@ async def session_and_user(
     session = session_factory(request_engine(request))()
     try:
         user = _resolve_user(request, session, csrf, cached_only=True)
+        connected = user is None
         if user is None:
             user = await run_in_threadpool(_user, request, session, csrf)
-        yield SessionUser(session, user)
+        yield SessionUser(session, user, connected)
     finally:
         if session.in_transaction():  # a failed request: the rollback may talk to the database
             await run_in_threadpool(session.close)
@@ -149,15 +153,20 @@ async def session_and_user(
 SessionUserDep = Annotated[SessionUser, Depends(session_and_user)]
 
 
-def _commit_work(su: SessionUser, work: Callable[[Session, User], T]) -> T:
+def _commit_work(su: SessionUser, work: Callable[[Session, User], T], read_only: bool = False) -> T:
+    if read_only and not su.connected:
+        # one statement's snapshot is enough for a read: no BEGIN and COMMIT round trips (the first
+        # connection of the session is procured here, in autocommit mode)
+        su.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     with committing(su.session):
         return work(su.session, su.user)
 
 
-async def run_as_user(su: SessionUser, work: Callable[[Session, User], T]) -> T:
+async def run_as_user(su: SessionUser, work: Callable[[Session, User], T], *, read_only: bool = False) -> T:
     """``work(session, user)`` on a worker thread, committed (before the response is sent) or rolled
-    back as ``SessionDep`` is."""
-    return await run_in_threadpool(_commit_work, su, work)
+    back as ``SessionDep`` is. ``read_only``: ``work`` only reads, each statement on its own
+    snapshot (autocommit), which saves the transaction's two round trips; it must not write."""
+    return await run_in_threadpool(_commit_work, su, work, read_only)
 
 
 def optional_user(

@@ -15,6 +15,7 @@ import pytest
 
 from tests.unit.engine.test_engine import check_engine_contract
 from tests.unit.tracing.scenario import at, build_scenario
+from tests.unit.tracing.test_roster import roster_lake
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.tracing import stays
 from zhikong.tracing.policy import load_policy
@@ -52,6 +53,8 @@ def _run(
     eng: QueryEngine, lake: Path, derive: bool = False
 ) -> tuple[list[tuple[str, str, int, float]], pd.DataFrame]:
     led = build_scenario(lake)
+    # A is a pupil on a class roster: the class detector runs on both engines
+    roster_lake(lake, [("SCH", "1班", "idA"), ("SCH", "1班", "idZ"), ("SCH", "2班", "idH")])
     if derive:  # the lake's cell stays derived once (DuckDB, as ingest does), read by the engine
         assert stays.build_stays(lake).built
     cases = [IndexCase("A", "idA", at(12, 0), at(13, 0)), IndexCase("C", "idC", at(12, 12), at(13, 0))]
@@ -66,6 +69,7 @@ def test_trace_is_identical_on_duckdb_and_spark(spark_engine: QueryEngine, tmp_p
         d_contacts, d_ev = _run(duck, tmp_path / "d")
     s_contacts, s_ev = _run(spark_engine, tmp_path / "s")
     assert d_contacts and d_contacts == s_contacts
+    assert ("A", "idZ") in {(k, c) for k, c, _, _ in d_contacts}
     pd.testing.assert_frame_equal(d_ev, s_ev, check_dtype=False)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.unit.tracing import reference_pipeline
 from zhikong.engine import duckdb_engine
-from zhikong.evaluation.tracing import world_cases
+from zhikong.evaluation.tracing import world_cases, world_roster
 from zhikong.evaluation.world import World, world_lake
 from zhikong.sim.params import SimParams
 from zhikong.sim.service import generate_world
@@ -30,7 +30,9 @@ from zhikong.tracing.trace import IndexCase, TraceResult, index_table, trace
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     out = tmp_path_factory.mktemp("world")
     generate_world(out, SimParams(seed=11, people=400, days=6))
-    return World(out)
+    w = World(out)
+    assert world_roster(w, world_lake(w))  # the class rosters, so the class detector is compared too
+    return w
 
 
 @pytest.fixture(scope="module")

@@ -82,12 +82,13 @@ def _trace(engine: Engine, lake: Path, ident: str) -> int:
 def test_trace_by_phone_stores_contacts_with_evidence(engine: Engine, session: Session, world: Path) -> None:
     run_id = _trace(engine, world, "138 0013 8000")  # A's phone, spelled as people type it
     run = session.get(TraceRun, run_id)
-    assert run is not None and run.cases == 1 and run.contacts == 6
+    assert run is not None and run.cases == 1 and run.contacts == 7
     contacts = session.scalars(select(Contact).where(Contact.run_id == run_id)).all()
     by_person = {session.get(Person, c.person_id).name: c for c in contacts if c.person_id}  # type: ignore[union-attr]
     assert {n: c.cls for n, c in by_person.items()} == {
         "测试B": ContactClass.CLOSE,
         "测试C": ContactClass.CLOSE,
+        "测试D": ContactClass.CLOSE,  # 45 minutes at the market with A (markets count as close range)
         "测试E": ContactClass.CLOSE,
         "测试F": ContactClass.CLOSE,
         "测试G": ContactClass.CLOSE,
@@ -143,7 +144,7 @@ def test_cli_trace_and_export(engine: Engine, world: Path, tmp_path: Path) -> No
     )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader((out / "contacts-1.csv").open(encoding="utf-8-sig")))
-    assert sorted(r["class"] for r in rows) == ["close"] * 5 + ["secondary"]
+    assert sorted(r["class"] for r in rows) == ["close"] * 6 + ["secondary"]
     text = (out / "contacts-1.csv").read_text(encoding="utf-8-sig") + (out / "graph-1.json").read_text()
     assert not any(ID[k] in text for k in LETTERS)  # identifiers only masked
     assert (out / "trace-1.xlsx").stat().st_size > 0 and (out / "graph-1.graphml").exists()

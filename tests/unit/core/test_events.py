@@ -50,6 +50,20 @@ def test_with_a_session_after_commit_only(seen: list[Event], tmp_path: Path) -> 
         assert len(seen) == 2
 
 
+def test_savepoints_neither_deliver_nor_drop(seen: list[Event], tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'e.db'}")
+    with Session(engine) as s:
+        s.execute(text("CREATE TABLE t (x INTEGER)"))
+        publish("test.thing", {"n": 1}, session=s)
+        with s.begin_nested():
+            s.execute(text("INSERT INTO t VALUES (1)"))
+        assert seen == []  # a released savepoint is not the commit
+        with pytest.raises(ValueError), s.begin_nested():
+            raise ValueError
+        s.commit()  # a savepoint rolled back did not drop what the transaction published
+        assert [e.payload["n"] for e in seen] == [1]
+
+
 def test_a_failing_subscriber_is_logged_and_the_others_still_run(
         seen: list[Event], caplog: pytest.LogCaptureFixture) -> None:
     def broken(ev: Event) -> None:

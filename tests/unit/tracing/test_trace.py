@@ -32,6 +32,7 @@ def test_classes(result: TraceResult) -> None:
     assert cls == {
         "idB": "close",
         "idC": "close",
+        "idD": "close",  # 45 minutes at the market with the case: the built-in policies count markets
         "idE": "close",
         "idF": "close",
         "idG": "close",
@@ -49,7 +50,7 @@ def test_each_detector_keeps_its_evidence(result: TraceResult) -> None:
         "near",
     )
     assert row["idC"]["minutes"] == pytest.approx(55.0)  # 12:05 .. 13:00 (A's dwell)
-    assert (row["idD"]["source"], row["idD"]["distance"]) == ("venue_scan", "same_place")
+    assert (row["idD"]["source"], row["idD"]["distance"]) == ("venue_scan", "near")
     assert (row["idE"]["source"], row["idE"]["distance"], row["idE"]["minutes"]) == (
         "proximity",
         "close",
