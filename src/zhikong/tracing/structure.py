@@ -139,16 +139,25 @@ def _visit_sql(policy: Policy) -> str:
     near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     day = f"({_midnight('s0')})"
     mx = int(r.visit_max_minutes * 60)
+    # ``sc`` (short stays) only at the towers the rows below can reach — those of the venues the index
+    # persons scanned (e1, and the others' extended visits) and those of the index persons' own stays
+    # (x2, x3) — in whole (person, tower, day) groups, so the same short stays
     return f"""
         WITH vk AS (SELECT venue_id, kind, tower_id FROM venue_tower WHERE kind IN ({kinds})),
+        sv AS (SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})),
+        it AS (
+          SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
+          UNION
+          SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person),
         sc AS (
           SELECT person, tower, start_s, end_s FROM (
             SELECT s.person, s.place AS tower, s.start_s, s.end_s,
                    SUM(s.end_s - s.start_s) OVER (PARTITION BY s.person, s.place, {_midnight("s.start_s")})
                      AS day_s
-            FROM stay_cell s JOIN (SELECT DISTINCT tower_id FROM vk) t ON t.tower_id = s.place) q
+            FROM stay_cell s
+            JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
+              ON t.tower_id = s.place) q
           WHERE day_s <= {int(r.visit_max_minutes * 60)}),
-        sv AS (SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})),
         x1 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
