@@ -42,13 +42,17 @@ def ingest(
     strict: bool = typer.Option(False, help="Reject the whole batch if any row is bad."),
     since: str | None = typer.Option(None, help="Reject rows before this time (ISO-8601 with offset)."),
     until: str | None = typer.Option(None, help="Reject rows after this time (ISO-8601 with offset)."),
+    derive: bool = typer.Option(True, "--derive/--no-derive",
+                                help="Rebuild the derived cell stays after landing (--no-derive for "
+                                     "frequent small files; run `zhikong lake build-stays` later)."),
 ) -> None:
     """Validate, pseudonymise and land feed files (one batch per file)."""
     from zhikong.lake.service import ingest_files
 
     window = [_when(since, "since"), _when(until, "until")]
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    for r in ingest_files([(f, source) for f in files], strict=strict, since=window[0], until=window[1]):
+    for r in ingest_files([(f, source) for f in files], strict=strict, since=window[0], until=window[1],
+                          build_derived=derive):
         _print_result(r)
 
 

@@ -299,8 +299,10 @@ class _Prepared:
 
 def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bool = False,
                 since: datetime | None = None, until: datetime | None = None,
-                _before_commit: Callable[[], None] | None = None) -> IngestResult:
-    """Ingest one feed file of ``source``. ``strict``: any bad row fails the whole batch."""
+                _before_commit: Callable[[], None] | None = None, build_derived: bool = True) -> IngestResult:
+    """Ingest one feed file of ``source``. ``strict``: any bad row fails the whole batch.
+    ``build_derived=False`` lands the rows only and leaves the derived tables stale (see
+    :func:`ingest_files`)."""
     _check_source(source)
     lake = lake or get_lake()
     batch = batch_id(path, source)
@@ -308,20 +310,26 @@ def ingest_file(path: Path, source: str, lake: Lake | None = None, *, strict: bo
         if batch in lake.manifest():
             return IngestResult(str(path), source, batch, skipped=True)
         res = _land(lake, _prepare(lake, path, source, batch, strict, since, until), _before_commit)
-        if source in DERIVED_FROM and res.accepted:
+        if build_derived and source in DERIVED_FROM and res.accepted:
             derive(lake)
         return res
 
 
 def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *, strict: bool = False,
                  since: datetime | None = None, until: datetime | None = None, workers: int = 2,
-                 progress: Callable[[str, int, int], None] | None = None) -> list[IngestResult]:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 build_derived: bool = True) -> list[IngestResult]:
     """Ingest many ``(file, source)`` batches under one lock of the lake.
 
     Up to ``workers`` batches are read, checked and pseudonymised at the same time in threads
     (pyarrow, numpy and DuckDB release the GIL, so two cores work); they land one after the other
     in the given order, each atomically as in :func:`ingest_file`. At most ``workers + 1`` batches
     are in memory. An error stops the run: the batches before it have landed, none after it.
+
+    When cell or GPS rows landed, the derived tables a trace reads are brought up to date once at
+    the end (:func:`derive`). ``build_derived=False`` skips that, for frequent small deliveries
+    (e.g. hourly files): the derived tables are then stale, a trace falls back to the pings (same
+    results, slower) until ``zhikong lake build-stays`` or the next ingest builds them.
     """
     for _f, src in files:
         _check_source(src)
@@ -361,7 +369,8 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
             finally:
                 for fut in pending:
                     fut.cancel()
-        if any(r.source in DERIVED_FROM and not r.skipped and r.accepted for r in results):
+        if build_derived and any(r.source in DERIVED_FROM and not r.skipped and r.accepted
+                                 for r in results):
             derive(lake)
     return results
 
@@ -579,7 +588,8 @@ def _split_days(tbl: pa.Table, time_col: str) -> dict[str, pa.Table]:
 
 # ---- a whole world ------------------------------------------------------------------------------------
 def ingest_world(world: Path, lake: Lake | None = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> list[IngestResult]:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 build_derived: bool = True) -> list[IngestResult]:
     """Reference tables, then every feed file of a world directory."""
     lake = lake or get_lake()
     meta_file = world / "world.json"

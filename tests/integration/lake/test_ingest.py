@@ -267,3 +267,20 @@ def test_ingest_derives_the_cell_stays_and_keeps_them_current(lake_with_refs: Pa
     r = CliRunner().invoke(app, ["lake", "build-stays", "--force"])
     assert r.exit_code == 0 and "1 pings of 1 phones → 1 stays" in r.output, r.output
     assert "_derived" not in {s for s, _d, _p in lake.partitions()}
+
+
+def test_ingest_without_derive_leaves_the_stays_stale_until_built(lake_with_refs: Path) -> None:
+    from zhikong.tracing import stays
+    from zhikong.tracing.policy import load_policy
+
+    rules = load_policy().rules
+    lake = get_lake()
+    feed = _feed(lake_with_refs, "cell.csv", GOOD)
+    r = CliRunner().invoke(app, ["lake", "ingest", str(feed), "--source", "cell", "--no-derive"])
+    assert r.exit_code == 0, r.output
+    assert int(str(lake.stats()["cell"]["rows"])) == 3
+    assert stays.fresh(lake.root, rules) is None     # landed, not derived
+    r = CliRunner().invoke(app, ["lake", "build-stays"])
+    assert r.exit_code == 0, r.output
+    d = stays.fresh(lake.root, rules)
+    assert d is not None and json.loads((d / "_state.json").read_text())["pings"] == 3
