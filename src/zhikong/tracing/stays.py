@@ -213,16 +213,7 @@ def build_stays(
             "CAST(place AS INT) AS tk, start_s, end_s FROM bs_stays ORDER BY d, tk, start_s, pn"
         )
         eng.drop("bs_stays")
-        n_stays = t.num_rows
-        d = t.column("d").to_numpy()
-        t = t.drop_columns(["d"])
-        cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
-        for a, b in itertools.pairwise(cuts):
-            if b > a:
-                part = tmp / "stays" / f"day={_iso(int(d[a]))}"
-                part.mkdir(parents=True)
-                pq.write_table(t.slice(a, b - a), part / "part.parquet", row_group_size=ROW_GROUP,
-                               compression="zstd", compression_level=1)
+        n_stays = _write_days(t, tmp / "stays")
         n_gps = _gps(eng, lake_dir, tmp)
         pq.write_table(pid_tbl, tmp / "pids.parquet")
         pq.write_table(tower_tbl, tmp / "towers.parquet")
@@ -256,16 +247,23 @@ def _gps(eng: QueryEngine, lake_dir: Path, out: Path) -> int:
         "SELECT p.gn, CAST(FLOOR(zk_epoch_s(g.ts)) AS BIGINT) AS t, g.x, g.y FROM bs_gps g "
         "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
     )
+    n = _write_days(t, out / "gps")
+    pq.write_table(gpids, out / "gps_pids.parquet")
+    return n
+
+
+def _write_days(t: pa.Table, root: Path) -> int:
+    """Write ``t`` (sorted by its local day number ``d``) as ``root/day=…/part.parquet``, one file
+    per day without the ``d`` column; the number of rows."""
     d = t.column("d").to_numpy()
     t = t.drop_columns(["d"])
     cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
     for a, b in itertools.pairwise(cuts):
         if b > a:
-            part = out / "gps" / f"day={_iso(int(d[a]))}"
+            part = root / f"day={_iso(int(d[a]))}"
             part.mkdir(parents=True)
             pq.write_table(t.slice(a, b - a), part / "part.parquet", row_group_size=ROW_GROUP,
                            compression="zstd", compression_level=1)
-    pq.write_table(gpids, out / "gps_pids.parquet")
     return t.num_rows
 
 
