@@ -21,16 +21,22 @@ from zhikong.tracing import service as tracing
 from zhikong.tracing.policy import load_policy
 
 
+def _enterprise(s: Session) -> Enterprise:
+    """A town and one enterprise in it."""
+    town = AdminUnit(code="500113001", name="测试街道", level=UnitLevel.TOWN, kind=UnitKind.TOWN,
+                     path="/500113/500113001/", lat=29.4, lon=106.5)
+    s.add(town)
+    s.flush()
+    ent = Enterprise(name="测试企业", town_id=town.id)
+    s.add(ent)
+    s.flush()
+    return ent
+
+
 def test_a_trace_turns_its_contacts_red_and_notifies(engine: Engine, session: Session,
                                                      world: Path) -> None:  # noqa: F811
     with unit_of_work(engine) as s:
-        town = AdminUnit(code="500113001", name="测试街道", level=UnitLevel.TOWN, kind=UnitKind.TOWN,
-                         path="/500113/500113001/", lat=29.4, lon=106.5)
-        s.add(town)
-        s.flush()
-        ent = Enterprise(name="测试企业", town_id=town.id)
-        s.add(ent)
-        s.flush()
+        ent = _enterprise(s)
         for k in "ABJ":
             reg = service.validate_registration(f"员工{k}", ID[k], PHONE[k], True)
             service.register_employee(s, ent, reg)
@@ -68,13 +74,7 @@ def test_a_risk_area_import_recomputes_travellers(session: Session, settings: Se
     from zhikong.core.time import utcnow
     from zhikong.screening.service import import_risk_areas
 
-    town = AdminUnit(code="500113001", name="测试街道", level=UnitLevel.TOWN, kind=UnitKind.TOWN,
-                     path="/500113/500113001/", lat=29.4, lon=106.5)
-    session.add(town)
-    session.flush()
-    ent = Enterprise(name="测试企业", town_id=town.id)
-    session.add(ent)
-    session.flush()
+    ent = _enterprise(session)
     for k in "CD":
         service.register_employee(session, ent, service.validate_registration(
             f"员工{k}", ID[k], PHONE[k], True))
