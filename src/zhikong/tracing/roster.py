@@ -25,10 +25,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zhikong.core.crypto import PiiCipher
+from zhikong.core.crypto import PiiCipher, mask_middle
 from zhikong.core.errors import InvalidInput, RowError
 from zhikong.engine import QueryEngine
 from zhikong.screening.identifiers import id_valid, normalise_id_number, normalise_phone
+from zhikong.screening.imports import read_table
 
 ROSTER_SCHEMA = pa.schema(
     [
@@ -68,18 +69,7 @@ def roster_path(lake_dir: Path) -> Path:
 
 def read_roster_file(path: Path) -> pd.DataFrame:
     """The roster file as strings (CSV in UTF-8 or GB18030, or Excel), columns normalised."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file", field="file")
-    try:
-        if path.suffix.lower() in (".xlsx", ".xls"):
-            df = pd.read_excel(path, dtype=str).fillna("")
-        else:
-            try:
-                df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            except UnicodeDecodeError:
-                df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030")
-    except (ValueError, OSError) as e:
-        raise InvalidInput(f"{path.name}: not a readable CSV or Excel file ({e})", field="file") from e
+    df = read_table(path)
     df = df.rename(columns=lambda c: ALIASES.get(str(c).strip(), str(c).strip().lower()))
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -138,8 +128,7 @@ def parse_roster(df: pd.DataFrame, cipher: PiiCipher, file: str) -> tuple[pa.Tab
 
 
 def _mask(value: str) -> str:
-    v = value.strip()
-    return v[:6] + "*" * max(0, len(v) - 10) + v[-4:] if len(v) > 10 else "*" * len(v)
+    return mask_middle(value.strip(), 6, 4)
 
 
 def import_roster(path: Path, lake_dir: Path, cipher: PiiCipher) -> RosterImport:
