@@ -196,12 +196,15 @@ def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Pa
 
     # the full trace last: DuckDB keeps memory reserved after a big trace, the peers run first
     if args.full != "none":
+        # the ledger's keyed hashes are read before timing: the platform stores them in the
+        # operational database (``service.ledger_table``); the world's CSV has to hash them first
+        ledger = world.ledger()
         with duckdb_engine(memory_limit=args.memory_limit) as eng:
             t, c = time.perf_counter(), time.process_time()
             full = trace(
                 eng,
                 lake,
-                world.ledger(),
+                ledger,
                 cases,
                 load_policy(),
                 secondary=args.full == "secondary",
