@@ -173,7 +173,7 @@ def prepare(
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & STRUCTURAL)
     if cell:
-        _cell_stays(engine, policy, lo_s, hi_s, derived)
+        _cell_stays(engine, policy, lo_s, hi_s, derived, grid="companion" in want)
     if "venue_scan" in want or structural:
         dwell = pa.table(
             {
@@ -235,24 +235,39 @@ def prepare(
             FROM src_proximity s LEFT JOIN pidk m1 ON m1.pid = s.pid LEFT JOIN pidk m2 ON m2.pid = s.other_pid
             WHERE s.ts >= {lo} AND s.ts < {hi}""",
         )
-    if "companion" in want:
-        cell_m = float(policy.companion.cell_m)
-        grid_of = (
-            f"CAST(CAST(FLOOR(x / {cell_m}) AS BIGINT) AS VARCHAR) || '_' || "
-            f"CAST(CAST(FLOOR(y / {cell_m}) AS BIGINT) AS VARCHAR)"
-        )
-        engine.create_table(
-            "stay_grid",
-            f"""
-            SELECT s.person, t.place, s.start_s, s.end_s FROM stay_cell s
-            JOIN (SELECT tower_id, {grid_of} AS place FROM ref_tower) t ON t.tower_id = s.place""",
-        )
     if structural:
         structure.prepare(engine, policy, numbered=True)
 
 
-def _cell_stays(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: bool) -> None:
-    """``stay_cell``: every person's cell stays overlapping ``[lo_s, hi_s)``.
+def _tower_grid(engine: QueryEngine, policy: Policy) -> None:
+    """``tower_grid``: each numbered tower's cell of the companion rule's grid (``companion.cell_m``,
+    local metres of ``ref_tower``) as a number ``gk``, in the order of the cell's name ``place``
+    (``gx_gy``), which :func:`companion_sql` and :func:`named_stays` give back."""
+    cell_m = float(policy.companion.cell_m)
+    grid_of = (
+        f"CAST(CAST(FLOOR(x / {cell_m}) AS BIGINT) AS VARCHAR) || '_' || "
+        f"CAST(CAST(FLOOR(y / {cell_m}) AS BIGINT) AS VARCHAR)"
+    )
+    engine.create_table(
+        "tower_grid",
+        f"""
+        SELECT w.tk, DENSE_RANK() OVER (ORDER BY g.place) AS gk, g.place FROM cell_tower w
+        JOIN (SELECT tower_id, {grid_of} AS place FROM ref_tower) g ON g.tower_id = w.tower_id""",
+    )
+
+
+#: the cell stays on the companion rule's grid cells (``grid``) instead of towers, as a stay table
+GRID_STAYS = "(SELECT person, grid AS place, start_s, end_s FROM stay_cell WHERE grid IS NOT NULL)"
+
+
+def _cell_stays(
+    engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: bool, *, grid: bool = True
+) -> None:
+    """``stay_cell``: every person's cell stays overlapping ``[lo_s, hi_s)``, as ``(person, place,
+    start_s, end_s, grid)`` on numbers: ``place`` is a tower number of ``cell_tower(tk, tower_id)``
+    (tower-id order) and ``grid`` the number of the tower's grid cell (``tower_grid``; null without a
+    position, or unless ``grid``), so no stay table of tens of millions of rows carries strings;
+    outputs are named again (:func:`named_stays`, ``_tower_named``, :func:`companion_sql`).
 
     Stays are derived from each person's whole stream of pings (``stays.stays_sql``) and then
     selected by the period, so a stay is the same whatever the period of the trace. They are read
@@ -260,42 +275,52 @@ def _cell_stays(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, deriv
     the ledger gives no person two cell pseudonyms (derived stays are per pseudonym); otherwise
     computed here from the pings, with the same SQL.
     """
+    def select(stays: str, person: str) -> str:
+        grid_join = "LEFT JOIN tower_grid g ON g.tk = s.place" if grid else ""
+        return f"""
+            SELECT {person} AS person, s.place, s.start_s, s.end_s,
+                   {"g.gk" if grid else "CAST(NULL AS BIGINT)"} AS grid
+            FROM {stays} {grid_join}
+            WHERE s.start_s < {hi_s} AND s.end_s > {lo_s}"""
+
     if derived:
         engine.create_table("dv_pk", "SELECT p.pn, k.pk FROM dv_pids p JOIN pidk k ON k.pid = p.pid")
         shared = engine.scalar(
             "SELECT COUNT(*) FROM (SELECT pk FROM dv_pk GROUP BY pk HAVING COUNT(*) > 1) q"
         )
         if shared == 0:
+            engine.create_table("cell_tower", "SELECT tk, tower_id FROM dv_towers")
+            if grid:
+                _tower_grid(engine, policy)
             engine.create_table(
                 "stay_cell",
-                f"""
-                SELECT m.pk AS person, w.tower_id AS place, s.start_s, s.end_s
-                FROM dv_stays s JOIN dv_pk m ON m.pn = s.pn JOIN dv_towers w ON w.tk = s.tk
-                WHERE s.start_s < {hi_s} AND s.end_s > {lo_s}""",
+                select(
+                    "(SELECT m.pk, d.tk AS place, d.start_s, d.end_s FROM dv_stays d "
+                    "JOIN dv_pk m ON m.pn = d.pn) s",
+                    "s.pk",
+                ),
             )
             engine.drop("dv_pk")
             return
         engine.drop("dv_pk")
     # From the pings, on person numbers and a tower number that sorts like the tower id.
     engine.create_table(
-        "tdict",
-        "SELECT place, ROW_NUMBER() OVER (ORDER BY place) AS tk "
-        "FROM (SELECT DISTINCT tower_id AS place FROM src_cell) d",
+        "cell_tower",
+        "SELECT tower_id, ROW_NUMBER() OVER (ORDER BY tower_id) AS tk "
+        "FROM (SELECT DISTINCT tower_id FROM src_cell WHERE tower_id IS NOT NULL) d",
     )
+    if grid:
+        _tower_grid(engine, policy)
     engine.create_table(
         "t_cell1",
         f"""
         SELECT k.pk AS person, {_epoch("s.ts")} AS t, d.tk AS place
-        FROM src_cell s LEFT JOIN pidk k ON k.pid = s.pid LEFT JOIN tdict d ON d.place = s.tower_id""",
+        FROM src_cell s LEFT JOIN pidk k ON k.pid = s.pid
+        LEFT JOIN cell_tower d ON d.tower_id = s.tower_id""",
     )
     pp_s, gap_s = stays.rule_seconds(policy.rules)
     engine.create_table(
-        "stay_cell",
-        f"""
-        WITH k AS ({stays.stays_sql("t_cell1", pp_s, gap_s)})
-        SELECT k.person, d.place, k.start_s, k.end_s
-        FROM k LEFT JOIN tdict d ON d.tk = k.place
-        WHERE k.start_s < {hi_s} AND k.end_s > {lo_s}""",
+        "stay_cell", select(f"({stays.stays_sql('t_cell1', pp_s, gap_s)}) s", "s.person")
     )
     engine.drop("t_cell1")
 
@@ -320,8 +345,26 @@ def register_index(engine: QueryEngine, idx: pa.Table) -> None:
 
 
 def named_stays(table: str) -> str:
-    """The rows of a stay table with its person number named (for tests and reports)."""
+    """The rows of a stay table (``stay_cell``, ``stay_grid``: the cell stays on the grid,
+    ``stay_venue``) with its person and place numbers named (for tests and reports)."""
+    if table == "stay_cell":
+        return (
+            "SELECT k.s AS person, w.tower_id AS place, t.start_s, t.end_s FROM stay_cell t "
+            "JOIN pkey k ON k.pk = t.person LEFT JOIN cell_tower w ON w.tk = t.place"
+        )
+    if table == "stay_grid":
+        return (
+            "SELECT k.s AS person, g.place, t.start_s, t.end_s FROM stay_cell t "
+            "JOIN pkey k ON k.pk = t.person JOIN (SELECT DISTINCT gk, place FROM tower_grid) g "
+            "ON g.gk = t.grid"
+        )
     return f"SELECT k.s AS person, t.place, t.start_s, t.end_s FROM {table} t JOIN pkey k ON k.pk = t.person"
+
+
+def _tower_named(sql: str) -> str:
+    """Evidence rows of ``sql`` with ``place`` (a tower number of ``cell_tower``) as the tower id."""
+    cols = ", ".join("w.tower_id AS place" if c == "place" else f"q.{c}" for c in EVIDENCE_COLUMNS)
+    return f"SELECT {cols} FROM ({sql}) q JOIN cell_tower w ON w.tk = q.place"
 
 
 def _named(sql: str, columns: list[str], number: str = "") -> str:
@@ -379,7 +422,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             "venue_scan",
             f"CASE WHEN o.kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
         ),
-        "cell": _overlap_sql("stay_cell", "cell", "'coarse'"),
+        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'")),
         "camera": f"""
             WITH x AS (
               SELECT i.case_key, i.hop, i.person, c.place, c.t
@@ -455,21 +498,22 @@ def companion_sql(policy: Policy) -> str:
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule)."""
     c = policy.companion
     sql = f"""
-        WITH ge AS ({_overlap_sql("stay_grid", "grid", "'coarse'")}),
+        WITH ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
                  HAVING SUM(minutes) > {c.min_minutes}),
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
-                FROM stay_grid s JOIN idx i ON TRUE
+                FROM {GRID_STAYS} s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
                   AND s.person = i.person GROUP BY s.person, s.place),
-        res_all AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours FROM stay_grid s
+        res_all AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours FROM {GRID_STAYS} s
                     JOIN (SELECT DISTINCT contact, place FROM pair) q
                       ON q.contact = s.person AND q.place = s.place
                     GROUP BY s.person, s.place)
-        SELECT p.case_key, p.hop, p.contact, p.place, p.minutes, p.start_s, p.end_s,
+        SELECT p.case_key, p.hop, p.contact, g.place, p.minutes, p.start_s, p.end_s,
                GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) AS resident_hours
         FROM pair p JOIN idx i ON i.case_key = p.case_key AND i.hop = p.hop
+        JOIN (SELECT DISTINCT gk, place FROM tower_grid) g ON g.gk = p.place
         LEFT JOIN res ri ON ri.person = i.person AND ri.place = p.place
         LEFT JOIN res_all ro ON ro.person = p.contact AND ro.place = p.place
         WHERE GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) > {c.resident_hours}"""
@@ -480,7 +524,7 @@ def companion_sql(policy: Policy) -> str:
 def baseline_sql(kind: str, policy: Policy) -> str:
     """Pairs by a rule used in practice: ``grid`` (same cell > ``companion.min_minutes``) or
     ``tower`` (same tower at the same time)."""
-    table, floor = {"grid": ("stay_grid", policy.companion.min_minutes), "tower": ("stay_cell", 0.0)}[kind]
+    table, floor = {"grid": (GRID_STAYS, policy.companion.min_minutes), "tower": ("stay_cell", 0.0)}[kind]
     sql = f"""
         WITH be AS ({_overlap_sql(table, kind, "'coarse'")})
         SELECT case_key, hop, contact, SUM(minutes) AS minutes, MIN(start_s) AS start_s FROM be

@@ -74,16 +74,20 @@ def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> N
     m = TOWER_SEARCH_M
     dx = "(CAST(v.x AS DOUBLE) - CAST(t.x AS DOUBLE))"
     dy = "(CAST(v.y AS DOUBLE) - CAST(t.y AS DOUBLE))"
+    # ``tk``: the tower as the cell stays name it (``stay_cell.place``): its number in ``cell_tower``
+    # when ``numbered`` (null for a tower without cell data), else the tower id
+    tk = "w.tk" if numbered else "q.tower_id"
+    tk_join = "LEFT JOIN cell_tower w ON w.tower_id = q.tower_id" if numbered else ""
     engine.create_table(
         "venue_tower",
         f"""
-        SELECT venue_id, kind, unit_code, tower_id FROM (
+        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM (
           SELECT v.venue_id, v.kind, v.unit_code, t.tower_id,
                  ROW_NUMBER() OVER (PARTITION BY v.venue_id ORDER BY {dx} * {dx} + {dy} * {dy}, t.tower_id)
                    AS rn
           FROM ref_venue v JOIN ref_tower t ON ABS(v.x - t.x) < {m} AND ABS(v.y - t.y) < {m}
-          WHERE v.kind IN ({in_kinds})) q
-        WHERE rn = 1""",
+          WHERE v.kind IN ({in_kinds})) q {tk_join}
+        WHERE q.rn = 1""",
     )
     hours = policy.rules.anchor_hours
     engine.register_arrow(
@@ -106,7 +110,7 @@ def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> N
         c AS (
           SELECT s.person, a.venue AS place, a.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
           FROM stay_cell s JOIN a ON a.person = s.person
-          JOIN venue_tower vt ON vt.venue_id = a.venue AND vt.tower_id = s.place)
+          JOIN venue_tower vt ON vt.venue_id = a.venue AND vt.tk = s.place)
         SELECT c.person, c.place, c.kind, GREATEST(c.start_s, c.d0 + h.h0_s) AS start_s,
                LEAST(c.end_s, c.d0 + h.h1_s) AS end_s
         FROM c JOIN anchor_hours h ON h.kind = c.kind
@@ -143,7 +147,7 @@ def _visit_sql(policy: Policy) -> str:
     # persons scanned (e1, and the others' extended visits) and those of the index persons' own stays
     # (x2, x3) — in whole (person, tower, day) groups, so the same short stays
     return f"""
-        WITH vk AS (SELECT venue_id, kind, tower_id FROM venue_tower WHERE kind IN ({kinds})),
+        WITH vk AS (SELECT venue_id, kind, tk AS tower_id FROM venue_tower WHERE kind IN ({kinds})),
         sv AS (SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})),
         it AS (
           SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
@@ -278,7 +282,7 @@ def detectors(policy: Policy) -> dict[str, str]:
               FROM ledger WHERE born_s IS NOT NULL GROUP BY COALESCE(pid_id, pid_phone)),
             att AS (
               SELECT c.person, vt.venue_id AS school
-              FROM stay_cell c JOIN venue_tower vt ON vt.tower_id = c.place AND vt.kind = 'school'
+              FROM stay_cell c JOIN venue_tower vt ON vt.tk = c.place AND vt.kind = 'school'
               WHERE {_weekday("c.start_s")} < 5 AND {clip} > 0
               GROUP BY c.person, vt.venue_id HAVING SUM({clip}) >= {int(s.min_hours * 3600)}),
             rost AS (SELECT pid, MIN(school) AS school FROM roster_p GROUP BY pid),
