@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
+from zhikong.tracing.intervals import by_day, first_day, register_days
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
@@ -118,6 +119,7 @@ def prepare(
     want = set(DETECTORS) | {"companion"} if sources is None else set(sources)
     r = policy.rules
     lo, hi = _ts(lo_s), _ts(hi_s)
+    register_days(engine, lo_s, hi_s)
     engine.create_table(
         "pmap",
         """
@@ -387,7 +389,8 @@ def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
     Others' stays are first cut to the places the index persons were at and, per place, to the
-    span of the index persons' time there (``env``), so the range join sees only candidates."""
+    span of the index persons' time there (``env``), so the range join sees only candidates; both
+    sides are split by day (:func:`by_day`), so it compares stays of the same day only."""
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
@@ -398,11 +401,13 @@ def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
         oc AS (
           SELECT o.* FROM {stays} o JOIN env ON env.place = o.place
           WHERE o.start_s < env.b1 AND o.end_s > env.a0),
+        xd AS ({by_day("x", "a", "b")}),
+        od AS ({by_day("oc", "start_s", "end_s")}),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
                  GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, {distance_sql} AS distance
-          FROM x JOIN oc o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
-          WHERE o.person <> x.person)
+          FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
+          WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, distance
         FROM e GROUP BY case_key, hop, contact, place, distance, {_day("s0")}"""

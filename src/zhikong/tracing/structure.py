@@ -27,6 +27,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
+from zhikong.tracing.intervals import by_day, first_day
 from zhikong.tracing.policy import Policy
 
 LOCAL_OFFSET_S = 8 * 3600
@@ -242,12 +243,15 @@ def detectors(policy: Policy) -> dict[str, str]:
             oc AS (
               SELECT st.* FROM st JOIN env ON env.place = st.place
               WHERE st.start_s < env.b1 AND st.end_s > env.a0),
+            xd AS ({by_day("x", "a", "b")}),
+            od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
                      GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1,
                      CASE WHEN x.kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
-              FROM x JOIN oc o ON o.place = x.place AND o.start_s < x.b AND o.end_s > x.a
-              WHERE o.person <> x.person AND x.inferred + o.inferred > 0),
+              FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
+              WHERE o.person <> x.person AND x.inferred + o.inferred > 0
+                AND {first_day("x", "a", "o", "start_s")}),
             per AS (
               SELECT case_key, hop, contact, place, distance, combo, {day} AS d, MIN(s0) AS start_s,
                      MAX(s1) AS end_s, SUM(s1 - s0) / 60.0 AS minutes

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import structure
+from zhikong.tracing.intervals import register_days
 
 # the contract (schemas, detector names) and the small SQL helpers are the pipeline's own; only the
 # stay and exposure computations below are the reference
@@ -61,6 +62,7 @@ def prepare(engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, *, derive
     the pings: the lake's derived stays, ``derived``, are ignored)."""
     r = policy.rules
     lo, hi = _ts(lo_s), _ts(hi_s)
+    register_days(engine, lo_s, hi_s)  # the shared structure detectors split their range joins by day
     engine.create_table(
         "pmap",
         """
