@@ -453,19 +453,28 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM x JOIN t_travel o ON o.trip = x.trip AND COALESCE(o.carriage, '') = COALESCE(x.carriage, '')
             WHERE o.person <> x.person
               AND ABS(o.seat_row - x.seat_row) <= CASE x.mode {rows_case} ELSE 3 END""",
+        # GPS: points of the index persons (once per person, whatever their cases) meet the others'
+        # points of the same time bin within d metres (same or adjacent d-metre grid cells), then per
+        # case, contact and bin, and per day (the bins counted without a COUNT(DISTINCT))
         "gps": f"""
-            WITH x AS (
-              SELECT i.case_key, i.hop, i.person, g.t, g.x, g.y, g.b, g.gx, g.gy
-              FROM t_gps g JOIN idx i ON g.person = i.person WHERE g.t >= i.start_s AND g.t < i.end_s),
+            WITH ip AS (SELECT person, MIN(start_s) AS a, MAX(end_s) AS b FROM idx GROUP BY person),
+            xp AS (
+              SELECT g.person, g.t, g.x, g.y, g.b, g.gx, g.gy
+              FROM t_gps g JOIN ip ON g.person = ip.person WHERE g.t >= ip.a AND g.t < ip.b),
+            m AS (
+              SELECT xp.person, xp.t, o.person AS contact, xp.b, xp.gx, xp.gy
+              FROM xp JOIN gps_offsets f ON TRUE
+              JOIN t_gps o ON o.b = xp.b AND o.gx = xp.gx + f.dx AND o.gy = xp.gy + f.dy
+              WHERE o.person <> xp.person
+                AND (o.x - xp.x) * (o.x - xp.x) + (o.y - xp.y) * (o.y - xp.y) <= {d * d}),
             e AS (
-              SELECT x.case_key, x.hop, o.person AS contact, x.b, x.gx, x.gy
-              FROM x JOIN gps_offsets f ON TRUE
-              JOIN t_gps o ON o.b = x.b AND o.gx = x.gx + f.dx AND o.gy = x.gy + f.dy
-              WHERE o.person <> x.person AND (o.x - x.x) * (o.x - x.x) + (o.y - x.y) * (o.y - x.y) <= {d * d})
+              SELECT i.case_key, i.hop, m.contact, m.b, MIN(m.gx) AS gx, MIN(m.gy) AS gy
+              FROM m JOIN idx i ON i.person = m.person AND m.t >= i.start_s AND m.t < i.end_s
+              GROUP BY i.case_key, i.hop, m.contact, m.b)
             SELECT case_key, hop, contact, 'gps' AS source,
                    'grid' || CAST(MIN(gx) AS VARCHAR) || '_' || CAST(MIN(gy) AS VARCHAR) AS place,
                    MIN(b) * {bin_s} AS start_s, (MAX(b) + 1) * {bin_s} AS end_s,
-                   COUNT(DISTINCT b) * {r.gps_bin_minutes}.0 AS minutes, 'near' AS distance
+                   COUNT(*) * {r.gps_bin_minutes}.0 AS minutes, 'near' AS distance
             FROM e GROUP BY case_key, hop, contact, {_day(f"b * {bin_s}")}""",
         "proximity": f"""
             WITH both_ways AS (
