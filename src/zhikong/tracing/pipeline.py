@@ -202,9 +202,10 @@ def prepare(
     if "camera" in want:
         engine.create_table("t_camera", mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"))
     if "gps" in want:
-        # each point with its time bin and distance grid cell, computed once for every detector run
+        # each point with its time bin and distance grid cell, computed once for every detector run;
+        # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
         d, bin_s = float(r.gps_distance_m), r.gps_bin_minutes * 60
-        xy = "CAST(s.x AS DOUBLE) AS x, CAST(s.y AS DOUBLE) AS y"
+        xy = "s.x, s.y"
         points = (  # derived: the same points on numbers (floor(ts) in [lo, hi) ⇔ ts in [lo, hi))
             f"SELECT m.pk AS person, s.t, {xy} FROM dv_gps s JOIN (SELECT p.gn, k.pk FROM dv_gps_pids p "
             f"JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn WHERE s.t >= {lo_s} AND s.t < {hi_s}"
@@ -214,8 +215,8 @@ def prepare(
         engine.create_table(
             "t_gps",
             f"""
-            SELECT person, t, x, y, t // {bin_s} AS b, CAST(FLOOR(x / {d}) AS BIGINT) AS gx,
-                   CAST(FLOOR(y / {d}) AS BIGINT) AS gy
+            SELECT person, t, x, y, t // {bin_s} AS b, CAST(FLOOR(CAST(x AS DOUBLE) / {d}) AS INT) AS gx,
+                   CAST(FLOOR(CAST(y AS DOUBLE) / {d}) AS INT) AS gy
             FROM ({points}) g""",
         )
     if "travel" in want:
@@ -459,14 +460,15 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
         "gps": f"""
             WITH ip AS (SELECT person, MIN(start_s) AS a, MAX(end_s) AS b FROM idx GROUP BY person),
             xp AS (
-              SELECT g.person, g.t, g.x, g.y, g.b, g.gx, g.gy
+              SELECT g.person, g.t, CAST(g.x AS DOUBLE) AS x, CAST(g.y AS DOUBLE) AS y, g.b, g.gx, g.gy
               FROM t_gps g JOIN ip ON g.person = ip.person WHERE g.t >= ip.a AND g.t < ip.b),
             m AS (
               SELECT xp.person, xp.t, o.person AS contact, xp.b, xp.gx, xp.gy
               FROM xp JOIN gps_offsets f ON TRUE
               JOIN t_gps o ON o.b = xp.b AND o.gx = xp.gx + f.dx AND o.gy = xp.gy + f.dy
               WHERE o.person <> xp.person
-                AND (o.x - xp.x) * (o.x - xp.x) + (o.y - xp.y) * (o.y - xp.y) <= {d * d}),
+                AND (CAST(o.x AS DOUBLE) - xp.x) * (CAST(o.x AS DOUBLE) - xp.x)
+                  + (CAST(o.y AS DOUBLE) - xp.y) * (CAST(o.y AS DOUBLE) - xp.y) <= {d * d}),
             e AS (
               SELECT i.case_key, i.hop, m.contact, m.b, MIN(m.gx) AS gx, MIN(m.gy) AS gy
               FROM m JOIN idx i ON i.person = m.person AND m.t >= i.start_s AND m.t < i.end_s
