@@ -20,9 +20,19 @@ def day_no(col: str) -> str:
 
 
 def register_days(engine: QueryEngine, lo_s: int, hi_s: int) -> None:
-    """``trace_days(dd)``: the local day numbers from ``lo_s`` to ``hi_s``, for :func:`by_day`."""
+    """``trace_days(dd)``: the local day numbers from ``lo_s`` to ``hi_s``, ``trace_span(dlo, dhi)``
+    the first and last of them, and ``trace_day_offsets(k, off)``: ``off`` = 0..k for every span
+    ``k`` of days they allow (for :func:`by_day`)."""
     d0, d1 = (lo_s + LOCAL_OFFSET_S) // 86400, (hi_s + LOCAL_OFFSET_S) // 86400
     engine.register_arrow("trace_days", pa.table({"dd": pa.array(range(d0, d1 + 1), pa.int64())}))
+    span = {"dlo": pa.array([d0], pa.int64()), "dhi": pa.array([d1], pa.int64())}
+    engine.register_arrow("trace_span", pa.table(span))
+    pairs = [(k, off) for k in range(d1 - d0 + 1) for off in range(k + 1)]
+    engine.register_arrow(
+        "trace_day_offsets",
+        pa.table({"k": pa.array([k for k, _ in pairs], pa.int64()),
+                  "off": pa.array([o for _, o in pairs], pa.int64())}),
+    )
 
 
 def by_day(rel: str, a: str, b: str) -> str:
@@ -31,12 +41,16 @@ def by_day(rel: str, a: str, b: str) -> str:
 
     Join two such relations on ``dd`` too, and keep a pair only on the day its overlap starts
     (:func:`first_day`): two intervals overlap from ``s0``, the later start, both cover ``s0``'s
-    day, so each overlapping pair is found exactly once, as by the join without days."""
-    d0, d1 = day_no(f"r.{a}"), day_no(f"GREATEST(r.{a}, r.{b} - 1)")
+    day, so each overlapping pair is found exactly once, as by the join without days (for overlaps
+    starting within the trace's days). ``rel`` is read once, with an equi-join on the number of
+    days covered (most intervals: one), so the plan stays small (Spark inlines what is repeated).
+    The rows get the columns ``dd0``, ``dd1`` (first and last day) and ``dd``."""
+    first = f"GREATEST({day_no(f'r.{a}')}, s.dlo)"
+    last = f"LEAST({day_no(f'GREATEST(r.{a}, r.{b} - 1)')}, s.dhi)"
     return f"""
-        SELECT r.*, {d0} AS dd FROM {rel} r WHERE {d0} = {d1}
-        UNION ALL
-        SELECT r.*, d.dd FROM {rel} r JOIN trace_days d ON d.dd >= {d0} AND d.dd <= {d1} WHERE {d0} < {d1}"""
+        SELECT r.*, r.dd0 + o.off AS dd FROM (
+          SELECT r.*, {first} AS dd0, {last} AS dd1 FROM {rel} r CROSS JOIN trace_span s) r
+        JOIN trace_day_offsets o ON o.k = r.dd1 - r.dd0"""
 
 
 def first_day(x: str, a: str, o: str, start: str) -> str:

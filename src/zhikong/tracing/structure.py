@@ -154,16 +154,15 @@ def _visit_sql(policy: Policy) -> str:
           SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
           UNION
           SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person),
-        st AS (
-          SELECT s.person, s.place AS tower, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
-          FROM stay_cell s
-          JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
-            ON t.tower_id = s.place),
         sc AS (
-          SELECT st.person, st.tower, st.start_s, st.end_s FROM st
-          JOIN (SELECT person, tower, d0 FROM st GROUP BY person, tower, d0
-                HAVING SUM(end_s - start_s) <= {int(r.visit_max_minutes * 60)}) g
-            ON g.person = st.person AND g.tower = st.tower AND g.d0 = st.d0),
+          SELECT s.person, s.place AS tower, s.start_s, s.end_s FROM stay_cell s
+          JOIN (
+            SELECT s.person, s.place, {_midnight("s.start_s")} AS d0 FROM stay_cell s
+            JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
+              ON t.tower_id = s.place
+            GROUP BY s.person, s.place, {_midnight("s.start_s")}
+            HAVING SUM(s.end_s - s.start_s) <= {int(r.visit_max_minutes * 60)}) g
+            ON g.person = s.person AND g.place = s.place AND g.d0 = {_midnight("s.start_s")}),
         x1 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
