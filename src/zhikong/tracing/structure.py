@@ -54,7 +54,8 @@ def _kinds(policy: Policy) -> list[str]:
 
 
 def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> None:
-    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``obs_day``
+    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``stay_short``
+    (the visit rule's short cell stays at visit venues' towers), ``obs_day``
     (local midnights of the days the cell feed or the venue scans have data: the days a school day
     can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
     person numbers when ``numbered``, the pipeline's ``pidk``, else pseudonyms)."""
@@ -90,6 +91,22 @@ def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> N
           WHERE v.kind IN ({in_kinds})) q {tk_join}
         WHERE q.rn = 1""",
     )
+    if policy.rules.visit_kinds:
+        # the visit rule's short stays: cell stays at the visit venues' towers, of (person, tower,
+        # local day) groups of at most ``visit_max_minutes`` (whole groups, whatever the index)
+        visit = ", ".join(f"'{k}'" for k in policy.rules.visit_kinds)
+        d0 = _midnight("s.start_s")
+        engine.create_table(
+            "stay_short",
+            f"""
+            SELECT s.person, s.place AS tower, s.start_s, s.end_s FROM stay_cell s
+            JOIN (
+              SELECT s.person, s.place, {d0} AS d0 FROM stay_cell s
+              JOIN (SELECT DISTINCT tk FROM venue_tower WHERE kind IN ({visit})) t ON t.tk = s.place
+              GROUP BY s.person, s.place, {d0}
+              HAVING SUM(s.end_s - s.start_s) <= {int(policy.rules.visit_max_minutes * 60)}) g
+              ON g.person = s.person AND g.place = s.place AND g.d0 = {d0}""",
+        )
     hours = policy.rules.anchor_hours
     engine.register_arrow(
         "anchor_hours",
@@ -155,14 +172,9 @@ def _visit_sql(policy: Policy) -> str:
           UNION
           SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person),
         sc AS (
-          SELECT s.person, s.place AS tower, s.start_s, s.end_s FROM stay_cell s
-          JOIN (
-            SELECT s.person, s.place, {_midnight("s.start_s")} AS d0 FROM stay_cell s
-            JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
-              ON t.tower_id = s.place
-            GROUP BY s.person, s.place, {_midnight("s.start_s")}
-            HAVING SUM(s.end_s - s.start_s) <= {int(r.visit_max_minutes * 60)}) g
-            ON g.person = s.person AND g.place = s.place AND g.d0 = {_midnight("s.start_s")}),
+          SELECT c.person, c.tower, c.start_s, c.end_s FROM stay_short c
+          JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
+            ON t.tower_id = c.tower),
         x1 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
