@@ -28,7 +28,6 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
@@ -450,9 +449,10 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
     return out
 
 
-def companion_sql(policy: Policy) -> str:
+def companion_sql(policy: Policy, *, named: bool = True) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
-    ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule)."""
+    ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule); on case and person
+    numbers unless ``named``."""
     c = policy.companion
     sql = f"""
         WITH ge AS ({_overlap_sql("stay_grid", "grid", "'coarse'")}),
@@ -474,7 +474,7 @@ def companion_sql(policy: Policy) -> str:
         LEFT JOIN res_all ro ON ro.person = p.contact AND ro.place = p.place
         WHERE GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) > {c.resident_hours}"""
     cols = ["case_key", "hop", "contact", "place", "minutes", "start_s", "end_s", "resident_hours"]
-    return _named(sql, cols)
+    return _named(sql, cols) if named else sql
 
 
 def baseline_sql(kind: str, policy: Policy) -> str:
@@ -488,46 +488,48 @@ def baseline_sql(kind: str, policy: Policy) -> str:
     return _named(sql, ["case_key", "hop", "contact", "minutes", "start_s"])
 
 
-def run_exposures(
-    engine: QueryEngine, policy: Policy, idx: pa.Table, sources: list[str] | None = None
-) -> pa.Table:
-    """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first)."""
-    register_index(engine, idx)
+def exposures_sql(engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None) -> str:
+    """Evidence rows of the detectors in ``sources`` (all by default) for the index persons in
+    ``idx`` (:func:`register_index`), on person and case numbers: ``EVIDENCE_COLUMNS`` plus ``det``,
+    the detector's position in :data:`DETECTORS` (the last sort key: see :data:`EVIDENCE_ORDER`)."""
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
     )
-    tables = []
-    for src, sql in detect(engine, policy).items():
-        if sources is not None and src not in sources:
-            continue
-        t = engine.sql(_named(sql, EVIDENCE_COLUMNS, "contact_pk"))
-        tables.append(t.cast(EVIDENCE_SCHEMA.append(pa.field("contact_pk", pa.int64()))))
-    if not tables:
-        return EVIDENCE_SCHEMA.empty_table()
-    return _sorted(pa.concat_tables(tables)).drop_columns(["contact_pk"])
+    cols = ", ".join(EVIDENCE_COLUMNS)
+    parts = [
+        f"SELECT {cols}, {DETECTORS.index(src)} AS det FROM ({sql}) q{n}"
+        for n, (src, sql) in enumerate(detect(engine, policy).items())
+        if sources is None or src in sources
+    ]
+    if not parts:  # no detector: no rows, with the columns
+        none = ", ".join(
+            f"CAST(NULL AS {t}) AS {c}"
+            for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True)
+        )
+        return f"SELECT {none}, 0 AS det WHERE 1 = 0"
+    return "\nUNION ALL\n".join(parts)
 
 
-def _rank(col: pa.ChunkedArray) -> pa.Array:
-    """Each value's position among the column's sorted distinct values (null stays null): sorting on
-    it is sorting on the values, without comparing long strings row by row."""
-    u = pc.unique(col)
-    return pc.index_in(col, value_set=u.take(pc.sort_indices(u)))
+#: SQL types of ``EVIDENCE_COLUMNS`` on numbers (case and contact numbered)
+_SQL_TYPES = ["BIGINT", "INT", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "DOUBLE", "VARCHAR"]
+
+#: the order of evidence rows: case, hop, contact, source, start, place (then the detector, as a
+#: stable sort of the detectors' outputs in ``DETECTORS`` order would give; the rest only makes
+#: the order total). Case and contact numbers sort as their keys (``register_index``, ``prepare``).
+EVIDENCE_ORDER = "case_key, hop, contact, source, start_s, place NULLS LAST, det, end_s, minutes, distance"
 
 
-def _sorted(ev: pa.Table) -> pa.Table:
-    """Evidence in (case_key, hop, contact, source, start_s, place) order. The contact is sorted by
-    its person number, which follows the pseudonyms' order (``pkey``); strings by their ranks."""
-    keys = pa.table(
-        {
-            "c": _rank(ev.column("case_key")),
-            "h": ev.column("hop"),
-            "k": ev.column("contact_pk"),
-            "s": _rank(ev.column("source")),
-            "t": ev.column("start_s"),
-            "p": _rank(ev.column("place")),
-        }
-    )
-    return ev.take(pc.sort_indices(keys, [(c, "ascending") for c in "chkstp"]))
+def run_exposures(
+    engine: QueryEngine, policy: Policy, idx: pa.Table, sources: list[str] | None = None
+) -> pa.Table:
+    """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first), named, in
+    ``EVIDENCE_ORDER``."""
+    register_index(engine, idx)
+    engine.create_table("ev_run", exposures_sql(engine, policy, sources))
+    order = ", ".join(f"q.{c}" for c in EVIDENCE_ORDER.split(", "))
+    t = engine.sql(f"{_named('SELECT * FROM ev_run', EVIDENCE_COLUMNS)} ORDER BY {order}")
+    engine.drop("ev_run")
+    return t.cast(EVIDENCE_SCHEMA)
 
 
 def with_trajectory(engine: QueryEngine) -> set[str]:
