@@ -488,26 +488,33 @@ def baseline_sql(kind: str, policy: Policy) -> str:
     return _named(sql, ["case_key", "hop", "contact", "minutes", "start_s"])
 
 
-def exposures_sql(engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None) -> str:
-    """Evidence rows of the detectors in ``sources`` (all by default) for the index persons in
-    ``idx`` (:func:`register_index`), on person and case numbers: ``EVIDENCE_COLUMNS`` plus ``det``,
-    the detector's position in :data:`DETECTORS` (the last sort key: see :data:`EVIDENCE_ORDER`)."""
+def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None) -> str:
+    """Evidence of the detectors in ``sources`` (all by default) for the index persons in ``idx``
+    (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
+    ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
+    returns the query of their union, ``EVIDENCE_COLUMNS`` plus ``det``, the detector's position in
+    :data:`DETECTORS` (a sort key: see :data:`EVIDENCE_ORDER`). :func:`drop_exposures` drops them."""
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
     )
-    cols = ", ".join(EVIDENCE_COLUMNS)
-    parts = [
-        f"SELECT {cols}, {DETECTORS.index(src)} AS det FROM ({sql}) q{n}"
-        for n, (src, sql) in enumerate(detect(engine, policy).items())
-        if sources is None or src in sources
-    ]
+    # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
+    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True))
+    parts = []
+    for src, sql in detect(engine, policy).items():
+        if sources is None or src in sources:
+            # kept as Arrow: a cached Spark table would carry the detector's whole plan along
+            rows = engine.sql(f"SELECT {cols}, {DETECTORS.index(src)} AS det FROM ({sql}) q")
+            engine.register_arrow(f"ev_{src}", rows)
+            parts.append(f"SELECT * FROM ev_{src}")
     if not parts:  # no detector: no rows, with the columns
-        none = ", ".join(
-            f"CAST(NULL AS {t}) AS {c}"
-            for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True)
-        )
+        types = zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True)
+        none = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in types)
         return f"SELECT {none}, 0 AS det WHERE 1 = 0"
     return "\nUNION ALL\n".join(parts)
+
+
+def drop_exposures(engine: QueryEngine) -> None:
+    engine.drop(*(f"ev_{d}" for d in DETECTORS))
 
 
 #: SQL types of ``EVIDENCE_COLUMNS`` on numbers (case and contact numbered)
@@ -525,10 +532,10 @@ def run_exposures(
     """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first), named, in
     ``EVIDENCE_ORDER``."""
     register_index(engine, idx)
-    engine.create_table("ev_run", exposures_sql(engine, policy, sources))
+    union = exposures(engine, policy, sources)
     order = ", ".join(f"q.{c}" for c in EVIDENCE_ORDER.split(", "))
-    t = engine.sql(f"{_named('SELECT * FROM ev_run', EVIDENCE_COLUMNS)} ORDER BY {order}")
-    engine.drop("ev_run")
+    t = engine.sql(f"{_named(union, EVIDENCE_COLUMNS)} ORDER BY {order}")
+    drop_exposures(engine)
     return t.cast(EVIDENCE_SCHEMA)
 
 

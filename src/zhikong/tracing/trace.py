@@ -125,7 +125,8 @@ def trace(
         "FROM idx i JOIN idx_case c ON c.ck = i.case_key",
     )
     register_weights(engine, policy)
-    engine.create_table("tr_ev1", scored_sql(pipeline.exposures_sql(engine, policy), "tr_case", policy))
+    engine.create_table("tr_ev1", scored_sql(pipeline.exposures(engine, policy), "tr_case", policy))
+    pipeline.drop_exposures(engine)
     engine.create_table(
         "tr_comp",
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
@@ -212,7 +213,7 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
         scored_sql(
             f"""
             SELECT v.case_key, {cols}, e.det, v.ck2, v.via
-            FROM ({pipeline.exposures_sql(engine, policy, hop2)}) e JOIN tr_via v ON v.ck2 = e.case_key
+            FROM ({pipeline.exposures(engine, policy, hop2)}) e JOIN tr_via v ON v.ck2 = e.case_key
             LEFT JOIN tr_s1 c ON c.case_key = v.case_key AND c.contact = e.contact AND c.is_close
             LEFT JOIN (SELECT DISTINCT person FROM tr_case WHERE person IS NOT NULL) x
               ON x.person = e.contact
@@ -221,6 +222,7 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
             policy,
         ),
     )
+    pipeline.drop_exposures(engine)
     # in the order of the close contacts they came through (the hop-2 evidence order)
     order = pipeline.EVIDENCE_ORDER.replace("case_key", "ck2")
     summarise(
