@@ -28,6 +28,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
@@ -530,13 +531,44 @@ def run_exposures(
     engine: QueryEngine, policy: Policy, idx: pa.Table, sources: list[str] | None = None
 ) -> pa.Table:
     """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first), named, in
-    ``EVIDENCE_ORDER``."""
+    evidence order (each detector's rows fetched, then sorted here: the compared query of
+    ``benchmarks/bench_tracing.py``; a trace keeps them on the engine, see :func:`exposures`)."""
     register_index(engine, idx)
-    union = exposures(engine, policy, sources)
-    order = ", ".join(f"q.{c}" for c in EVIDENCE_ORDER.split(", "))
-    t = engine.sql(f"{_named(union, EVIDENCE_COLUMNS)} ORDER BY {order}")
-    drop_exposures(engine)
-    return t.cast(EVIDENCE_SCHEMA)
+    engine.register_arrow(
+        "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
+    )
+    tables = []
+    for src, sql in detect(engine, policy).items():
+        if sources is not None and src not in sources:
+            continue
+        t = engine.sql(_named(sql, EVIDENCE_COLUMNS, "contact_pk"))
+        tables.append(t.cast(EVIDENCE_SCHEMA.append(pa.field("contact_pk", pa.int64()))))
+    if not tables:
+        return EVIDENCE_SCHEMA.empty_table()
+    return _sorted(pa.concat_tables(tables)).drop_columns(["contact_pk"])
+
+
+def _rank(col: pa.ChunkedArray) -> pa.Array:
+    """Each value's position among the column's sorted distinct values (null stays null): sorting on
+    it is sorting on the values, without comparing long strings row by row."""
+    u = pc.unique(col)
+    return pc.index_in(col, value_set=u.take(pc.sort_indices(u)))
+
+
+def _sorted(ev: pa.Table) -> pa.Table:
+    """Evidence in (case_key, hop, contact, source, start_s, place) order. The contact is sorted by
+    its person number, which follows the pseudonyms' order (``pkey``); strings by their ranks."""
+    keys = pa.table(
+        {
+            "c": _rank(ev.column("case_key")),
+            "h": ev.column("hop"),
+            "k": ev.column("contact_pk"),
+            "s": _rank(ev.column("source")),
+            "t": ev.column("start_s"),
+            "p": _rank(ev.column("place")),
+        }
+    )
+    return ev.take(pc.sort_indices(keys, [(c, "ascending") for c in "chkstp"]))
 
 
 def with_trajectory(engine: QueryEngine) -> set[str]:
