@@ -509,9 +509,10 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
     return out
 
 
-def companion_sql(policy: Policy) -> str:
+def companion_sql(policy: Policy, *, named: bool = True) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
-    ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule)."""
+    ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule); on case and person
+    numbers unless ``named``."""
     c = policy.companion
     sql = f"""
         WITH ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
@@ -534,7 +535,7 @@ def companion_sql(policy: Policy) -> str:
         LEFT JOIN res_all ro ON ro.person = p.contact AND ro.place = p.place
         WHERE GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) > {c.resident_hours}"""
     cols = ["case_key", "hop", "contact", "place", "minutes", "start_s", "end_s", "resident_hours"]
-    return _named(sql, cols)
+    return _named(sql, cols) if named else sql
 
 
 def baseline_sql(kind: str, policy: Policy) -> str:
@@ -548,10 +549,50 @@ def baseline_sql(kind: str, policy: Policy) -> str:
     return _named(sql, ["case_key", "hop", "contact", "minutes", "start_s"])
 
 
+def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None) -> str:
+    """Evidence of the detectors in ``sources`` (all by default) for the index persons in ``idx``
+    (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
+    ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
+    returns the query of their union, ``EVIDENCE_COLUMNS`` plus ``det``, the detector's position in
+    :data:`DETECTORS` (a sort key: see :data:`EVIDENCE_ORDER`). :func:`drop_exposures` drops them."""
+    engine.register_arrow(
+        "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
+    )
+    # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
+    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True))
+    parts = []
+    for src, sql in detect(engine, policy).items():
+        if sources is None or src in sources:
+            # kept as Arrow: a cached Spark table would carry the detector's whole plan along
+            rows = engine.sql(f"SELECT {cols}, {DETECTORS.index(src)} AS det FROM ({sql}) q")
+            engine.register_arrow(f"ev_{src}", rows)
+            parts.append(f"SELECT * FROM ev_{src}")
+    if not parts:  # no detector: no rows, with the columns
+        types = zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True)
+        none = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in types)
+        return f"SELECT {none}, 0 AS det WHERE 1 = 0"
+    return "\nUNION ALL\n".join(parts)
+
+
+def drop_exposures(engine: QueryEngine) -> None:
+    engine.drop(*(f"ev_{d}" for d in DETECTORS))
+
+
+#: SQL types of ``EVIDENCE_COLUMNS`` on numbers (case and contact numbered)
+_SQL_TYPES = ["BIGINT", "INT", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "DOUBLE", "VARCHAR"]
+
+#: the order of evidence rows: case, hop, contact, source, start, place (then the detector, as a
+#: stable sort of the detectors' outputs in ``DETECTORS`` order would give; the rest only makes
+#: the order total). Case and contact numbers sort as their keys (``register_index``, ``prepare``).
+EVIDENCE_ORDER = "case_key, hop, contact, source, start_s, place NULLS LAST, det, end_s, minutes, distance"
+
+
 def run_exposures(
     engine: QueryEngine, policy: Policy, idx: pa.Table, sources: list[str] | None = None
 ) -> pa.Table:
-    """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first)."""
+    """Evidence rows for the index persons in ``idx`` (call :func:`prepare` first), named, in
+    evidence order (each detector's rows fetched, then sorted here: the compared query of
+    ``benchmarks/bench_tracing.py``; a trace keeps them on the engine, see :func:`exposures`)."""
     register_index(engine, idx)
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})

@@ -1,8 +1,9 @@
-"""Risk score and classification of contacts, from evidence rows.
+"""Risk score and classification of contacts, from evidence rows, in SQL on the engine.
 
-score = Σ over evidence rows of ``minutes × w_distance × w_source × infectiousness(day from onset)``;
-each contact keeps the contribution of every source so a field worker sees why it ranks where it
-does. Classes follow the policy:
+score = Σ over evidence rows of ``minutes × w_distance × w_source × infectiousness(day from onset)``
+(a weight the policy does not list is 0; the day is ``floor((start − onset) / 1 day)``, and days
+beyond the policy's table take its nearest tabulated day); each contact keeps the contribution of
+every source so a field worker sees why it ranks where it does. Classes follow the policy:
 
 * ``close`` — same household (when the policy says so), close-range minutes ≥ the threshold, or a
   score ≥ ``close_contact.score_threshold`` when the policy sets one.
@@ -10,14 +11,23 @@ does. Classes follow the policy:
   seeing the same half hour do not count it twice.
 * ``companion`` — the 时空伴随 grid rule holds (and the person is not a close contact).
 * ``secondary`` — a close contact of a close contact, from that person's exposure on (hop 2).
+
+The SQL here reads and writes engine tables on case and person numbers (``tracing.pipeline``);
+sums of scores and minutes are taken in evidence order (:func:`summarise`).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from zhikong.engine import QueryEngine
 from zhikong.tracing.policy import Policy
 
 CLASSES = ("close", "secondary", "companion")
@@ -43,81 +53,202 @@ class ContactResult:
         return f"score {self.score:.1f} = {parts}" if parts else f"score {self.score:.1f}"
 
 
-def score_evidence(ev: pd.DataFrame, onset_by_case: dict[str, int], policy: Policy) -> pd.DataFrame:
-    """Add a ``score`` column to evidence rows (needs case_key, source, distance, minutes, start_s)."""
-    if ev.empty:
-        return ev.assign(score=pd.Series(dtype="float64"))
+def _strings(values: Iterable[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "''"
+
+
+def _double(v: float) -> str:
+    return f"CAST({float(v)!r} AS DOUBLE)"
+
+
+def _days(policy: Policy) -> tuple[int, int]:
+    """The tabulated days of infectiousness: outside them the nearest one applies."""
+    keys = sorted(policy.infectiousness)
+    return keys[0], keys[-1]
+
+
+def register_weights(engine: QueryEngine, policy: Policy) -> None:
+    """The policy's weights as tables ``w_distance``, ``w_source`` and ``w_day`` (for :func:`scored_sql`)."""
     w = policy.weights
-    onset = ev["case_key"].map(onset_by_case).astype("int64")
-    day = (ev["start_s"].astype("int64") - onset) // 86400
-    # each weight looked up once per distinct value, not per row
-    inf = day.map({int(d): policy.infectiousness_at(int(d)) for d in day.unique()}).astype("float64")
-    wd = ev["distance"].map({d: w.distance.get(d, 0.0) for d in ev["distance"].unique()}).astype("float64")
-    ws = ev["source"].map({s: w.source.get(s, 0.0) for s in ev["source"].unique()}).astype("float64")
-    return ev.assign(score=ev["minutes"].astype("float64") * wd * ws * inf)
-
-
-def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Per (case_key, contact): score, close-range minutes, first/last time, contributions, household."""
-    if ev.empty:
-        return pd.DataFrame(
-            columns=[
-                "case_key",
-                "contact",
-                "score",
-                "close_minutes",
-                "first_s",
-                "last_s",
-                "household",
-                "contributions",
-            ]
+    for name, col, weights in (("w_distance", "distance", w.distance), ("w_source", "source", w.source)):
+        engine.register_arrow(
+            name,
+            pa.table(
+                {
+                    col: pa.array([str(k) for k in weights], pa.string()),
+                    "w": pa.array([float(v) for v in weights.values()], pa.float64()),
+                }
+            ),
         )
-    close_range = set(policy.close_contact.close_range)
-    ev = ev.assign(close_min=ev["minutes"].where(ev["distance"].isin(close_range), 0.0))
-    per_src = (
-        ev.groupby(["case_key", "contact", "source"], sort=False)
-        .agg(score=("score", "sum"), close_min=("close_min", "sum"))
-        .reset_index()
+    lo, hi = _days(policy)
+    days = list(range(lo, hi + 1))
+    engine.register_arrow(
+        "w_day",
+        pa.table(
+            {
+                "day": pa.array(days, pa.int64()),
+                "w": pa.array([float(policy.infectiousness_at(d)) for d in days], pa.float64()),
+            }
+        ),
     )
-    # per pair, {source: score} in the order the sources first appear (one pass, no per-group apply)
-    by_pair: dict[tuple[object, object], dict[str, float]] = {}
-    cols = (per_src["case_key"], per_src["contact"], per_src["source"], per_src["score"])
-    for k, c, s, v in zip(*cols, strict=True):
-        d = by_pair.setdefault((k, c), {})
-        if v > 0:
-            d[str(s)] = round(float(v), 3)
-    contrib = pd.Series(
-        list(by_pair.values()),
-        index=pd.MultiIndex.from_tuples(list(by_pair), names=["case_key", "contact"]),
-        name="contributions",
-        dtype=object,
-    )
-    agg = per_src.groupby(["case_key", "contact"], sort=False).agg(
-        score=("score", "sum"), close_minutes=("close_min", "max")
-    )
-    spans = ev.groupby(["case_key", "contact"], sort=False).agg(
-        first_s=("start_s", "min"), last_s=("end_s", "max")
-    )
-    hh_pairs = set(
-        ev.loc[ev["distance"] == "household", ["case_key", "contact"]].itertuples(index=False, name=None)
-    )
-    out = agg.join(spans).join(contrib).reset_index()
-    out["household"] = [(k, c) in hh_pairs for k, c in zip(out["case_key"], out["contact"], strict=True)]
-    return out
 
 
-def is_close(
-    row_close_minutes: float,
-    household: bool,
+def scored_sql(evidence: str, cases: str, policy: Policy) -> str:
+    """The rows of query ``evidence`` (with ``case_key``, ``source``, ``distance``, ``minutes``,
+    ``start_s``) with their ``score``; ``cases`` is a table of ``case_key`` and ``onset_s``.
+    Needs :func:`register_weights`."""
+    lo, hi = _days(policy)
+    day = "CAST(FLOOR((e.start_s - o.onset_s) / 86400.0) AS BIGINT)"
+    return f"""
+        SELECT e.*, e.minutes * COALESCE(wd.w, 0.0) * COALESCE(ws.w, 0.0) * wi.w AS score
+        FROM ({evidence}) e JOIN {cases} o ON o.case_key = e.case_key
+        LEFT JOIN w_distance wd ON wd.distance = e.distance
+        LEFT JOIN w_source ws ON ws.source = e.source
+        JOIN w_day wi ON wi.day = LEAST(GREATEST({day}, {lo}), {hi})"""
+
+
+def kahan_sums(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group ``0 … n-1``, the sum of ``values`` in row order with Kahan compensation (as pandas'
+    grouped sum adds them: the same float result for the same rows in the same order)."""
+    total = np.zeros(n)
+    comp = np.zeros(n)
+    if len(groups) == 0:
+        return total
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    rank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
+    for k in range(len(bounds) - 1):  # the k-th value of every group at once
+        rows = order[by_rank[bounds[k] : bounds[k + 1]]]
+        gg = groups[rows]
+        y = values[rows] - comp[gg]
+        t = total[gg] + y
+        c = (t - total[gg]) - y
+        comp[gg] = np.where(np.isnan(c), 0.0, c)
+        total[gg] = t
+    return total
+
+
+def summarise(
+    engine: QueryEngine,
     policy: Policy,
+    scored: str,
+    order: str,
+    name: str,
+    *,
     min_minutes: float | None = None,
-    score: float | None = None,
-) -> bool:
-    """The policy's close rule: household, close-range minutes ≥ the threshold, or (when the policy
-    sets ``close_contact.score_threshold``) a risk score at or above it."""
-    if household and policy.close_contact.household:
-        return True
-    t = policy.close_contact.score_threshold
-    if t is not None and score is not None and score >= t:
-        return True
-    return row_close_minutes >= (min_minutes if min_minutes is not None else policy.close_contact.min_minutes)
+    first: str = "0",
+    keep: tuple[str, ...] = (),
+) -> None:
+    """Per case and contact of evidence table ``scored`` (numbered, with ``score``):
+
+    * table ``<name>_ps``, per case, contact and source: ``score``, close-range minutes
+      (``close_min``), first and last time, ``household`` (1 when a row is the household's) and
+      ``ord``, the smallest value of ``first`` (contributions are listed by it, then by source);
+    * table ``<name>``, per case and contact: ``score`` (the sum over sources), ``close_minutes``
+      (the largest source's), first/last time, ``household`` and ``is_close`` (:func:`close_rule`,
+      with ``min_minutes``).
+
+    Sums add the rows in evidence order (``order``, an ORDER BY list over ``scored``) with Kahan
+    compensation, and a pair's sources by ``ord``, then source: the same floats whatever order the
+    engine aggregates in. ``keep``: columns of ``scored`` whose smallest value both tables keep.
+    """
+    close = _strings(policy.close_contact.close_range)
+    extra = "".join(f", MIN({c}) AS {c}" for c in keep)
+    engine.create_table(
+        f"{name}_g",
+        f"""
+        SELECT case_key, contact, source, ROW_NUMBER() OVER (ORDER BY case_key, contact, source) - 1 AS g,
+               DENSE_RANK() OVER (ORDER BY case_key, contact) - 1 AS q, MIN(start_s) AS first_s,
+               MAX(end_s) AS last_s, MAX(CASE WHEN distance = 'household' THEN 1 ELSE 0 END) AS household,
+               MIN({first}) AS ord{extra}
+        FROM {scored} GROUP BY case_key, contact, source""",
+    )
+    rows = engine.sql(
+        f"""
+        SELECT p.g, e.score, CASE WHEN e.distance IN ({close}) THEN e.minutes ELSE 0.0 END AS close_min
+        FROM {scored} e JOIN {name}_g p ON p.case_key = e.case_key AND p.contact = e.contact
+          AND p.source = e.source
+        ORDER BY {", ".join(f"e.{c}" for c in order.split(", "))}"""
+    )
+    g = rows.column("g").to_numpy()
+    n = int(g.max()) + 1 if len(g) else 0  # every group has rows
+    engine.register_arrow(
+        f"{name}_sums",
+        pa.table(
+            {
+                "g": np.arange(n, dtype=np.int64),
+                "score": kahan_sums(g, rows.column("score").to_numpy(), n),
+                "close_min": kahan_sums(g, rows.column("close_min").to_numpy(), n),
+            }
+        ),
+    )
+    engine.create_table(
+        f"{name}_ps", f"SELECT p.*, s.score, s.close_min FROM {name}_g p JOIN {name}_sums s ON s.g = p.g"
+    )
+    per_src = engine.sql(f"SELECT q, score FROM {name}_ps ORDER BY q, ord, source")
+    q = per_src.column("q").to_numpy()
+    pairs = int(q.max()) + 1 if len(q) else 0
+    engine.register_arrow(
+        f"{name}_sums",
+        pa.table(
+            {
+                "q": np.arange(pairs, dtype=np.int64),
+                "score": kahan_sums(q, per_src.column("score").to_numpy(), pairs),
+            }
+        ),
+    )
+    engine.create_table(
+        name,
+        f"""
+        SELECT s.*, {close_rule(policy, min_minutes)} AS is_close FROM (
+          SELECT p.case_key, p.contact, MIN(t.score) AS score, MAX(p.close_min) AS close_minutes,
+                 MIN(p.first_s) AS first_s, MAX(p.last_s) AS last_s, MAX(p.household) AS household{extra}
+          FROM {name}_ps p JOIN {name}_sums t ON t.q = p.q GROUP BY p.case_key, p.contact) s""",
+    )
+    engine.drop(f"{name}_g", f"{name}_sums")
+
+
+def close_rule(policy: Policy, min_minutes: float | None = None) -> str:
+    """The policy's close rule over a summary row (``household``, ``score``, ``close_minutes``):
+    household (when the policy says so), close-range minutes ≥ the threshold (``min_minutes``, else
+    the policy's), or a score at or above ``close_contact.score_threshold`` when the policy sets one."""
+    cc = policy.close_contact
+    rule = []
+    if cc.household:
+        rule.append("household = 1")
+    if cc.score_threshold is not None:
+        rule.append(f"score >= {_double(cc.score_threshold)}")
+    rule.append(f"close_minutes >= {_double(cc.min_minutes if min_minutes is None else min_minutes)}")
+    return "(" + " OR ".join(rule) + ")"
+
+
+def contact_results(contacts: pa.Table, contributions: pa.Table) -> list[ContactResult]:
+    """``ContactResult``s from ``contacts`` (columns as its fields, without contributions) and their
+    ``contributions`` (``n``: the 1-based row of the contact, ``source``, ``score``), both in order;
+    contributions are rounded to 3 decimals."""
+    counts = np.bincount(
+        contributions.column("n").to_numpy() - 1, minlength=contacts.num_rows
+    ).tolist()
+    sources = pc.dictionary_encode(contributions.column("source")).combine_chunks()
+    names = sources.dictionary.to_pylist()
+    values = zip(
+        [names[i] for i in sources.indices.to_pylist()],
+        [round(v, 3) for v in contributions.column("score").to_pylist()],
+        strict=True,
+    )
+    cols = [
+        contacts.column(c).to_pylist()
+        for c in ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
+    ]
+    # hundreds of thousands of small objects: the cyclic collector has nothing to find among them
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        contrib = [dict(islice(values, k)) for k in counts]
+        return list(map(ContactResult, *cols, contrib, contacts.column("via").to_pylist()))
+    finally:
+        if enabled:
+            gc.enable()

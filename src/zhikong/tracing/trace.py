@@ -20,9 +20,13 @@ from zhikong.engine import QueryEngine
 from zhikong.tracing import pipeline, stays
 from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
-from zhikong.tracing.risk import ContactResult, is_close, score_evidence, summarise
-
-SEP = "\x1f"
+from zhikong.tracing.risk import (
+    ContactResult,
+    contact_results,
+    register_weights,
+    scored_sql,
+    summarise,
+)
 
 
 @dataclass(frozen=True)
@@ -82,28 +86,6 @@ def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
 
 
-def _contacts(summary: pd.DataFrame, cls_of: dict[tuple[str, str], str], hop: int) -> list[ContactResult]:
-    out = []
-    for row in summary.itertuples(index=False):
-        cls = cls_of.get((str(row.case_key), str(row.contact)))
-        if cls is None:
-            continue
-        out.append(
-            ContactResult(
-                case_key=str(row.case_key),
-                contact=str(row.contact),
-                cls=cls,
-                hop=hop,
-                score=float(row.score),
-                close_minutes=float(row.close_minutes),
-                first_s=int(row.first_s),
-                last_s=int(row.last_s),
-                contributions=dict(row.contributions or {}),
-            )
-        )
-    return out
-
-
 def trace(
     engine: QueryEngine,
     lake_dir: Path,
@@ -114,7 +96,10 @@ def trace(
     secondary: bool = True,
     now: datetime | None = None,
 ) -> TraceResult:
-    """Trace ``cases`` over the lake: close contacts, companions and (optionally) secondary contacts."""
+    """Trace ``cases`` over the lake: close contacts, companions and (optionally) secondary contacts.
+
+    Evidence, scores, summaries and classes are engine tables on case and person numbers
+    (``tr_*``); they are named only in the outputs."""
     check_cases(cases, now)
     derived = stays.fresh(lake_dir, policy.rules)
     sources = register_lake(engine, lake_dir, stays=derived)
@@ -130,121 +115,180 @@ def trace(
     hi = max(idx.column("end_s").to_pylist()) + 3600
     pipeline.prepare(engine, policy, lo, hi, derived=derived is not None)
 
-    ev1 = pipeline.run_exposures(engine, policy, idx).to_pandas()
+    pipeline.register_index(engine, idx)
     present = pipeline.with_trajectory(engine)
     without = [c.key for c in cases if c.person not in present]
-    comp = engine.sql(pipeline.companion_sql(policy)).to_pandas()
-
-    onset = {c.key: int(c.onset_at.timestamp()) for c in cases}
-    ev1 = score_evidence(ev1, onset, policy)
-    s1 = summarise(ev1, policy)
-    index_people = {c.person for c in cases}
-    cls_of: dict[tuple[str, str], str] = {}
-    for row in s1.itertuples(index=False):
-        if is_close(float(row.close_minutes), bool(row.household), policy, score=float(row.score)):
-            cls_of[(str(row.case_key), str(row.contact))] = "close"
-    comp_pairs = {(str(k), str(c)) for k, c in zip(comp["case_key"], comp["contact"], strict=True)}
-    for pair in comp_pairs:
-        cls_of.setdefault(pair, "companion")
-    contacts = _contacts(s1, cls_of, 1)
-    known = {(c.case_key, c.contact) for c in contacts}
-    spans = (
-        comp.astype({"case_key": str, "contact": str}).groupby(["case_key", "contact"])
-        .agg(start_s=("start_s", "min"), end_s=("end_s", "max"))
-        .to_dict("index")
-        if not comp.empty
-        else {}
+    # the cases on numbers, with their names (``idx`` is replaced at hop 2)
+    engine.create_table(
+        "tr_case",
+        "SELECT i.case_key, c.case_key AS name, i.person, i.onset_s, i.start_s, i.end_s "
+        "FROM idx i JOIN idx_case c ON c.ck = i.case_key",
     )
-    for case_key, contact in sorted(comp_pairs - known):
-        if cls_of.get((case_key, contact)) == "companion":
-            span = spans[(case_key, contact)]
-            contacts.append(
-                ContactResult(
-                    case_key, contact, "companion", 1, 0.0, 0.0, int(span["start_s"]), int(span["end_s"]), {}
-                )
-            )
-    evidence = [ev1.assign(via=None)]
-
-    if secondary and policy.secondary_contact.enabled:
-        close = [c for c in contacts if c.cls == "close"]
-        if close:
-            by_key = {c.key: c for c in cases}
-            first = (
-                ev1[ev1["distance"].isin(policy.close_contact.close_range)]
-                .groupby(["case_key", "contact"])["start_s"]
-                .min()
-                .to_dict()
-            )
-            rows = []
-            for c in close:
-                case = by_key[c.case_key]
-                start, end = case.window(policy)
-                rows.append(
-                    {
-                        "case_key": f"{c.case_key}{SEP}{c.contact}",
-                        "hop": 2,
-                        "person": c.contact,
-                        "onset_s": onset[c.case_key],
-                        "start_s": max(start, int(first.get((c.case_key, c.contact), start))),
-                        "end_s": end,
-                    }
-                )
-            idx2 = pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
-            # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
-            # it as close range; skipping it keeps hop 2 small (thousands of index persons). The school
-            # stand-in is not applied again at hop 2: a schoolmate's schoolmates are the case's own, and
-            # on a 100,000-person world it made hop 2 tens of millions of rows. The class roster is (a
-            # close contact's class is 40 pupils). Visits (one side's scan, the other's cell stay) are
-            # not either: their tens of thousands of hop-2 index persons made the run exceed 20 GB
-            hop2 = [s for s in pipeline.DETECTORS if s not in ("school", "venue_visit")]
-            if "coarse" not in policy.close_contact.close_range:
-                hop2.remove("cell")
-            ev2 = pipeline.run_exposures(engine, policy, idx2, sources=hop2).to_pandas()
-            if not ev2.empty:
-                # "case<SEP>via" keys: a few thousand distinct values over up to millions of rows
-                codes, keys = pd.factorize(ev2["case_key"])
-                parts = [str(k).split(SEP, 1) for k in keys]
-                ev2 = ev2.assign(
-                    case_key=pd.Series([p[0] for p in parts], dtype=object).take(codes).to_numpy(),
-                    via=pd.Series([p[1] for p in parts], dtype=object).take(codes).to_numpy(),
-                )
-                ev2 = score_evidence(ev2, onset, policy)
-                close_pairs = {(c.case_key, c.contact) for c in close}
-                ev2 = ev2[
-                    [
-                        (k, p) not in close_pairs and p not in index_people
-                        for k, p in zip(ev2["case_key"], ev2["contact"], strict=True)
-                    ]
-                ]
-                s2 = summarise(ev2.drop(columns=["via"]), policy)
-                cls2 = {}
-                for row in s2.itertuples(index=False):
-                    key = (str(row.case_key), str(row.contact))
-                    if is_close(
-                        float(row.close_minutes),
-                        bool(row.household),
-                        policy,
-                        policy.secondary_contact.min_minutes,
-                        score=float(row.score),
-                    ):
-                        cls2[key] = "secondary"
-                sec = _contacts(s2, cls2, 2)
-                via = ev2.groupby(["case_key", "contact"])["via"].first().to_dict()
-                contacts = [c for c in contacts if (c.case_key, c.contact) not in cls2] + sec
-                for c in sec:
-                    c.via = via.get((c.case_key, c.contact))
-                evidence.append(ev2[ev2.set_index(["case_key", "contact"]).index.isin(list(cls2))])
-
-    contacts.sort(key=lambda c: (c.case_key, -c.score, c.contact))
-    ev = (
-        pd.concat([e for e in evidence if not e.empty], ignore_index=True)
-        if any(not e.empty for e in evidence)
-        else evidence[0]
+    register_weights(engine, policy)
+    engine.create_table("tr_ev1", scored_sql(pipeline.exposures(engine, policy), "tr_case", policy))
+    pipeline.drop_exposures(engine)
+    engine.create_table(
+        "tr_comp",
+        f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
+            FROM ({pipeline.companion_sql(policy, named=False)}) c GROUP BY case_key, contact""",
     )
+    summarise(engine, policy, "tr_ev1", pipeline.EVIDENCE_ORDER, "tr_s1")
+    # hop 1: close contacts, else companions (with evidence or without)
+    engine.create_table(
+        "tr_c1",
+        """
+        SELECT s.case_key, s.contact, CASE WHEN s.is_close THEN 'close' ELSE 'companion' END AS cls,
+               s.score, s.close_minutes, s.first_s, s.last_s
+        FROM tr_s1 s LEFT JOIN tr_comp c ON c.case_key = s.case_key AND c.contact = s.contact
+        WHERE s.is_close OR c.case_key IS NOT NULL
+        UNION ALL
+        SELECT c.case_key, c.contact, 'companion' AS cls, 0.0 AS score, 0.0 AS close_minutes,
+               c.start_s AS first_s, c.end_s AS last_s
+        FROM tr_comp c LEFT JOIN tr_s1 s ON s.case_key = c.case_key AND s.contact = c.contact
+        WHERE s.case_key IS NULL""",
+    )
+    hop2 = (
+        secondary
+        and policy.secondary_contact.enabled
+        and bool(engine.scalar("SELECT COUNT(*) FROM tr_s1 WHERE is_close"))
+    )
+    if hop2:
+        _secondary(engine, policy)
+    contacts, evidence = _outputs(engine, hop2)
+    ranking = engine.sql(
+        "SELECT c.name AS case_key, k.s AS contact, s.score, s.close_minutes FROM tr_s1 s "
+        "JOIN tr_case c ON c.case_key = s.case_key JOIN pkey k ON k.pk = s.contact "
+        "ORDER BY s.case_key, s.contact"
+    ).to_pandas()
+    engine.drop(*TABLES)
     return TraceResult(
         contacts=contacts,
-        evidence=ev,
+        evidence=evidence,
         sources=sources,
         without_trajectory=without,
-        ranking=s1[["case_key", "contact", "score", "close_minutes"]] if not s1.empty else s1,
+        ranking=ranking,
     )
+
+
+#: the tables a trace leaves on the engine until its outputs are read
+TABLES = (
+    *("tr_case", "tr_ev1", "tr_comp", "tr_s1_ps", "tr_s1", "tr_c1"),
+    *("tr_via", "tr_ev2", "tr_s2_ps", "tr_s2", "tr_out"),
+)
+
+
+def _secondary(engine: QueryEngine, policy: Policy) -> None:
+    """Hop 2: the close contacts of close contacts (``tr_s2``, with ``is_close`` for secondary), from
+    each close contact's first close-range exposure on, over the case's window. Pairs that are close
+    contacts of the case at hop 1 and index persons are not secondary contacts."""
+    close = ", ".join(f"'{d}'" for d in policy.close_contact.close_range) or "''"
+    # one hop-2 index row per close pair, numbered in (case, close contact) order: the detectors
+    # group by it, and the evidence comes out in that order
+    engine.create_table(
+        "tr_via",
+        f"""
+        SELECT ROW_NUMBER() OVER (ORDER BY s.case_key, s.contact) AS ck2, s.case_key, s.contact AS via,
+               k.onset_s, GREATEST(k.start_s, COALESCE(f.first_s, k.start_s)) AS start_s, k.end_s
+        FROM tr_s1 s JOIN tr_case k ON k.case_key = s.case_key
+        LEFT JOIN (SELECT case_key, contact, MIN(start_s) AS first_s FROM tr_ev1
+                   WHERE distance IN ({close}) GROUP BY case_key, contact) f
+          ON f.case_key = s.case_key AND f.contact = s.contact
+        WHERE s.is_close""",
+    )
+    engine.create_table(
+        "idx", "SELECT ck2 AS case_key, 2 AS hop, via AS person, onset_s, start_s, end_s FROM tr_via"
+    )
+    # same-tower evidence ("coarse") can never make a secondary contact unless the policy counts
+    # it as close range; skipping it keeps hop 2 small (thousands of index persons). The school
+    # stand-in is not applied again at hop 2: a schoolmate's schoolmates are the case's own, and
+    # on a 100,000-person world it made hop 2 tens of millions of rows. The class roster is (a
+    # close contact's class is 40 pupils). Visits (one side's scan, the other's cell stay) are
+    # not either: their tens of thousands of hop-2 index persons made the run exceed 20 GB
+    hop2 = [s for s in pipeline.DETECTORS if s not in ("school", "venue_visit")]
+    if "coarse" not in policy.close_contact.close_range:
+        hop2.remove("cell")
+    cols = ", ".join(f"e.{c}" for c in pipeline.EVIDENCE_COLUMNS if c != "case_key")
+    engine.create_table(
+        "tr_ev2",
+        scored_sql(
+            f"""
+            SELECT v.case_key, {cols}, e.det, v.ck2, v.via
+            FROM ({pipeline.exposures(engine, policy, hop2)}) e JOIN tr_via v ON v.ck2 = e.case_key
+            LEFT JOIN tr_s1 c ON c.case_key = v.case_key AND c.contact = e.contact AND c.is_close
+            LEFT JOIN (SELECT DISTINCT person FROM tr_case WHERE person IS NOT NULL) x
+              ON x.person = e.contact
+            WHERE c.case_key IS NULL AND x.person IS NULL""",
+            "tr_case",
+            policy,
+        ),
+    )
+    pipeline.drop_exposures(engine)
+    # in the order of the close contacts they came through (the hop-2 evidence order)
+    order = pipeline.EVIDENCE_ORDER.replace("case_key", "ck2")
+    summarise(
+        engine,
+        policy,
+        "tr_ev2",
+        order,
+        "tr_s2",
+        min_minutes=policy.secondary_contact.min_minutes,
+        first="ck2",
+        keep=("via",),
+    )
+
+
+def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.DataFrame]:
+    """The classified contacts (by case, score descending, contact) and the evidence (hop 1: every
+    row, in evidence order; then the secondary contacts' rows, by the close contact they came
+    through), named."""
+    rows = (
+        "SELECT case_key, contact, cls, 1 AS hop, score, close_minutes, first_s, last_s, "
+        "CAST(NULL AS BIGINT) AS via FROM tr_c1"
+    )
+    if hop2:
+        rows = f"""
+            SELECT c.* FROM ({rows}) c
+            LEFT JOIN tr_s2 s ON s.case_key = c.case_key AND s.contact = c.contact AND s.is_close
+            WHERE s.case_key IS NULL
+            UNION ALL
+            SELECT case_key, contact, 'secondary' AS cls, 2 AS hop, score, close_minutes, first_s, last_s, via
+            FROM tr_s2 WHERE is_close"""
+    engine.create_table(
+        "tr_out",
+        f"SELECT r.*, ROW_NUMBER() OVER (ORDER BY case_key, score DESC, contact) AS n FROM ({rows}) r",
+    )
+    contacts = engine.sql(
+        """
+        SELECT c.name AS case_key, k.s AS contact, o.cls, o.hop, o.score, o.close_minutes, o.first_s,
+               o.last_s, v.s AS via
+        FROM tr_out o JOIN tr_case c ON c.case_key = o.case_key JOIN pkey k ON k.pk = o.contact
+        LEFT JOIN pkey v ON v.pk = o.via ORDER BY o.n"""
+    )
+    # each contact's sources with a positive score, in the order of their first evidence row
+    parts = [
+        f"SELECT o.n, p.source, p.score, p.ord FROM tr_out o JOIN tr_s{hop}_ps p "
+        f"ON p.case_key = o.case_key AND p.contact = o.contact WHERE o.hop = {hop} AND p.score > 0"
+        for hop in ((1, 2) if hop2 else (1,))
+    ]
+    contrib = engine.sql(
+        f"SELECT n, source, score FROM ({' UNION ALL '.join(parts)}) q ORDER BY n, ord, source"
+    )
+    cols = "case_key, hop, contact, source, place, start_s, end_s, minutes, distance, det, score"
+    ev = f"SELECT 0 AS part, case_key AS ck, {cols}, CAST(NULL AS BIGINT) AS via FROM tr_ev1"
+    if hop2:
+        ev += f"""
+            UNION ALL
+            SELECT 1 AS part, e.ck2 AS ck, {", ".join(f"e.{c}" for c in cols.split(", "))}, e.via
+            FROM tr_ev2 e JOIN tr_s2 s ON s.case_key = e.case_key AND s.contact = e.contact AND s.is_close"""
+    order = pipeline.EVIDENCE_ORDER.replace("case_key", "ck")
+    evidence = engine.sql(
+        f"""
+        SELECT c.name AS case_key, e.hop, k.s AS contact, e.source, e.place, e.start_s, e.end_s, e.minutes,
+               e.distance, e.score, v.s AS via
+        FROM ({ev}) e JOIN tr_case c ON c.case_key = e.case_key JOIN pkey k ON k.pk = e.contact
+        LEFT JOIN pkey v ON v.pk = e.via
+        ORDER BY e.part, {", ".join(f"e.{c}" for c in order.split(", "))}"""
+    )
+    schema = pipeline.EVIDENCE_SCHEMA.append(pa.field("score", pa.float64()))
+    schema = schema.append(pa.field("via", pa.string()))
+    return contact_results(contacts, contrib), evidence.cast(schema).to_pandas()

@@ -77,8 +77,9 @@ class SparkEngine(QueryEngine):
         df.createOrReplaceTempView(name)
 
     def _materialise(self, name: str, sql: str) -> None:
-        df = self.spark.sql(sql).cache()
-        df.count()
+        # computed once with its lineage cut: a table built on cached tables otherwise carries all
+        # their plans along, and a trace stacks a dozen (the driver ran out of memory)
+        df = self.spark.sql(sql).localCheckpoint(eager=True)
         self._cached[name] = df
         df.createOrReplaceTempView(name)
 
