@@ -133,12 +133,20 @@ def _school_minutes(policy: Policy, ci: str) -> str:
 
 
 def _visit_sql(policy: Policy) -> str:
-    """Brief visits seen by one side's scan and the other side's cell stay (``rules.visit_kinds``)."""
+    """Brief visits seen by one side's scan and the other side's cell stay (``rules.visit_kinds``).
+
+    A scanned visit lasts at least the kind's dwell and, when its owner's phone is on the venue's tower
+    then, until the phone leaves that tower (``ext``; at most ``visit_max_minutes`` after the scan): a
+    scan marks the arrival, and the phone's first record on the tower may come up to one cell gap
+    (``cell_gap_minutes``) after it. Leaving is the end of the run of the owner's short stays on that
+    tower (``run``: stays there the same day with no stay on another tower between them; pings every
+    ~40 minutes split one visit into several stays)."""
     r = policy.rules
     kinds = ", ".join(f"'{k}'" for k in r.visit_kinds)
     near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     day = f"({_midnight('s0')})"
     mx = int(r.visit_max_minutes * 60)
+    tol = int(r.cell_gap_minutes * 60)
     # ``sc`` (short stays) only at the towers the rows below can reach — those of the venues the index
     # persons scanned (e1, and the others' extended visits) and those of the index persons' own stays
     # (x2, x3) — in whole (person, tower, day) groups, so the same short stays
@@ -158,10 +166,37 @@ def _visit_sql(policy: Policy) -> str:
             JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
               ON t.tower_id = s.place) q
           WHERE day_s <= {int(r.visit_max_minutes * 60)}),
+        sb AS (
+          SELECT person, tower, start_s, end_s,
+                 LAG(end_s) OVER (PARTITION BY person, tower, {_midnight("start_s")} ORDER BY start_s)
+                   AS prev_end
+          FROM sc),
+        sm AS (
+          SELECT b.person, b.tower, b.start_s, b.end_s,
+                 CASE WHEN b.prev_end IS NULL OR COUNT(o.person) > 0 THEN 1 ELSE 0 END AS brk
+          FROM sb b LEFT JOIN stay_cell o ON o.person = b.person AND o.place <> b.tower
+            AND o.start_s >= b.prev_end AND o.start_s < b.start_s
+          GROUP BY b.person, b.tower, b.start_s, b.end_s, b.prev_end),
+        sr AS (
+          SELECT person, tower, start_s, end_s,
+                 SUM(brk) OVER (PARTITION BY person, tower ORDER BY start_s
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rid
+          FROM sm),
+        run AS (
+          SELECT person, tower, MIN(start_s) AS start_s, MAX(end_s) AS end_s FROM sr
+          GROUP BY person, tower, rid),
+        ext AS (
+          SELECT v.person, v.venue, v.kind, v.start_s,
+                 GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
+                 CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
+          FROM sv v JOIN vk ON vk.venue_id = v.venue
+          LEFT JOIN run c ON c.person = v.person AND c.tower = vk.tower_id
+            AND c.start_s <= v.start_s + {tol} AND c.end_s > v.start_s
+          GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s),
         x1 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
-          FROM idx i JOIN sv v ON v.person = i.person JOIN vk ON vk.venue_id = v.venue
+          FROM idx i JOIN ext v ON v.person = i.person JOIN vk ON vk.venue_id = v.venue
           WHERE v.end_s > i.start_s AND v.start_s < i.end_s),
         e1 AS (
           SELECT x1.case_key, x1.hop, c.person AS contact, x1.venue AS place, x1.kind,
@@ -173,14 +208,6 @@ def _visit_sql(policy: Policy) -> str:
                  LEAST(c.end_s, i.end_s) AS b
           FROM idx i JOIN sc c ON c.person = i.person
           WHERE c.end_s > i.start_s AND c.start_s < i.end_s),
-        ext AS (
-          SELECT v.person, v.venue, v.kind, v.start_s,
-                 GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
-                 CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
-          FROM sv v JOIN vk ON vk.venue_id = v.venue
-          LEFT JOIN sc c ON c.person = v.person AND c.tower = vk.tower_id
-            AND c.start_s <= v.start_s AND c.end_s > v.start_s
-          GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s),
         x3 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, v.extended,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
@@ -190,7 +217,7 @@ def _visit_sql(policy: Policy) -> str:
           SELECT x2.case_key, x2.hop, x2.person AS seen, v.person AS contact, v.venue AS place, v.kind,
                  GREATEST(x2.a, v.start_s) AS s0, LEAST(x2.b, v.end_s) AS s1
           FROM x2 JOIN vk ON vk.tower_id = x2.tower
-          JOIN sv v ON v.venue = vk.venue_id AND v.start_s < x2.b AND v.end_s > x2.a
+          JOIN ext v ON v.venue = vk.venue_id AND v.start_s < x2.b AND v.end_s > x2.a
           WHERE v.person <> x2.person),
         e AS (
           SELECT e1.case_key, e1.hop, e1.contact, e1.place, e1.kind, e1.s0, e1.s1, 0 AS both_scanned
