@@ -129,9 +129,7 @@ def _note_auth_change(session: Session, flush_context: Any) -> None:
 
 def _changed(obj: object) -> bool:
     """Whether ``obj`` has a change that matters to a principal (not merely a token's last use)."""
-    return any(
-        a.key != "last_used_at" and a.history.has_changes() for a in inspect(obj).attrs
-    )
+    return any(a.key != "last_used_at" and a.history.has_changes() for a in inspect(obj).attrs)
 
 
 @event.listens_for(Session, "after_commit")

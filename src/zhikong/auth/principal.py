@@ -14,7 +14,14 @@ Freshness:
   entry of every process on this host: the committing process bumps its generation and replaces
   ``<data_dir>/auth-epoch``; a lookup compares that file's identity (one ``stat``) with the one the
   entry was filled under, read *before* the database was, so a fill racing a change is never kept;
-* a change made outside zhikong (SQL by hand) is seen after at most the TTL.
+* a change made outside zhikong (SQL by hand) is seen after at most the TTL (plus the length of one
+  refresh query, see below).
+
+Refresh: when an entry's TTL runs out, the first request to see it refreshes it from the database;
+requests of other threads arriving while that query runs keep the expired entry (for at most
+``REFRESH_GRACE_S`` past its TTL) instead of all querying at once — with one credential shared by
+many concurrent clients, every expiry used to send them all to the database together. A refresh that
+finds the credential no longer valid drops the entry (``drop``), so nobody keeps the stale copy.
 
 State is per process (``zhikong serve --workers N`` has N caches; the epoch file ties them).
 """
@@ -55,7 +62,11 @@ class Entry:
     expires: float  # time.monotonic()
 
 
+#: how long past its TTL an expired entry may still serve others while one request refreshes it
+REFRESH_GRACE_S = 1.0
+
 _cache: dict[tuple[Any, ...], Entry] = {}
+_refreshing: dict[tuple[Any, ...], float] = {}  # key → when a request took on its refresh
 _generation = 0
 _lock = threading.Lock()
 
@@ -77,25 +88,47 @@ def ttl_seconds() -> float:
     return float(get_settings().auth_cache_seconds)
 
 
-def get(key: tuple[Any, ...]) -> Entry | None:
-    """The live entry for ``key``, or None (expired, invalidated, or never filled)."""
+def get(key: tuple[Any, ...], *, claim: bool = True) -> Entry | None:
+    """The live entry for ``key``, or None (expired, invalidated, or never filled): the caller then
+    reads the database and calls :func:`put` (or :func:`drop` when the credential is invalid).
+
+    An entry past its TTL is returned None to the first caller only, who refreshes it; others get
+    the expired entry until that refresh lands or ``REFRESH_GRACE_S`` has passed. ``claim=False``
+    only looks: it never takes the refresh on (a caller that falls back to the database path, which
+    looks again with ``claim=True``)."""
     entry = _cache.get(key)
     if entry is None:
         return None
-    if (
-        entry.expires <= time.monotonic()
-        or entry.epoch != current_epoch()
-        or (entry.valid_until is not None and entry.valid_until <= utcnow())
-    ):
-        _cache.pop(key, None)
+    if entry.epoch != current_epoch() or (entry.valid_until is not None and entry.valid_until <= utcnow()):
+        drop(key)
         return None
-    return entry
+    now = time.monotonic()
+    if entry.expires > now:
+        return entry
+    if now >= entry.expires + REFRESH_GRACE_S:
+        drop(key)
+        return None
+    with _lock:
+        claimed = _refreshing.get(key)
+        if claimed is not None and claimed >= entry.expires:
+            return entry  # another request is refreshing it
+        if claim:
+            _refreshing[key] = now
+    return None
 
 
 def put(key: tuple[Any, ...], entry: Entry) -> None:
     with _lock:
+        _refreshing.pop(key, None)
         if entry.epoch[0] == _generation:
             _cache[key] = entry
+
+
+def drop(key: tuple[Any, ...]) -> None:
+    """Forget ``key``'s entry (its credential was found invalid, or it is void)."""
+    with _lock:
+        _refreshing.pop(key, None)
+        _cache.pop(key, None)
 
 
 def invalidate() -> None:
@@ -104,6 +137,7 @@ def invalidate() -> None:
     with _lock:
         _generation += 1
         _cache.clear()
+        _refreshing.clear()
     path = _epoch_path()
     tmp = path.with_name(f".{EPOCH_FILE}.{os.getpid()}.{threading.get_ident()}")
     try:

@@ -234,12 +234,12 @@ def session_for_token(session: Session, token: str) -> LoginSession:
 
 
 def _cached(
-    session: Session, kind: str, token: str
+    session: Session, kind: str, token: str, *, claim: bool = True
 ) -> tuple[tuple[Any, ...], principal.Entry | None, principal.Epoch]:
     bind = session.get_bind()
     key = (bind.engine.url, kind, sha256_hex(token))
     epoch = principal.current_epoch()  # before any read: a change committed meanwhile voids the fill
-    return key, principal.get(key), epoch
+    return key, principal.get(key, claim=claim), epoch
 
 
 def _remember(
@@ -255,7 +255,7 @@ def _remember(
 def cached_principal(session: Session, kind: str, token: str) -> tuple[User, str | None] | None:
     """The cached user (and CSRF token) of a ``"token"`` or ``"cookie"`` credential, merged into
     ``session`` without SQL; None when it is not cached (then use the ``principal_for_*`` below)."""
-    _, hit, _ = _cached(session, kind, token)
+    _, hit, _ = _cached(session, kind, token, claim=False)  # the caller's fallback refreshes
     if hit is None or (kind == "cookie" and hit.csrf_token is None):
         return None
     return session.merge(hit.user, load=False), hit.csrf_token
@@ -266,7 +266,11 @@ def principal_for_login(session: Session, token: str) -> tuple[User, str]:
     key, hit, epoch = _cached(session, "cookie", token)
     if hit is not None and hit.csrf_token is not None:
         return session.merge(hit.user, load=False), hit.csrf_token
-    row = session_for_token(session, token)
+    try:
+        row = session_for_token(session, token)
+    except Unauthenticated:
+        principal.drop(key)
+        raise
     _remember(key, epoch, row.user, row.csrf_token, row.expires_at)
     return row.user, row.csrf_token
 
@@ -276,7 +280,11 @@ def principal_for_api_token(session: Session, token: str) -> User:
     key, hit, epoch = _cached(session, "token", token)
     if hit is not None:
         return session.merge(hit.user, load=False)
-    row = _api_token_row(session, token)
+    try:
+        row = _api_token_row(session, token)
+    except Unauthenticated:
+        principal.drop(key)
+        raise
     _remember(key, epoch, row.user, None, row.expires_at)
     return row.user
 

@@ -122,6 +122,23 @@ def test_change_outside_zhikong_is_seen_after_the_ttl(
     clock = principal.time.monotonic() + principal.ttl_seconds() + 0.1
     monkeypatch.setattr(principal.time, "monotonic", lambda: clock)
     assert client.get("/api/tasks", headers=h).status_code == 401
+    # the refresh found the user disabled: the expired entry is not served to anyone after it
+    assert client.get("/api/tasks", headers=h).status_code == 401
+    assert principal.size() == 0
+
+
+def test_expired_entry_is_refreshed_by_one_request(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, token = _token("district_command-500113")
+    h = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/tasks", headers=h).status_code == 200
+    clock = principal.time.monotonic() + principal.ttl_seconds() + 0.1
+    monkeypatch.setattr(principal.time, "monotonic", lambda: clock)
+    with _Statements() as st:
+        for _ in range(3):
+            assert client.get("/api/tasks", headers=h).status_code == 200
+        assert st.credential_reads == 1  # the first request refreshed; the others hit the new entry
 
 
 def test_cache_off(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,8 +164,14 @@ def test_list_and_edit_bodies_match_the_orm_rendering(client: TestClient, tree: 
         actor = s.scalars(select(User).where(User.username == "district_command-500113")).one()
         for i in range(7):
             task_service.create_task(
-                s, kind=TaskKind.REGISTRATION, unit_id=(tree.village11.id if i % 2 else tree.town2.id),
-                title=f"排查 {i}", description="说明", priority=Priority.HIGH, source="test", actor=actor,
+                s,
+                kind=TaskKind.REGISTRATION,
+                unit_id=(tree.village11.id if i % 2 else tree.town2.id),
+                title=f"排查 {i}",
+                description="说明",
+                priority=Priority.HIGH,
+                source="test",
+                actor=actor,
             )
     _, token = _token("village_operator-500113001001")
     h = {"Authorization": f"Bearer {token}"}
