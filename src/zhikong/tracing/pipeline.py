@@ -558,6 +558,7 @@ def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | No
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
     )
+    _prepare_visits(engine, policy, sources)
     # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
     cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True))
     parts = []
@@ -575,7 +576,13 @@ def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | No
 
 
 def drop_exposures(engine: QueryEngine) -> None:
-    engine.drop(*(f"ev_{d}" for d in DETECTORS))
+    engine.drop(*(f"ev_{d}" for d in DETECTORS), "visit_sc", "visit_ext")
+
+
+def _prepare_visits(engine: QueryEngine, policy: Policy, sources: Collection[str] | None) -> None:
+    """The visit detector's stays for the index persons of ``idx``, when it runs."""
+    if policy.rules.visit_kinds and (sources is None or "venue_visit" in sources):
+        structure.prepare_visits(engine, policy)
 
 
 #: SQL types of ``EVIDENCE_COLUMNS`` on numbers (case and contact numbered)
@@ -597,6 +604,7 @@ def run_exposures(
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
     )
+    _prepare_visits(engine, policy, sources)
     tables = []
     for src, sql in detect(engine, policy).items():
         if sources is not None and src not in sources:

@@ -154,27 +154,93 @@ def _school_minutes(policy: Policy, ci: str) -> str:
         GROUP BY w.case_key, w.hop"""
 
 
-def _visit_sql(policy: Policy) -> str:
-    """Brief visits seen by one side's scan and the other side's cell stay (``rules.visit_kinds``)."""
+def _visit_kinds(policy: Policy) -> tuple[str, str]:
+    kinds = ", ".join(f"'{k}'" for k in policy.rules.visit_kinds)
+    # ``tk``: the tower as the cell stays name it (see ``prepare``)
+    vk = f"SELECT venue_id, kind, tk AS tower_id FROM venue_tower WHERE kind IN ({kinds})"
+    sv = f"SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})"
+    return vk, sv
+
+
+def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
+    """The visit detector's stays, for the index persons registered as ``idx`` (call after
+    :func:`prepare` and ``pipeline.register_index``; the detector reads them three times over):
+
+    * ``visit_sc`` — short stays: cell stays of people who spent at most ``visit_max_minutes`` on a
+      visit venue's tower that day (a visit, not home or work), only at the towers the detector can
+      reach (those of the venues the index persons scanned and those of the index persons' own
+      stays), in whole (person, tower, day) groups;
+    * ``visit_ext`` — scanned visits (``rules.visit_kinds``) with their end: at least the kind's dwell
+      and, when its owner's phone is on the venue's tower then, until the phone leaves that tower (at
+      most ``visit_max_minutes`` after the scan). A scan marks the arrival, and the phone's first
+      record on the tower may come up to one cell gap (``cell_gap_minutes``) after it. Leaving is the
+      end of the *run* of the owner's short stays on that tower: stays there the same day with no stay
+      on another tower between them (records every ~40 minutes split one visit into several stays).
+    """
     r = policy.rules
-    kinds = ", ".join(f"'{k}'" for k in r.visit_kinds)
-    near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
-    day = f"({_midnight('s0')})"
+    vk, sv = _visit_kinds(policy)
     mx = int(r.visit_max_minutes * 60)
-    # ``sc`` (short stays) only at the towers the rows below can reach — those of the venues the index
-    # persons scanned (e1, and the others' extended visits) and those of the index persons' own stays
-    # (x2, x3) — in whole (person, tower, day) groups, so the same short stays
-    return f"""
-        WITH vk AS (SELECT venue_id, kind, tk AS tower_id FROM venue_tower WHERE kind IN ({kinds})),
-        sv AS (SELECT person, place AS venue, kind, start_s, end_s FROM stay_venue WHERE kind IN ({kinds})),
+    tol = int(r.cell_gap_minutes * 60)
+    # ``stay_short`` (``prepare``) cut to the towers the detector can reach: those of the venues the
+    # index persons scanned and those of the index persons' own stays (whole groups, so the same stays)
+    engine.create_table(
+        "visit_sc",
+        f"""
+        WITH vk AS ({vk}), sv AS ({sv}),
         it AS (
           SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
           UNION
-          SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person),
-        sc AS (
-          SELECT c.person, c.tower, c.start_s, c.end_s FROM stay_short c
-          JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
-            ON t.tower_id = c.tower),
+          SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person)
+        SELECT c.person, c.tower, c.start_s, c.end_s FROM stay_short c
+        JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
+          ON t.tower_id = c.tower""",
+    )
+    engine.create_table(
+        "visit_ext",
+        f"""
+        WITH vk AS ({vk}), sv AS ({sv}),
+        sb AS (
+          SELECT person, tower, start_s, end_s,
+                 LAG(end_s) OVER (PARTITION BY person, tower, {_midnight("start_s")} ORDER BY start_s)
+                   AS prev_end
+          FROM visit_sc),
+        sm AS (
+          SELECT b.person, b.tower, b.start_s, b.end_s,
+                 CASE WHEN b.prev_end IS NULL OR COUNT(o.person) > 0 THEN 1 ELSE 0 END AS brk
+          FROM sb b LEFT JOIN stay_cell o ON o.person = b.person AND o.place <> b.tower
+            AND o.start_s >= b.prev_end AND o.start_s < b.start_s
+          GROUP BY b.person, b.tower, b.start_s, b.end_s, b.prev_end),
+        sr AS (
+          SELECT person, tower, start_s, end_s,
+                 SUM(brk) OVER (PARTITION BY person, tower ORDER BY start_s
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rid
+          FROM sm),
+        run AS (
+          SELECT person, tower, MIN(start_s) AS start_s, MAX(end_s) AS end_s FROM sr
+          GROUP BY person, tower, rid)
+        SELECT v.person, v.venue, v.kind, v.start_s,
+               GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
+               CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
+        FROM sv v JOIN vk ON vk.venue_id = v.venue
+        LEFT JOIN run c ON c.person = v.person AND c.tower = vk.tower_id
+          AND c.start_s <= v.start_s + {tol} AND c.end_s > v.start_s
+        GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s""",
+    )
+
+
+def _visit_sql(policy: Policy) -> str:
+    """Brief visits seen by one side's scan and the other side's cell stay (``rules.visit_kinds``),
+    on the tables of :func:`prepare_visits` (``visit_sc`` short stays, ``visit_ext`` scanned visits
+    with their ends): a scanned stay meets the other side's short stay on the venue's tower when that
+    side scanned nowhere at the time, and a scanned visit the other side's scanned visit when either
+    was extended by its owner's cell stays. (Extended visits on the one-sided meetings too found a few
+    more contacts on the fitting world, but their query failed on Spark's 1 GiB driver in the tests.)"""
+    r = policy.rules
+    vk, sv = _visit_kinds(policy)
+    near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
+    day = f"({_midnight('s0')})"
+    return f"""
+        WITH vk AS ({vk}), sv AS ({sv}),
         x1 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, vk.tower_id,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
@@ -183,25 +249,17 @@ def _visit_sql(policy: Policy) -> str:
         e1 AS (
           SELECT x1.case_key, x1.hop, c.person AS contact, x1.venue AS place, x1.kind,
                  GREATEST(x1.a, c.start_s) AS s0, LEAST(x1.b, c.end_s) AS s1
-          FROM x1 JOIN sc c ON c.tower = x1.tower_id AND c.start_s < x1.b AND c.end_s > x1.a
+          FROM x1 JOIN visit_sc c ON c.tower = x1.tower_id AND c.start_s < x1.b AND c.end_s > x1.a
           WHERE c.person <> x1.person),
         x2 AS (
           SELECT i.case_key, i.hop, i.person, c.tower, GREATEST(c.start_s, i.start_s) AS a,
                  LEAST(c.end_s, i.end_s) AS b
-          FROM idx i JOIN sc c ON c.person = i.person
+          FROM idx i JOIN visit_sc c ON c.person = i.person
           WHERE c.end_s > i.start_s AND c.start_s < i.end_s),
-        ext AS (
-          SELECT v.person, v.venue, v.kind, v.start_s,
-                 GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
-                 CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
-          FROM sv v JOIN vk ON vk.venue_id = v.venue
-          LEFT JOIN sc c ON c.person = v.person AND c.tower = vk.tower_id
-            AND c.start_s <= v.start_s AND c.end_s > v.start_s
-          GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s),
         x3 AS (
           SELECT i.case_key, i.hop, i.person, v.venue, v.kind, v.extended,
                  GREATEST(v.start_s, i.start_s) AS a, LEAST(v.end_s, i.end_s) AS b
-          FROM idx i JOIN ext v ON v.person = i.person
+          FROM idx i JOIN visit_ext v ON v.person = i.person
           WHERE v.end_s > i.start_s AND v.start_s < i.end_s),
         e2 AS (
           SELECT x2.case_key, x2.hop, x2.person AS seen, v.person AS contact, v.venue AS place, v.kind,
@@ -220,7 +278,7 @@ def _visit_sql(policy: Policy) -> str:
           UNION ALL
           SELECT x3.case_key, x3.hop, o.person AS contact, x3.venue AS place, x3.kind,
                  GREATEST(x3.a, o.start_s) AS s0, LEAST(x3.b, o.end_s) AS s1, 1 AS both_scanned
-          FROM x3 JOIN ext o ON o.venue = x3.venue AND o.start_s < x3.b AND o.end_s > x3.a
+          FROM x3 JOIN visit_ext o ON o.venue = x3.venue AND o.start_s < x3.b AND o.end_s > x3.a
           WHERE o.person <> x3.person AND x3.extended + o.extended > 0),
         per AS (
           SELECT case_key, hop, contact, place, kind, both_scanned, {day} AS d, MIN(s0) AS start_s,

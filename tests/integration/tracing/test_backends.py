@@ -29,9 +29,14 @@ def spark() -> Iterator[Any]:
     pytest.importorskip("pyspark")
     from zhikong.engine.backends.spark import spark_session
 
-    session = spark_session(
-        "local[2]", "zhikong-tests", {"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "1"}
-    )
+    # no broadcast joins: the test data is tiny, and the visit detector's dozens of concurrent
+    # broadcasts ran the 1 GiB local driver out of memory on a loaded machine (results are the same)
+    conf = {
+        "spark.sql.shuffle.partitions": "1",
+        "spark.default.parallelism": "1",
+        "spark.sql.autoBroadcastJoinThreshold": "-1",
+    }
+    session = spark_session("local[2]", "zhikong-tests", conf)
     session.sparkContext.setLogLevel("ERROR")
     yield session
 

@@ -316,6 +316,8 @@ def run_exposures(
     engine.register_arrow(
         "gps_offsets", pa.table({"dx": [dx for dx in (-1, 0, 1) for _ in range(3)], "dy": [-1, 0, 1] * 3})
     )
+    if policy.rules.visit_kinds and (sources is None or "venue_visit" in sources):
+        structure.prepare_visits(engine, policy)
     tables = []
     for src, sql in detect(engine, policy).items():
         if sources is not None and src not in sources:

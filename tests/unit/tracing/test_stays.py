@@ -82,10 +82,10 @@ def test_venue_stay_lasts_the_kinds_dwell_unless_the_next_scan_comes_first(tmp_p
         tmp_path,
         "venue_scan",
         [
-            {"venue_id": "R", "ts": at(1, 12, 0), "pid": "idP"},  # restaurant: 60 min, but next scan at 12:20
-            {"venue_id": "M", "ts": at(1, 12, 20), "pid": "idP"},  # market: 45 min
+            {"venue_id": "R", "ts": at(1, 12, 0), "pid": "idP"},  # restaurant: 90 min, but next scan at 12:20
+            {"venue_id": "M", "ts": at(1, 12, 20), "pid": "idP"},  # market: 60 min
             {"venue_id": "X", "ts": at(1, 18, 0), "pid": "idP"},  # unknown kind: default 30 min
         ],
     )
     got = [(p, s, e) for _, p, s, e in _stays(tmp_path, "stay_venue")]
-    assert got == [("R", 720, 740), ("M", 740, 785), ("X", 1080, 1110)]
+    assert got == [("R", 720, 740), ("M", 740, 800), ("X", 1080, 1110)]

@@ -49,7 +49,7 @@ def test_each_detector_keeps_its_evidence(result: TraceResult) -> None:
         "V-REST",
         "near",
     )
-    assert row["idC"]["minutes"] == pytest.approx(55.0)  # 12:05 .. 13:00 (A's dwell)
+    assert row["idC"]["minutes"] == pytest.approx(85.0)  # 12:05 .. 13:30 (A's 90-minute dwell)
     assert (row["idD"]["source"], row["idD"]["distance"]) == ("venue_scan", "near")
     assert (row["idE"]["source"], row["idE"]["distance"], row["idE"]["minutes"]) == (
         "proximity",
