@@ -170,7 +170,8 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
       visit venue's tower that day (a visit, not home or work), only at the towers the detector can
       reach (those of the venues the index persons scanned and those of the index persons' own
       stays), in whole (person, tower, day) groups;
-    * ``visit_ext`` — scanned visits (``rules.visit_kinds``) with their end: at least the kind's dwell
+    * ``visit_ext`` — scanned visits (``rules.visit_kinds``) at the venues the index persons scanned
+      (the only ones the detector compares) with their end: at least the kind's dwell
       and, when its owner's phone is on the venue's tower then, until the phone leaves that tower (at
       most ``visit_max_minutes`` after the scan). A scan marks the arrival, and the phone's first
       record on the tower may come up to one cell gap (``cell_gap_minutes``) after it. Leaving is the
@@ -198,12 +199,17 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
     engine.create_table(
         "visit_ext",
         f"""
-        WITH vk AS ({vk}), sv AS ({sv}),
+        WITH vk AS ({vk}), sva AS ({sv}),
+        sv AS (
+          SELECT v.* FROM sva v
+          JOIN (SELECT DISTINCT v.venue FROM sva v JOIN idx i ON i.person = v.person) iv
+            ON iv.venue = v.venue),
+        pt AS (SELECT DISTINCT v.person, vk.tower_id AS tower FROM sv v JOIN vk ON vk.venue_id = v.venue),
         sb AS (
-          SELECT person, tower, start_s, end_s,
-                 LAG(end_s) OVER (PARTITION BY person, tower, {_midnight("start_s")} ORDER BY start_s)
-                   AS prev_end
-          FROM visit_sc),
+          SELECT c.person, c.tower, c.start_s, c.end_s,
+                 LAG(c.end_s) OVER (
+                   PARTITION BY c.person, c.tower, {_midnight("c.start_s")} ORDER BY c.start_s) AS prev_end
+          FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
         sm AS (
           SELECT b.person, b.tower, b.start_s, b.end_s,
                  CASE WHEN b.prev_end IS NULL OR COUNT(o.person) > 0 THEN 1 ELSE 0 END AS brk
