@@ -110,6 +110,12 @@ def test_change_by_another_process_voids_entries(client: TestClient) -> None:
         assert st.credential_reads == 1
 
 
+def _past_the_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's clock moved just past the cache entries' TTL."""
+    clock = principal.time.monotonic() + principal.ttl_seconds() + 0.1
+    monkeypatch.setattr(principal.time, "monotonic", lambda: clock)
+
+
 def test_change_outside_zhikong_is_seen_after_the_ttl(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,8 +125,7 @@ def test_change_outside_zhikong_is_seen_after_the_ttl(
     with get_engine().begin() as conn:  # SQL by hand: no session hook sees it
         conn.execute(update(User).where(User.username == "district_command-500113").values(active=False))
     assert client.get("/api/tasks", headers=h).status_code == 200  # still cached
-    clock = principal.time.monotonic() + principal.ttl_seconds() + 0.1
-    monkeypatch.setattr(principal.time, "monotonic", lambda: clock)
+    _past_the_ttl(monkeypatch)
     assert client.get("/api/tasks", headers=h).status_code == 401
     # the refresh found the user disabled: the expired entry is not served to anyone after it
     assert client.get("/api/tasks", headers=h).status_code == 401
@@ -133,8 +138,7 @@ def test_expired_entry_is_refreshed_by_one_request(
     _, token = _token("district_command-500113")
     h = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/tasks", headers=h).status_code == 200
-    clock = principal.time.monotonic() + principal.ttl_seconds() + 0.1
-    monkeypatch.setattr(principal.time, "monotonic", lambda: clock)
+    _past_the_ttl(monkeypatch)
     with _Statements() as st:
         for _ in range(3):
             assert client.get("/api/tasks", headers=h).status_code == 200
