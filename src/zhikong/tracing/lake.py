@@ -28,7 +28,9 @@ def register_lake(
     A missing source becomes an empty view with the contract's schema, so queries stay valid;
     the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
     (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``, and
-    its GPS points as ``dv_gps_pids`` and ``dv_gps``.
+    its GPS points as ``dv_gps_pids`` and ``dv_gps``, the days with stays as ``dv_days``, the short
+    stays as ``dv_short`` and the other sources' pseudonyms as ``dv_src_pids`` (a trace reads each only
+    when it is fresh: ``stays.fresh_parts``).
     ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
@@ -45,7 +47,17 @@ def register_lake(
             engine.register_arrow(
                 "dv_gps",
                 pa.table({"gn": pa.array([], pa.int32()), "t": pa.array([], pa.int64()),
-                          "x": pa.array([], pa.float32()), "y": pa.array([], pa.float32())}),
+                          "x": pa.array([], pa.float32()), "y": pa.array([], pa.float32()),
+                          "b": pa.array([], pa.int64()), "gx": pa.array([], pa.int32()),
+                          "gy": pa.array([], pa.int32())}),
+            )
+        engine.register_parquet("dv_days", stays / "days.parquet", hive=False)
+        engine.register_parquet("dv_src_pids", stays / "src_pids.parquet", hive=False)
+        if not engine.register_parquet("dv_short", stays / "short", hive=False):
+            engine.register_arrow(
+                "dv_short",
+                pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
+                          "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
             )
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:

@@ -108,13 +108,16 @@ def prepare(
     sources: Collection[str] | None = None,
     *,
     derived: bool = False,
+    parts: Collection[str] = (),
 ) -> None:
     """Person-mapped, time-bounded copies of the sources and the stays derived from them.
 
     ``sources`` limits the work to what those detectors need (``"companion"`` stands for the grid
     stays of the companion rule and the grid baseline); all by default. ``derived``: the lake's
     derived cell stays are registered (``dv_*``, by ``lake.register_lake``) and up to date
-    (``stays.fresh``); else the stays come from the pings.
+    (``stays.fresh``); else the stays come from the pings. ``parts``: the optional derived parts
+    that are up to date too (``stays.fresh_parts``: the other sources' pseudonyms, the GPS bins and
+    cells, the short stays), read instead of computed.
     """
     want = set(DETECTORS) | {"companion"} if sources is None else set(sources)
     r = policy.rules
@@ -134,15 +137,20 @@ def prepare(
     # times faster than 64-character pseudonyms; outputs are named again (``_named``).
     window = f"ts >= {lo} AND ts < {hi}"
     pids = ["SELECT pid_id AS s FROM ledger", "SELECT pid_phone AS s FROM ledger"]
-    if want & ({"venue_scan"} | STRUCTURAL):
+    # the other sources' pseudonyms: listed in the derived tables (all of the lake's: a number more
+    # or less changes no answer, the numbers follow the pseudonyms' order either way), or read
+    listed = derived and "pids" in parts
+    if listed and want & ({"venue_scan", "camera", "travel", "proximity"} | STRUCTURAL):
+        pids.append("SELECT pid AS s FROM dv_src_pids")
+    if want & ({"venue_scan"} | STRUCTURAL) and not listed:
         pids.append(f"SELECT DISTINCT pid AS s FROM src_venue_scan WHERE {window}")
     for det, src in (("camera", "camera"), ("gps", "gps"), ("travel", "travel"), ("proximity", "proximity")):
         if det in want:
             if src == "gps" and derived:  # the lake's GPS points on numbers (``stays``)
                 pids.append("SELECT pid AS s FROM dv_gps_pids")
-            else:
+            elif not listed:
                 pids.append(f"SELECT DISTINCT pid AS s FROM src_{src} WHERE {window}")
-    if "proximity" in want:
+    if "proximity" in want and not listed:
         pids.append(f"SELECT DISTINCT other_pid AS s FROM src_proximity WHERE {window}")
     cell = bool(want & ({"cell", "companion"} | STRUCTURAL))
     if cell:  # cell stays come from the whole stream of pings (see ``_cell_stays``)
@@ -174,8 +182,7 @@ def prepare(
 
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & STRUCTURAL)
-    if cell:
-        _cell_stays(engine, policy, lo_s, hi_s, derived, grid="companion" in want)
+    from_derived = cell and _cell_stays(engine, policy, lo_s, hi_s, derived, grid="companion" in want)
     if "venue_scan" in want or structural:
         dwell = pa.table(
             {
@@ -204,21 +211,19 @@ def prepare(
     if "gps" in want:
         # each point with its time bin and distance grid cell, computed once for every detector run;
         # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
-        d, bin_s = float(r.gps_distance_m), r.gps_bin_minutes * 60
-        xy = "s.x, s.y"
-        points = (  # derived: the same points on numbers (floor(ts) in [lo, hi) ⇔ ts in [lo, hi))
-            f"SELECT m.pk AS person, s.t, {xy} FROM dv_gps s JOIN (SELECT p.gn, k.pk FROM dv_gps_pids p "
-            f"JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn WHERE s.t >= {lo_s} AND s.t < {hi_s}"
-            if derived
-            else mapped("gps", f"{_epoch('s.ts')} AS t, {xy}")
-        )
-        engine.create_table(
-            "t_gps",
-            f"""
-            SELECT person, t, x, y, t // {bin_s} AS b, CAST(FLOOR(CAST(x AS DOUBLE) / {d}) AS INT) AS gx,
-                   CAST(FLOOR(CAST(y AS DOUBLE) / {d}) AS INT) AS gy
-            FROM ({points}) g""",
-        )
+        # (derived: the same points on numbers, floor(ts) in [lo, hi) ⇔ ts in [lo, hi), with their bins
+        # and cells when derived by the same rules)
+        if derived:
+            cells = "s.b, s.gx, s.gy" if "gps_grid" in parts else stays.gps_cells("s.t", "s.x", "s.y", r)
+            points = (
+                f"SELECT m.pk AS person, s.t, s.x, s.y, {cells} FROM dv_gps s JOIN (SELECT p.gn, k.pk "
+                f"FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn "
+                f"WHERE s.t >= {lo_s} AND s.t < {hi_s}"
+            )
+        else:
+            raw = mapped("gps", f"{_epoch('s.ts')} AS t, s.x, s.y")
+            points = f"SELECT person, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
+        engine.create_table("t_gps", points)
     if "travel" in want:
         engine.create_table(
             "t_travel",
@@ -239,7 +244,11 @@ def prepare(
             WHERE s.ts >= {lo} AND s.ts < {hi}""",
         )
     if structural:
-        structure.prepare(engine, policy, numbered=True)
+        structure.prepare(
+            engine, policy, numbered=True, days=stays.whole_days(lo_s, hi_s) if from_derived else None,
+            short="short" in parts,
+        )
+    engine.drop("dv_pk")
 
 
 def _tower_grid(engine: QueryEngine, policy: Policy) -> None:
@@ -265,7 +274,7 @@ GRID_STAYS = "(SELECT person, grid AS place, start_s, end_s FROM stay_cell WHERE
 
 def _cell_stays(
     engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: bool, *, grid: bool = True
-) -> None:
+) -> bool:
     """``stay_cell``: every person's cell stays overlapping ``[lo_s, hi_s)``, as ``(person, place,
     start_s, end_s, grid)`` on numbers: ``place`` is a tower number of ``cell_tower(tk, tower_id)``
     (tower-id order) and ``grid`` the number of the tower's grid cell (``tower_grid``; null without a
@@ -276,7 +285,8 @@ def _cell_stays(
     selected by the period, so a stay is the same whatever the period of the trace. They are read
     from the lake's derived stays (``dv_*``, see ``zhikong.tracing.stays``) when ``derived`` and when
     the ledger gives no person two cell pseudonyms (derived stays are per pseudonym); otherwise
-    computed here from the pings, with the same SQL.
+    computed here from the pings, with the same SQL. Returns whether they were read from the derived
+    stays (then ``dv_pk(pn, pk)`` maps their pseudonym numbers to person numbers, one to one).
     """
     def select(stays: str, person: str) -> str:
         grid_join = "LEFT JOIN tower_grid g ON g.tk = s.place" if grid else ""
@@ -303,8 +313,7 @@ def _cell_stays(
                     "s.pk",
                 ),
             )
-            engine.drop("dv_pk")
-            return
+            return True
         engine.drop("dv_pk")
     # From the pings, on person numbers and a tower number that sorts like the tower id.
     engine.create_table(
@@ -326,6 +335,7 @@ def _cell_stays(
         "stay_cell", select(f"({stays.stays_sql('t_cell1', pp_s, gap_s)}) s", "s.person")
     )
     engine.drop("t_cell1")
+    return False
 
 
 def register_index(engine: QueryEngine, idx: pa.Table) -> None:

@@ -11,10 +11,22 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)`` for the stays starting on that
   local day, sorted by tower and start, so a reader can skip row groups by tower or time;
 * ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym, in pseudonym order;
-* ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y)``: every GPS point (epoch seconds, local
-  metres as in the lake) by local day, sorted by time: a trace reads numbers instead of pseudonyms;
+* ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y, b, gx, gy)``: every GPS point (epoch seconds,
+  local metres as in the lake) with its time bin ``b`` (``t // (gps_bin_minutes × 60)``) and distance
+  cell ``(gx, gy)`` (``floor(x / gps_distance_m)``…), by local day, sorted by time: a trace reads
+  numbers instead of pseudonyms;
+* ``days.parquet`` — ``(d0)``: the local midnights of the days some stay starts on;
+* ``src_pids.parquet`` — ``(pid)``: every pseudonym of the other traced sources (venue scans,
+  cameras, tickets, proximity, both sides), so a trace numbers people without reading those sources;
+* ``short/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the visit rule's short stays
+  (``structure.short_sql``: stays on a visit venue's nearest tower, of (phone, tower, local day)
+  groups of at most ``visit_max_minutes``), whole days;
 * ``_state.json`` — the stay rules used and a fingerprint of the cell and GPS partitions and the
-  tower table they were derived from.
+  tower table they were derived from, and per optional *part* what it was derived from: the GPS
+  time bins and distance cells (``gps_grid``: ``gps_bin_minutes``, ``gps_distance_m``), the short
+  stays (``short``: ``visit_kinds``, ``visit_max_minutes``, the venue and tower tables) and the other
+  sources' pseudonyms (``pids``: their partitions). A trace uses a part only when it matches the lake
+  and its policy (:func:`fresh_parts`), else computes that part itself as before.
 
 Stays are per pseudonym (one phone). A trace maps them to people with the ledger; when the ledger
 gives one person several cell pseudonyms, the trace computes that person's stays from the pings
@@ -45,12 +57,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from zhikong.engine import QueryEngine, duckdb_engine
+from zhikong.tracing import structure
 from zhikong.tracing.policy import StayRules, load_policy
 
 DERIVED = "_derived"
 STAYS = "cell_stays"
 #: bump when the derived layout or the stay SQL changes: older derived stays are then ignored
-VERSION = 2
+VERSION = 3
+#: the traced sources (besides cell and GPS) whose pseudonyms ``src_pids.parquet`` lists, by column
+PID_SOURCES = {
+    "venue_scan": ("pid",), "camera": ("pid",), "travel": ("pid",), "proximity": ("pid", "other_pid"),
+}
+#: the optional parts of the derived tables, each used only when it matches (:func:`fresh_parts`)
+PARTS = ("gps_grid", "short", "pids")
 LOCAL_OFFSET_S = 8 * 3600
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
@@ -108,14 +127,16 @@ def stays_dir(lake_dir: Path) -> Path:
     return lake_dir / DERIVED / STAYS
 
 
-def fingerprint(lake_dir: Path) -> str:
-    """A hash of what is derived from: every cell and GPS file (path, size, modification time) and
-    the tower table."""
+def fingerprint(
+    lake_dir: Path, sources: tuple[str, ...] = ("cell", "gps"), refs: tuple[str, ...] = ("tower",)
+) -> str:
+    """A hash of what is derived from: every file (path, size, modification time) of ``sources``
+    (by default cell and GPS) and of the reference tables ``refs`` (by default the towers)."""
     h = hashlib.sha256()
-    files = [f for src in ("cell", "gps") if (lake_dir / src).is_dir()
+    files = [f for src in sources if (lake_dir / src).is_dir()
              for f in sorted((lake_dir / src).rglob("*.parquet"))]
-    tower = lake_dir / "ref" / "tower.parquet"
-    for f in [*files, *([tower] if tower.is_file() else [])]:
+    files += [f for f in (lake_dir / "ref" / f"{r}.parquet" for r in refs) if f.is_file()]
+    for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(lake_dir)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
@@ -124,6 +145,37 @@ def fingerprint(lake_dir: Path) -> str:
 def _state(rules: StayRules, lake_dir: Path) -> dict[str, object]:
     pp_s, gap_s = rule_seconds(rules)
     return {"version": VERSION, "ping_pong_s": pp_s, "gap_s": gap_s, "source": fingerprint(lake_dir)}
+
+
+def _parts(rules: StayRules, lake_dir: Path) -> dict[str, object]:
+    """What each optional part (:data:`PARTS`) is derived from, besides the cell and GPS data."""
+    return {
+        "gps_grid": {"bin_s": rules.gps_bin_minutes * 60, "distance_m": float(rules.gps_distance_m)},
+        "short": {"kinds": sorted(rules.visit_kinds), "max_s": int(rules.visit_max_minutes * 60),
+                  "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
+        "pids": {"source": fingerprint(lake_dir, tuple(PID_SOURCES), ())},
+    }
+
+
+def fresh_parts(d: Path | None, lake_dir: Path, rules: StayRules) -> frozenset[str]:
+    """The optional parts of the derived tables at ``d`` (:func:`fresh`) that match the lake and
+    these rules: a trace reads those, and computes the others itself."""
+    if d is None:
+        return frozenset()
+    try:
+        got = json.loads((d / "_state.json").read_text()).get("parts", {})
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(k for k, v in _parts(rules, lake_dir).items() if got.get(k) == v)
+
+
+def whole_days(lo_s: int, hi_s: int) -> tuple[int, int]:
+    """``(a, b)``: the local midnights bounding the whole local days inside the period ``[lo_s, hi_s)``
+    that start after ``lo_s`` (every stay starting on such a day overlaps the period); ``a >= b`` when
+    there is none."""
+    a = ((lo_s + LOCAL_OFFSET_S) // 86400 + 1) * 86400 - LOCAL_OFFSET_S
+    b = ((hi_s + LOCAL_OFFSET_S) // 86400) * 86400 - LOCAL_OFFSET_S
+    return a, b
 
 
 def fresh(lake_dir: Path, rules: StayRules) -> Path | None:
@@ -170,10 +222,11 @@ def build_stays(
     """
     rules = rules or load_policy().rules
     out = stays_dir(lake_dir)
-    if not force and fresh(lake_dir, rules) is not None:
+    d = fresh(lake_dir, rules)
+    if not force and d is not None and fresh_parts(d, lake_dir, rules) == frozenset(PARTS):
         return StaysBuild(out, built=False)
     t0 = time.perf_counter()
-    state = _state(rules, lake_dir)
+    state = {**_state(rules, lake_dir), "parts": _parts(rules, lake_dir)}
     cell = lake_dir / "cell"
     files = sorted(cell.rglob("*.parquet")) if cell.is_dir() else []
     own = engine is None
@@ -207,6 +260,9 @@ def build_stays(
         pings = eng.sql("SELECT COUNT(*) AS n FROM bs_pings").column(0)[0].as_py() or 0
         eng.create_table("bs_stays", stays_sql("bs_pings", pp_s, gap_s))
         eng.drop("bs_pings")
+        n_short = _short(eng, lake_dir, rules, tmp)
+        days = eng.sql(f"SELECT DISTINCT {structure._midnight('start_s')} AS d0 FROM bs_stays ORDER BY d0")
+        pq.write_table(days.cast(pa.schema([("d0", pa.int64())])), tmp / "days.parquet")
         # one sort: by local start day, then tower and start (what readers skip row groups by)
         t = eng.sql(
             f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
@@ -214,11 +270,13 @@ def build_stays(
         )
         eng.drop("bs_stays")
         n_stays = _write_days(t, tmp / "stays")
-        n_gps = _gps(eng, lake_dir, tmp)
+        n_gps = _gps(eng, lake_dir, tmp, rules)
+        _src_pids(eng, lake_dir, tmp)
         pq.write_table(pid_tbl, tmp / "pids.parquet")
         pq.write_table(tower_tbl, tmp / "towers.parquet")
         (tmp / "_state.json").write_text(json.dumps(
-            {**state, "pings": pings, "stays": n_stays, "people": pid_tbl.num_rows, "gps_points": n_gps},
+            {**state, "pings": pings, "stays": n_stays,
+             "people": pid_tbl.num_rows, "gps_points": n_gps, "short_stays": n_short},
             indent=1))
         _swap(tmp, out)
         return StaysBuild(out, True, pings, n_stays, pid_tbl.num_rows, time.perf_counter() - t0)
@@ -226,15 +284,48 @@ def build_stays(
         if tmp.exists():
             shutil.rmtree(tmp)
         for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays", "bs_gps",
-                     "bs_gpids"):
+                     "bs_gpids", "bs_ref_tower", "bs_ref_venue", "bs_vt"):
             eng.drop(name)
         if own:
             eng.close()
 
 
-def _gps(eng: QueryEngine, lake_dir: Path, out: Path) -> int:
-    """Write the GPS points on pseudonym numbers (``gps_pids.parquet``, ``gps/day=…``); their count.
-    (At 100,000 people the points' 64-character pseudonyms cost a trace more than the points.)"""
+def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
+    """Write the visit rule's short stays of ``bs_stays`` (whole days, ``short/day=…``); their count."""
+    if not rules.visit_kinds:
+        return 0
+    for name in ("tower", "venue"):
+        if not eng.register_parquet(f"bs_ref_{name}", lake_dir / "ref" / f"{name}.parquet", hive=False):
+            return 0  # no towers or venues: no short stays
+    eng.create_table("bs_vt", structure.venue_tower_sql(
+        sorted(rules.visit_kinds), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
+    t = eng.sql(
+        f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
+        f"CAST(tower AS INT) AS tk, start_s, end_s FROM ("
+        f"{structure.short_sql('bs_stays', 'bs_vt', int(rules.visit_max_minutes * 60))}) q "
+        "ORDER BY d, tk, start_s, pn"
+    )
+    eng.drop("bs_vt")
+    return _write_days(t, out / "short")
+
+
+def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:
+    """Write the pseudonyms of the other traced sources (:data:`PID_SOURCES`), sorted."""
+    parts = []
+    for i, (src, cols) in enumerate(PID_SOURCES.items()):
+        if eng.register_parquet(f"bs_src{i}", lake_dir / src, hive=True):
+            parts += [f"SELECT {c} AS pid FROM bs_src{i}" for c in cols]
+    values = (eng.sql(f"SELECT DISTINCT pid FROM ({' UNION ALL '.join(parts)}) u WHERE pid IS NOT NULL")
+              .column(0) if parts else pa.array([], pa.string()))
+    pq.write_table(_numbered(values, "n", "pid").select(["pid"]), out / "src_pids.parquet")
+    for i in range(len(PID_SOURCES)):
+        eng.drop(f"bs_src{i}")
+
+
+def _gps(eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules) -> int:
+    """Write the GPS points on pseudonym numbers with their time bin and distance cell
+    (``gps_pids.parquet``, ``gps/day=…``); their count. (At 100,000 people the points'
+    64-character pseudonyms cost a trace more than the points.)"""
     gps = lake_dir / "gps"
     if not (gps.is_dir() and any(gps.rglob("*.parquet"))):
         pq.write_table(_numbered(pa.array([], pa.string()), "gn", "pid"), out / "gps_pids.parquet")
@@ -243,13 +334,21 @@ def _gps(eng: QueryEngine, lake_dir: Path, out: Path) -> int:
     gpids = _numbered(eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), "gn", "pid")
     eng.register_arrow("bs_gpids", gpids)
     t = eng.sql(
-        f"SELECT CAST((t + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, gn, t, x, y FROM ("
+        f"SELECT CAST((t + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, gn, t, x, y, "
+        f"{gps_cells('t', 'x', 'y', rules)} FROM ("
         "SELECT p.gn, CAST(FLOOR(zk_epoch_s(g.ts)) AS BIGINT) AS t, g.x, g.y FROM bs_gps g "
         "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
     )
     n = _write_days(t, out / "gps")
     pq.write_table(gpids, out / "gps_pids.parquet")
     return n
+
+
+def gps_cells(t: str, x: str, y: str, rules: StayRules) -> str:
+    """SQL of a GPS point's time bin ``b`` and distance cell ``gx, gy`` (the GPS detector's grid)."""
+    d, bin_s = float(rules.gps_distance_m), rules.gps_bin_minutes * 60
+    return (f"{t} // {bin_s} AS b, CAST(FLOOR(CAST({x} AS DOUBLE) / {d}) AS INT) AS gx, "
+            f"CAST(FLOOR(CAST({y} AS DOUBLE) / {d}) AS INT) AS gy")
 
 
 def _write_days(t: pa.Table, root: Path) -> int:

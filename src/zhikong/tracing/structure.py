@@ -53,12 +53,62 @@ def _kinds(policy: Policy) -> list[str]:
     return sorted(kinds)
 
 
-def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> None:
+def venue_tower_sql(
+    kinds: list[str], towers: str | None, *, venues: str = "ref_venue", towers_ref: str = "ref_tower"
+) -> str:
+    """The nearest tower (``towers_ref``, within :data:`TOWER_SEARCH_M`) of each venue of ``kinds``
+    (``venues``): ``venue_id, kind, unit_code, tower_id, tk``, ``tk`` being the tower's number in
+    ``towers(tk, tower_id)`` (null for a tower not there), or the tower id when ``towers`` is None."""
+    in_kinds = ", ".join(f"'{k}'" for k in kinds) or "''"
+    m = TOWER_SEARCH_M
+    dx = "(CAST(v.x AS DOUBLE) - CAST(t.x AS DOUBLE))"
+    dy = "(CAST(v.y AS DOUBLE) - CAST(t.y AS DOUBLE))"
+    tk = "w.tk" if towers else "q.tower_id"
+    tk_join = f"LEFT JOIN {towers} w ON w.tower_id = q.tower_id" if towers else ""
+    return f"""
+        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM (
+          SELECT v.venue_id, v.kind, v.unit_code, t.tower_id,
+                 ROW_NUMBER() OVER (PARTITION BY v.venue_id ORDER BY {dx} * {dx} + {dy} * {dy}, t.tower_id)
+                   AS rn
+          FROM {venues} v JOIN {towers_ref} t ON ABS(v.x - t.x) < {m} AND ABS(v.y - t.y) < {m}
+          WHERE v.kind IN ({in_kinds})) q {tk_join}
+        WHERE q.rn = 1"""
+
+
+def short_sql(stays: str, towers: str, max_s: int) -> str:
+    """The visit rule's short stays: the rows ``(person, tower, start_s, end_s)`` of the stays of
+    ``stays(person, place, start_s, end_s)`` on a tower of ``towers(tk)`` whose (person, tower,
+    local day of the start) group lasts at most ``max_s`` seconds in all (whole groups)."""
+    d0 = _midnight("s.start_s")
+    return f"""
+        SELECT s.person, s.place AS tower, s.start_s, s.end_s FROM {stays} s
+        JOIN (
+          SELECT s.person, s.place, {d0} AS d0 FROM {stays} s
+          JOIN (SELECT DISTINCT tk FROM {towers}) t ON t.tk = s.place
+          GROUP BY s.person, s.place, {d0}
+          HAVING SUM(s.end_s - s.start_s) <= {max_s}) g
+          ON g.person = s.person AND g.place = s.place AND g.d0 = {d0}"""
+
+
+def prepare(
+    engine: QueryEngine,
+    policy: Policy,
+    *,
+    numbered: bool = False,
+    days: tuple[int, int] | None = None,
+    short: bool = False,
+) -> None:
     """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``stay_short``
     (the visit rule's short cell stays at visit venues' towers), ``obs_day``
     (local midnights of the days the cell feed or the venue scans have data: the days a school day
     can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
-    person numbers when ``numbered``, the pipeline's ``pidk``, else pseudonyms)."""
+    person numbers when ``numbered``, the pipeline's ``pidk``, else pseudonyms).
+
+    ``days``: ``(a, b)``, local midnights: ``stay_cell`` comes from the lake's derived stays
+    (``zhikong.tracing.stays``, registered as ``dv_*``, with ``dv_pk`` mapping their pseudonym numbers
+    to person numbers), which give the days with stays (``dv_days``) and, when ``short``, the short
+    stays (``dv_short``) of the whole local days in ``[a, b)`` — every stay starting on such a day is
+    in ``stay_cell``, so they are the same as computed from it; the days outside are computed here."""
     person = "k.pk" if numbered else "m.person"
     join = "JOIN pidk k ON k.pid = r.pid" if numbered else ""
     engine.create_table(
@@ -66,47 +116,17 @@ def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> N
         f"""SELECT DISTINCT r.school, r.class_name, {person} AS pid FROM ref_school_roster r
             JOIN pmap m ON m.pid = r.pid {join}""",
     )
-    engine.create_table(
-        "obs_day",
-        f"SELECT {_midnight('start_s')} AS d0 FROM stay_cell UNION SELECT {_midnight('start_s')} AS d0 "
-        "FROM stay_venue",
-    )
-    kinds = _kinds(policy)
-    in_kinds = ", ".join(f"'{k}'" for k in kinds) or "''"
-    m = TOWER_SEARCH_M
-    dx = "(CAST(v.x AS DOUBLE) - CAST(t.x AS DOUBLE))"
-    dy = "(CAST(v.y AS DOUBLE) - CAST(t.y AS DOUBLE))"
+    cell_days = f"SELECT {_midnight('start_s')} AS d0 FROM stay_cell"
+    if days is not None:
+        a, b = days
+        cell_days = (f"SELECT d0 FROM dv_days WHERE d0 >= {a} AND d0 < {b} UNION "
+                     f"{cell_days} WHERE start_s < {a} OR start_s >= {b}")
+    engine.create_table("obs_day", f"{cell_days} UNION SELECT {_midnight('start_s')} AS d0 FROM stay_venue")
     # ``tk``: the tower as the cell stays name it (``stay_cell.place``): its number in ``cell_tower``
     # when ``numbered`` (null for a tower without cell data), else the tower id
-    tk = "w.tk" if numbered else "q.tower_id"
-    tk_join = "LEFT JOIN cell_tower w ON w.tower_id = q.tower_id" if numbered else ""
-    engine.create_table(
-        "venue_tower",
-        f"""
-        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM (
-          SELECT v.venue_id, v.kind, v.unit_code, t.tower_id,
-                 ROW_NUMBER() OVER (PARTITION BY v.venue_id ORDER BY {dx} * {dx} + {dy} * {dy}, t.tower_id)
-                   AS rn
-          FROM ref_venue v JOIN ref_tower t ON ABS(v.x - t.x) < {m} AND ABS(v.y - t.y) < {m}
-          WHERE v.kind IN ({in_kinds})) q {tk_join}
-        WHERE q.rn = 1""",
-    )
+    engine.create_table("venue_tower", venue_tower_sql(_kinds(policy), "cell_tower" if numbered else None))
     if policy.rules.visit_kinds:
-        # the visit rule's short stays: cell stays at the visit venues' towers, of (person, tower,
-        # local day) groups of at most ``visit_max_minutes`` (whole groups, whatever the index)
-        visit = ", ".join(f"'{k}'" for k in policy.rules.visit_kinds)
-        d0 = _midnight("s.start_s")
-        engine.create_table(
-            "stay_short",
-            f"""
-            SELECT s.person, s.place AS tower, s.start_s, s.end_s FROM stay_cell s
-            JOIN (
-              SELECT s.person, s.place, {d0} AS d0 FROM stay_cell s
-              JOIN (SELECT DISTINCT tk FROM venue_tower WHERE kind IN ({visit})) t ON t.tk = s.place
-              GROUP BY s.person, s.place, {d0}
-              HAVING SUM(s.end_s - s.start_s) <= {int(policy.rules.visit_max_minutes * 60)}) g
-              ON g.person = s.person AND g.place = s.place AND g.d0 = {d0}""",
-        )
+        _stay_short(engine, policy, days if short else None)
     hours = policy.rules.anchor_hours
     engine.register_arrow(
         "anchor_hours",
@@ -133,6 +153,27 @@ def prepare(engine: QueryEngine, policy: Policy, *, numbered: bool = False) -> N
                LEAST(c.end_s, c.d0 + h.h1_s) AS end_s
         FROM c JOIN anchor_hours h ON h.kind = c.kind
         WHERE LEAST(c.end_s, c.d0 + h.h1_s) > GREATEST(c.start_s, c.d0 + h.h0_s)""",
+    )
+
+
+def _stay_short(engine: QueryEngine, policy: Policy, days: tuple[int, int] | None) -> None:
+    """``stay_short``: the visit rule's short stays (:func:`short_sql`) at the visit venues' towers,
+    read from the lake's derived short stays for the whole days ``days`` (see :func:`prepare`)."""
+    visit = ", ".join(f"'{k}'" for k in policy.rules.visit_kinds)
+    towers = f"(SELECT tk FROM venue_tower WHERE kind IN ({visit}))"
+    max_s = int(policy.rules.visit_max_minutes * 60)
+    if days is None:
+        engine.create_table("stay_short", short_sql("stay_cell", towers, max_s))
+        return
+    a, b = days
+    edge = f"(SELECT person, place, start_s, end_s FROM stay_cell WHERE start_s < {a} OR start_s >= {b})"
+    engine.create_table(
+        "stay_short",
+        f"""
+        SELECT m.pk AS person, s.tk AS tower, s.start_s, s.end_s FROM dv_short s JOIN dv_pk m ON m.pn = s.pn
+        WHERE s.start_s >= {a} AND s.start_s < {b}
+        UNION ALL
+        {short_sql(edge, towers, max_s)}""",
     )
 
 

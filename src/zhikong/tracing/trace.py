@@ -113,7 +113,10 @@ def trace(
     idx = index_table(cases, policy)
     lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
     hi = max(idx.column("end_s").to_pylist()) + 3600
-    pipeline.prepare(engine, policy, lo, hi, derived=derived is not None)
+    pipeline.prepare(
+        engine, policy, lo, hi, derived=derived is not None,
+        parts=stays.fresh_parts(derived, lake_dir, policy.rules),
+    )
 
     pipeline.register_index(engine, idx)
     present = pipeline.with_trajectory(engine)
