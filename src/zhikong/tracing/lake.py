@@ -29,8 +29,9 @@ def register_lake(
     the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
     (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``, and
     its GPS points as ``dv_gps_pids`` and ``dv_gps``, the days with stays as ``dv_days``, the short
-    stays as ``dv_short`` and the other sources' pseudonyms as ``dv_src_pids`` (a trace reads each only
-    when it is fresh: ``stays.fresh_parts``).
+    stays as ``dv_short``, the other sources' pseudonyms as ``dv_src_pids`` and their rows on numbers as
+    ``dv_venue_scan``, ``dv_camera`` and ``dv_proximity`` (a trace reads each only when it is fresh:
+    ``stays.fresh_parts``).
     ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
@@ -52,7 +53,8 @@ def register_lake(
                           "gy": pa.array([], pa.int32())}),
             )
         engine.register_parquet("dv_days", stays / "days.parquet", hive=False)
-        engine.register_parquet("dv_src_pids", stays / "src_pids.parquet", hive=False)
+        for name in ("src_pids", "venue_scan", "camera", "proximity"):
+            engine.register_parquet(f"dv_{name}", stays / f"{name}.parquet", hive=False)
         if not engine.register_parquet("dv_short", stays / "short", hive=False):
             engine.register_arrow(
                 "dv_short",

@@ -183,6 +183,17 @@ def prepare(
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & STRUCTURAL)
     from_derived = cell and _cell_stays(engine, policy, lo_s, hi_s, derived, grid="companion" in want)
+    if listed:  # the other sources' pseudonym numbers → person numbers
+        engine.create_table(
+            "dv_sk", "SELECT p.sn, p.venue, k.pk FROM dv_src_pids p JOIN pidk k ON k.pid = p.pid"
+        )
+
+    def numbered(source: str, cols: str, join: str = "") -> str:  # like ``mapped``, on the derived rows
+        return (
+            f"SELECT m.pk AS person, {cols} FROM dv_{source} s LEFT JOIN dv_sk m ON m.sn = s.sn "
+            f"{join} WHERE s.t >= {lo_s} AND s.t < {hi_s}"
+        )
+
     if "venue_scan" in want or structural:
         dwell = pa.table(
             {
@@ -192,22 +203,35 @@ def prepare(
         )
         engine.register_arrow("venue_dwell", dwell)
         default_dwell = int(r.dwell(None) * 60)
+        # each scan with the person's next scan in the period (by time, then venue): from the derived
+        # scans, whose next scan is the pseudonym's, when nobody scanned under two pseudonyms
+        shared = "SELECT COUNT(*) FROM (SELECT pk FROM dv_sk WHERE venue GROUP BY pk HAVING COUNT(*) > 1) q"
+        if listed and engine.scalar(shared) == 0:
+            nxt = f"CASE WHEN s.next_t < {hi_s} THEN s.next_t END AS next_t"
+            o = numbered("venue_scan", f"s.t, s.venue_id AS place, {nxt}")
+        else:
+            v = mapped("venue_scan", f"{_epoch('s.ts')} AS t, s.venue_id AS place")
+            o = f"""
+                WITH v AS ({v})
+                SELECT person, t, place,
+                       LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t FROM v"""
         engine.create_table(
             "stay_venue",
             f"""
-            WITH v AS ({mapped("venue_scan", f"{_epoch('s.ts')} AS t, s.venue_id AS place")}),
-            o AS (SELECT person, t, place,
-                    LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t FROM v)
             SELECT o.person, o.place, o.t AS start_s,
                    LEAST(o.t + COALESCE(d.dwell_s, {default_dwell}),
                          COALESCE(o.next_t, o.t + 86400)) AS end_s,
                    COALESCE(rv.kind, 'default') AS kind
-            FROM o LEFT JOIN ref_venue rv ON rv.venue_id = o.place
+            FROM ({o}) o LEFT JOIN ref_venue rv ON rv.venue_id = o.place
             LEFT JOIN venue_dwell d ON d.kind = rv.kind""",
         )
 
     if "camera" in want:
-        engine.create_table("t_camera", mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"))
+        engine.create_table(
+            "t_camera",
+            numbered("camera", "s.t, s.camera_id AS place") if listed
+            else mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"),
+        )
     if "gps" in want:
         # each point with its time bin and distance grid cell, computed once for every detector run;
         # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
@@ -237,7 +261,12 @@ def prepare(
     if "proximity" in want:
         engine.create_table(
             "t_prox",
-            f"""
+            numbered(
+                "proximity", "m2.pk AS other, s.t, s.dur_s, s.rssi",
+                "LEFT JOIN dv_sk m2 ON m2.sn = s.other_sn",
+            )
+            if listed
+            else f"""
             SELECT m1.pk AS person, m2.pk AS other,
                    {_epoch("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
             FROM src_proximity s LEFT JOIN pidk m1 ON m1.pid = s.pid LEFT JOIN pidk m2 ON m2.pid = s.other_pid
@@ -248,7 +277,7 @@ def prepare(
             engine, policy, numbered=True, days=stays.whole_days(lo_s, hi_s) if from_derived else None,
             short="short" in parts,
         )
-    engine.drop("dv_pk")
+    engine.drop("dv_pk", "dv_sk")
 
 
 def _tower_grid(engine: QueryEngine, policy: Policy) -> None:

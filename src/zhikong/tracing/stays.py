@@ -16,8 +16,10 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
   cell ``(gx, gy)`` (``floor(x / gps_distance_m)``…), by local day, sorted by time: a trace reads
   numbers instead of pseudonyms;
 * ``days.parquet`` — ``(d0)``: the local midnights of the days some stay starts on;
-* ``src_pids.parquet`` — ``(pid)``: every pseudonym of the other traced sources (venue scans,
-  cameras, tickets, proximity, both sides), so a trace numbers people without reading those sources;
+* ``src_pids.parquet`` — ``(sn, pid, venue)``: every pseudonym of the other traced sources (venue
+  scans, cameras, tickets, proximity, both sides) numbered in pseudonym order, so a trace numbers
+  people without reading those sources; and ``venue_scan.parquet``, ``camera.parquet``,
+  ``proximity.parquet``: those sources' rows on these numbers (see :func:`_src_pids`);
 * ``short/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the visit rule's short stays
   (``structure.short_sql``: stays on a visit venue's nearest tower, of (phone, tower, local day)
   groups of at most ``visit_max_minutes``), whole days;
@@ -25,8 +27,8 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
   tower table they were derived from, and per optional *part* what it was derived from: the GPS
   time bins and distance cells (``gps_grid``: ``gps_bin_minutes``, ``gps_distance_m``), the short
   stays (``short``: ``visit_kinds``, ``visit_max_minutes``, the venue and tower tables) and the other
-  sources' pseudonyms (``pids``: their partitions). A trace uses a part only when it matches the lake
-  and its policy (:func:`fresh_parts`), else computes that part itself as before.
+  sources' pseudonyms and rows on numbers (``pids``: their partitions). A trace uses a part only
+  when it matches the lake and its policy (:func:`fresh_parts`), else computes that part itself.
 
 Stays are per pseudonym (one phone). A trace maps them to people with the ledger; when the ledger
 gives one person several cell pseudonyms, the trace computes that person's stays from the pings
@@ -57,6 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from zhikong.engine import QueryEngine, duckdb_engine
+from zhikong.lake.schemas import SOURCES
 from zhikong.tracing import structure
 from zhikong.tracing.policy import StayRules, load_policy
 
@@ -310,16 +313,46 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
 
 
 def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:
-    """Write the pseudonyms of the other traced sources (:data:`PID_SOURCES`), sorted."""
+    """Write the pseudonyms of the other traced sources (:data:`PID_SOURCES`) as numbers ``sn`` in
+    pseudonym order (``src_pids.parquet``: ``sn, pid, venue``, ``venue`` true for those that scanned
+    a venue), and their venue scans, camera sightings and proximity records on these numbers
+    (``venue_scan.parquet``: ``sn, t, venue_id, next_t``, ``next_t`` being the time of the same
+    pseudonym's next scan (by time, then venue); ``camera.parquet``: ``sn, t, camera_id``;
+    ``proximity.parquet``: ``sn, other_sn, t, duration_s, rssi``), ``t`` epoch seconds."""
     parts = []
-    for i, (src, cols) in enumerate(PID_SOURCES.items()):
-        if eng.register_parquet(f"bs_src{i}", lake_dir / src, hive=True):
-            parts += [f"SELECT {c} AS pid FROM bs_src{i}" for c in cols]
-    values = (eng.sql(f"SELECT DISTINCT pid FROM ({' UNION ALL '.join(parts)}) u WHERE pid IS NOT NULL")
-              .column(0) if parts else pa.array([], pa.string()))
-    pq.write_table(_numbered(values, "n", "pid").select(["pid"]), out / "src_pids.parquet")
-    for i in range(len(PID_SOURCES)):
-        eng.drop(f"bs_src{i}")
+    for src, cols in PID_SOURCES.items():
+        if eng.register_parquet(f"bs_{src}", lake_dir / src, hive=True):
+            parts += [f"SELECT {c} AS pid, {src == 'venue_scan'} AS venue FROM bs_{src}" for c in cols]
+        else:
+            eng.register_arrow(f"bs_{src}", SOURCES[src].empty_table())
+    sql = (f"SELECT pid, BOOL_OR(venue) AS venue FROM ({' UNION ALL '.join(parts)}) u WHERE pid IS NOT NULL "
+           "GROUP BY pid" if parts else "SELECT CAST(NULL AS VARCHAR) AS pid, FALSE AS venue WHERE 1 = 0")
+    t = eng.sql(sql)
+    t = t.take(pc.sort_indices(t, [("pid", "ascending")]))
+    sk = pa.table({"sn": pa.array(range(1, t.num_rows + 1), pa.int32()),
+                   "pid": t.column("pid").cast(pa.string()), "venue": t.column("venue").cast(pa.bool_())})
+    pq.write_table(sk, out / "src_pids.parquet")
+    eng.register_arrow("bs_sk", sk)
+    epoch = "CAST(FLOOR(zk_epoch_s(s.ts)) AS BIGINT)"
+    scans = {
+        "venue_scan": f"""
+            SELECT sn, t, venue_id, LEAD(t) OVER (PARTITION BY sn ORDER BY t, venue_id) AS next_t FROM (
+              SELECT k.sn, {epoch} AS t, s.venue_id FROM bs_venue_scan s
+              LEFT JOIN bs_sk k ON k.pid = s.pid WHERE s.ts IS NOT NULL) q""",
+        "camera": f"""
+            SELECT k.sn, {epoch} AS t, s.camera_id FROM bs_camera s LEFT JOIN bs_sk k ON k.pid = s.pid
+            WHERE s.ts IS NOT NULL""",
+        "proximity": f"""
+            SELECT k.sn, o.sn AS other_sn, {epoch} AS t, CAST(s.duration_s AS BIGINT) AS dur_s,
+                   CAST(s.rssi AS INT) AS rssi
+            FROM bs_proximity s LEFT JOIN bs_sk k ON k.pid = s.pid LEFT JOIN bs_sk o ON o.pid = s.other_pid
+            WHERE s.ts IS NOT NULL""",
+    }
+    for src, q in scans.items():
+        pq.write_table(eng.sql(f"SELECT * FROM ({q}) q ORDER BY t"), out / f"{src}.parquet",
+                       compression="none", row_group_size=ROW_GROUP)
+    for src in (*PID_SOURCES, "sk"):
+        eng.drop(f"bs_{src}")
 
 
 def _gps(eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules) -> int:
