@@ -29,9 +29,9 @@ def register_lake(
     the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
     (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``, and
     its GPS points as ``dv_gps_pids`` and ``dv_gps``, the days with stays as ``dv_days``, the short
-    stays as ``dv_short``, the other sources' pseudonyms as ``dv_src_pids`` and their rows on numbers as
-    ``dv_venue_scan``, ``dv_camera`` and ``dv_proximity`` (a trace reads each only when it is fresh:
-    ``stays.fresh_parts``).
+    and anchor stays as ``dv_short`` and ``dv_anchor``, the other sources' pseudonyms as
+    ``dv_src_pids`` and their rows on numbers as ``dv_venue_scan``, ``dv_camera`` and
+    ``dv_proximity`` (a trace reads each only when it is fresh: ``stays.fresh_parts``).
     ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
@@ -55,12 +55,13 @@ def register_lake(
         engine.register_parquet("dv_days", stays / "days.parquet", hive=False)
         for name in ("src_pids", "venue_scan", "camera", "proximity"):
             engine.register_parquet(f"dv_{name}", stays / f"{name}.parquet", hive=False)
-        if not engine.register_parquet("dv_short", stays / "short", hive=False):
-            engine.register_arrow(
-                "dv_short",
-                pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
-                          "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
-            )
+        for name in ("short", "anchor"):
+            if not engine.register_parquet(f"dv_{name}", stays / name, hive=False):
+                engine.register_arrow(
+                    f"dv_{name}",
+                    pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
+                              "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
+                )
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:
         found = (only is None or source in only) and engine.register_parquet(

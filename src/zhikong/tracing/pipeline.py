@@ -274,8 +274,7 @@ def prepare(
         )
     if structural:
         structure.prepare(
-            engine, policy, numbered=True, days=stays.whole_days(lo_s, hi_s) if from_derived else None,
-            short="short" in parts,
+            engine, policy, numbered=True, period=(lo_s, hi_s) if from_derived else None, parts=parts,
         )
     engine.drop("dv_pk", "dv_sk")
 

@@ -23,6 +23,9 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``short/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the visit rule's short stays
   (``structure.short_sql``: stays on a visit venue's nearest tower, of (phone, tower, local day)
   groups of at most ``visit_max_minutes``), whole days;
+* ``anchor/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the stays a workplace can
+  be inferred from (``structure``'s ``stay_anchor``): on the nearest tower of a venue of an
+  ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day;
 * ``_state.json`` — the stay rules used and a fingerprint of the cell and GPS partitions and the
   tower table they were derived from, and per optional *part* what it was derived from: the GPS
   time bins and distance cells (``gps_grid``: ``gps_bin_minutes``, ``gps_distance_m``), the short
@@ -72,7 +75,7 @@ PID_SOURCES = {
     "venue_scan": ("pid",), "camera": ("pid",), "travel": ("pid",), "proximity": ("pid", "other_pid"),
 }
 #: the optional parts of the derived tables, each used only when it matches (:func:`fresh_parts`)
-PARTS = ("gps_grid", "short", "pids")
+PARTS = ("gps_grid", "short", "anchor", "pids")
 LOCAL_OFFSET_S = 8 * 3600
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
@@ -156,6 +159,9 @@ def _parts(rules: StayRules, lake_dir: Path) -> dict[str, object]:
         "gps_grid": {"bin_s": rules.gps_bin_minutes * 60, "distance_m": float(rules.gps_distance_m)},
         "short": {"kinds": sorted(rules.visit_kinds), "max_s": int(rules.visit_max_minutes * 60),
                   "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
+        "anchor": {"hours": {k: [int(h[0] * 3600), int(h[1] * 3600)]
+                             for k, h in sorted(rules.anchor_hours.items())},
+                   "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
         "pids": {"source": fingerprint(lake_dir, tuple(PID_SOURCES), ())},
     }
 
@@ -170,15 +176,6 @@ def fresh_parts(d: Path | None, lake_dir: Path, rules: StayRules) -> frozenset[s
     except (OSError, ValueError):
         return frozenset()
     return frozenset(k for k, v in _parts(rules, lake_dir).items() if got.get(k) == v)
-
-
-def whole_days(lo_s: int, hi_s: int) -> tuple[int, int]:
-    """``(a, b)``: the local midnights bounding the whole local days inside the period ``[lo_s, hi_s)``
-    that start after ``lo_s`` (every stay starting on such a day overlaps the period); ``a >= b`` when
-    there is none."""
-    a = ((lo_s + LOCAL_OFFSET_S) // 86400 + 1) * 86400 - LOCAL_OFFSET_S
-    b = ((hi_s + LOCAL_OFFSET_S) // 86400) * 86400 - LOCAL_OFFSET_S
-    return a, b
 
 
 def fresh(lake_dir: Path, rules: StayRules) -> Path | None:
@@ -264,6 +261,7 @@ def build_stays(
         eng.create_table("bs_stays", stays_sql("bs_pings", pp_s, gap_s))
         eng.drop("bs_pings")
         n_short = _short(eng, lake_dir, rules, tmp)
+        _anchor(eng, lake_dir, rules, tmp)
         days = eng.sql(f"SELECT DISTINCT {structure._midnight('start_s')} AS d0 FROM bs_stays ORDER BY d0")
         pq.write_table(days.cast(pa.schema([("d0", pa.int64())])), tmp / "days.parquet")
         # one sort: by local start day, then tower and start (what readers skip row groups by)
@@ -310,6 +308,28 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
     )
     eng.drop("bs_vt")
     return _write_days(t, out / "short")
+
+
+def _anchor(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
+    """Write the stays of ``bs_stays`` a workplace can be inferred from (``anchor/day=…``); their count."""
+    if not rules.anchor_hours:
+        return 0
+    for name in ("tower", "venue"):
+        if not eng.register_parquet(f"bs_ref_{name}", lake_dir / "ref" / f"{name}.parquet", hive=False):
+            return 0
+    eng.create_table("bs_vt", structure.venue_tower_sql(
+        sorted(rules.anchor_hours), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
+    h0 = int(min(h[0] for h in rules.anchor_hours.values()) * 3600)
+    h1 = int(max(h[1] for h in rules.anchor_hours.values()) * 3600)
+    d0 = structure._midnight("start_s")
+    t = eng.sql(
+        f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
+        f"CAST(place AS INT) AS tk, start_s, end_s FROM bs_stays "
+        f"WHERE place IN (SELECT tk FROM bs_vt) AND end_s > {d0} + {h0} AND start_s < {d0} + {h1} "
+        "ORDER BY d, tk, start_s, pn"
+    )
+    eng.drop("bs_vt")
+    return _write_days(t, out / "anchor")
 
 
 def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:

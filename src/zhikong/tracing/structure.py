@@ -24,6 +24,8 @@ metres), the way the operator's network serves a place.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
@@ -51,6 +53,15 @@ def _kinds(policy: Policy) -> list[str]:
     if policy.school is not None and policy.school.enabled:
         kinds.add("school")
     return sorted(kinds)
+
+
+def whole_days(lo_s: int, hi_s: int) -> tuple[int, int]:
+    """``(a, b)``: the local midnights bounding the whole local days inside the period ``[lo_s, hi_s)``
+    that start after ``lo_s`` (every stay starting on such a day overlaps the period); ``a >= b`` when
+    there is none."""
+    a = ((lo_s + LOCAL_OFFSET_S) // 86400 + 1) * 86400 - LOCAL_OFFSET_S
+    b = ((hi_s + LOCAL_OFFSET_S) // 86400) * 86400 - LOCAL_OFFSET_S
+    return a, b
 
 
 def venue_tower_sql(
@@ -95,8 +106,8 @@ def prepare(
     policy: Policy,
     *,
     numbered: bool = False,
-    days: tuple[int, int] | None = None,
-    short: bool = False,
+    period: tuple[int, int] | None = None,
+    parts: Collection[str] = (),
 ) -> None:
     """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``stay_short``
     (the visit rule's short cell stays at visit venues' towers), ``obs_day``
@@ -104,11 +115,13 @@ def prepare(
     can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
     person numbers when ``numbered``, the pipeline's ``pidk``, else pseudonyms).
 
-    ``days``: ``(a, b)``, local midnights: ``stay_cell`` comes from the lake's derived stays
-    (``zhikong.tracing.stays``, registered as ``dv_*``, with ``dv_pk`` mapping their pseudonym numbers
-    to person numbers), which give the days with stays (``dv_days``) and, when ``short``, the short
-    stays (``dv_short``) of the whole local days in ``[a, b)`` — every stay starting on such a day is
-    in ``stay_cell``, so they are the same as computed from it; the days outside are computed here."""
+    ``period``: ``stay_cell`` holds the lake's derived stays (``zhikong.tracing.stays``, registered
+    as ``dv_*``, with ``dv_pk`` mapping their pseudonym numbers to person numbers, one to one) overlapping
+    this period ``[lo, hi)``. Then the derived tables give the days with stays (``dv_days``) and, when
+    in ``parts``, the short stays (``dv_short``) of the whole local days inside the period (every
+    stay starting on such a day is in ``stay_cell``, so they are the same as computed from it; the
+    days at the edges are computed here), and the stays a workplace is inferred from (``dv_anchor``:
+    all those ``stay_anchor`` reads, fewer than half the stays)."""
     person = "k.pk" if numbered else "m.person"
     join = "JOIN pidk k ON k.pid = r.pid" if numbered else ""
     engine.create_table(
@@ -116,6 +129,7 @@ def prepare(
         f"""SELECT DISTINCT r.school, r.class_name, {person} AS pid FROM ref_school_roster r
             JOIN pmap m ON m.pid = r.pid {join}""",
     )
+    days = whole_days(*period) if period is not None else None
     cell_days = f"SELECT {_midnight('start_s')} AS d0 FROM stay_cell"
     if days is not None:
         a, b = days
@@ -126,7 +140,7 @@ def prepare(
     # when ``numbered`` (null for a tower without cell data), else the tower id
     engine.create_table("venue_tower", venue_tower_sql(_kinds(policy), "cell_tower" if numbered else None))
     if policy.rules.visit_kinds:
-        _stay_short(engine, policy, days if short else None)
+        _stay_short(engine, policy, days if "short" in parts else None)
     hours = policy.rules.anchor_hours
     engine.register_arrow(
         "anchor_hours",
@@ -139,16 +153,25 @@ def prepare(
             schema=pa.schema([("kind", pa.string()), ("h0_s", pa.int64()), ("h1_s", pa.int64())]),
         ),
     )
+    # each anchor person's stays on the nearest tower of their anchor venues
+    anchor_stays = f"""
+          SELECT s.person, a.venue AS place, a.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
+          FROM stay_cell s JOIN a ON a.person = s.person
+          JOIN venue_tower vt ON vt.venue_id = a.venue AND vt.tk = s.place"""
+    if period is not None and "anchor" in parts:  # the derived candidates, on pseudonym numbers
+        anchor_stays = f"""
+          SELECT ap.person, ap.venue AS place, ap.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
+          FROM dv_anchor s JOIN (
+            SELECT a.person, a.venue, a.kind, m.pn, vt.tk FROM a JOIN dv_pk m ON m.pk = a.person
+            JOIN venue_tower vt ON vt.venue_id = a.venue) ap ON ap.pn = s.pn AND ap.tk = s.tk
+          WHERE s.start_s < {period[1]} AND s.end_s > {period[0]}"""
     engine.create_table(
         "stay_anchor",
         f"""
         WITH a AS (
           SELECT DISTINCT s.person, s.place AS venue, s.kind FROM stay_venue s
           JOIN anchor_hours h ON h.kind = s.kind),
-        c AS (
-          SELECT s.person, a.venue AS place, a.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
-          FROM stay_cell s JOIN a ON a.person = s.person
-          JOIN venue_tower vt ON vt.venue_id = a.venue AND vt.tk = s.place)
+        c AS ({anchor_stays})
         SELECT c.person, c.place, c.kind, GREATEST(c.start_s, c.d0 + h.h0_s) AS start_s,
                LEAST(c.end_s, c.d0 + h.h1_s) AS end_s
         FROM c JOIN anchor_hours h ON h.kind = c.kind
