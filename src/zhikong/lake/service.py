@@ -326,10 +326,10 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
     in the given order, each atomically as in :func:`ingest_file`. At most ``workers + 1`` batches
     are in memory. An error stops the run: the batches before it have landed, none after it.
 
-    When cell or GPS rows landed, the derived tables a trace reads are brought up to date once at
-    the end (:func:`derive`). ``build_derived=False`` skips that, for frequent small deliveries
-    (e.g. hourly files): the derived tables are then stale, a trace falls back to the pings (same
-    results, slower) until ``zhikong lake build-stays`` or the next ingest builds them.
+    When rows of a traced source landed (:data:`DERIVED_FROM`), the derived tables a trace reads are
+    brought up to date once at the end (:func:`derive`). ``build_derived=False`` skips that, for
+    frequent small deliveries (e.g. hourly files): the derived tables are then stale, a trace falls
+    back to the pings (same results, slower) until ``zhikong lake build-stays`` or the next ingest builds them.
     """
     for _f, src in files:
         _check_source(src)
@@ -375,14 +375,15 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
     return results
 
 
-#: the sources the derived tables are built from (``derive``)
-DERIVED_FROM = ("cell", "gps")
+#: the sources the derived tables are built from (``derive``; cell and GPS: all of them, the others:
+#: only their part, see ``zhikong.tracing.stays``)
+DERIVED_FROM = ("cell", "gps", "venue_scan", "camera", "travel", "proximity")
 
 
 def derive(lake: Lake) -> object:
-    """Bring the lake's derived tables up to date (the caller holds the lake's lock): the cell stays
-    and the numbered GPS points a trace reads instead of every ping and point
-    (``zhikong.tracing.stays``); nothing when up to date."""
+    """Bring the lake's derived tables up to date (the caller holds the lake's lock): the cell stays,
+    the numbered GPS points and the other sources' rows on numbers a trace reads instead of every
+    ping, point and pseudonym (``zhikong.tracing.stays``); nothing when up to date."""
     from zhikong.tracing.stays import build_stays
 
     return build_stays(lake.root, memory_limit=get_settings().duckdb_memory_limit)

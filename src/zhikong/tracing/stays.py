@@ -216,15 +216,20 @@ def build_stays(
     engine: QueryEngine | None = None,
     memory_limit: str = "",
 ) -> StaysBuild:
-    """Derive the cell stays of the whole lake (nothing to do when they are up to date).
+    """Derive the cell stays of the whole lake (nothing to do when they are up to date). When only
+    the other sources changed (the ``pids`` part), only that part is derived again.
 
     The caller holds the lake's write lock when the lake may be written meanwhile (ingest does).
     """
     rules = rules or load_policy().rules
     out = stays_dir(lake_dir)
     d = fresh(lake_dir, rules)
-    if not force and d is not None and fresh_parts(d, lake_dir, rules) == frozenset(PARTS):
-        return StaysBuild(out, built=False)
+    if not force and d is not None:
+        stale = set(PARTS) - fresh_parts(d, lake_dir, rules)
+        if not stale:
+            return StaysBuild(out, built=False)
+        if stale == {"pids"}:
+            return _rebuild_pids(d, lake_dir, rules, engine, memory_limit)
     t0 = time.perf_counter()
     state = {**_state(rules, lake_dir), "parts": _parts(rules, lake_dir)}
     cell = lake_dir / "cell"
@@ -287,6 +292,39 @@ def build_stays(
         for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays", "bs_gps",
                      "bs_gpids", "bs_ref_tower", "bs_ref_venue", "bs_vt"):
             eng.drop(name)
+        if own:
+            eng.close()
+
+
+#: the files of the ``pids`` part (:func:`_src_pids`)
+PID_FILES = ("src_pids.parquet", "venue_scan.parquet", "camera.parquet", "proximity.parquet")
+
+
+def _rebuild_pids(
+    d: Path, lake_dir: Path, rules: StayRules, engine: QueryEngine | None, memory_limit: str
+) -> StaysBuild:
+    """A new generation of the derived tables at ``d`` with the ``pids`` part derived again (the other
+    files linked, not copied), swapped in like a full build."""
+    t0 = time.perf_counter()
+    part = _parts(rules, lake_dir)["pids"]  # before reading the sources
+    out = stays_dir(lake_dir)
+    tmp = out.parent / f".{STAYS}.tmp-{uuid.uuid4().hex[:8]}"
+    own = engine is None
+    eng = engine or duckdb_engine(memory_limit=memory_limit)
+    try:
+        shutil.copytree(d, tmp, copy_function=os.link)
+        for name in (*PID_FILES, "_state.json"):  # linked: replaced, never written through
+            (tmp / name).unlink(missing_ok=True)
+        _src_pids(eng, lake_dir, tmp)
+        state = json.loads((d / "_state.json").read_text())
+        state["parts"]["pids"] = part
+        (tmp / "_state.json").write_text(json.dumps(state, indent=1))
+        _swap(tmp, out)
+        return StaysBuild(out, True, int(state.get("pings", 0)), int(state.get("stays", 0)),
+                          int(state.get("people", 0)), time.perf_counter() - t0)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
         if own:
             eng.close()
 

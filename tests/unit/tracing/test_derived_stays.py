@@ -8,9 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from tests.unit.tracing.scenario import at, gps_track, ledger, pings, write_source
+from tests.unit.tracing.scenario import at, build_scenario, gps_track, ledger, pings, write_ref, write_source
 from zhikong.core.errors import EngineError
 from zhikong.engine import duckdb_engine
 from zhikong.tracing import pipeline, stays
@@ -156,3 +157,89 @@ def test_derived_gps_points_equal_the_points_from_the_lake(
     # a new GPS file makes the derived tables stale
     write_source(tmp_path, "gps", gps_track("ph2", at(3, 8), 10, 0.0, 0.0))
     assert stays.fresh(tmp_path, load_policy().rules) is None
+
+
+PREPARED = {
+    "stay_cell": "SELECT k.s, t.place, t.start_s, t.end_s FROM stay_cell t "
+    "JOIN pkey k ON k.pk = t.person",
+    "stay_venue": "SELECT k.s, t.place, t.start_s, t.end_s, t.kind FROM stay_venue t "
+    "JOIN pkey k ON k.pk = t.person",
+    "t_camera": "SELECT k.s, t.t, t.place FROM t_camera t JOIN pkey k ON k.pk = t.person",
+    "t_gps": "SELECT k.s, t.t, t.x, t.y, t.b, t.gx, t.gy FROM t_gps t JOIN pkey k ON k.pk = t.person",
+    "t_prox": "SELECT k.s, o.s AS other, t.t, t.dur_s, t.rssi FROM t_prox t JOIN pkey k ON k.pk = t.person "
+    "JOIN pkey o ON o.pk = t.other",
+    "obs_day": "SELECT d0 FROM obs_day",
+    "stay_short": "SELECT k.s, t.tower, t.start_s, t.end_s FROM stay_short t JOIN pkey k ON k.pk = t.person",
+    "stay_anchor": "SELECT k.s, t.place, t.kind, t.start_s, t.end_s FROM stay_anchor t "
+    "JOIN pkey k ON k.pk = t.person",
+}
+
+
+def _prepared(
+    lake: Path, led: pa.Table, lo_s: int, hi_s: int, derived: bool
+) -> dict[str, list[tuple[object, ...]]]:
+    policy = load_policy()
+    d = stays.fresh(lake, policy.rules) if derived else None
+    parts = stays.fresh_parts(d, lake, policy.rules)
+    assert not derived or parts == set(stays.PARTS)
+    with duckdb_engine() as eng:
+        register_lake(eng, lake, stays=d)
+        eng.register_arrow("ledger", led)
+        pipeline.prepare(eng, policy, lo_s, hi_s, derived=d is not None, parts=parts)
+        return {k: sorted(tuple(r.values()) for r in eng.sql(q).to_pylist()) for k, q in PREPARED.items()}
+
+
+def _scenario_with_work_and_visits(lake: Path) -> pa.Table:
+    led = build_scenario(lake)
+    write_ref(lake, "venue", [
+        {"venue_id": "V-REST", "name": "小面馆", "kind": "restaurant", "x": 100.0, "y": 100.0},
+        {"venue_id": "V-MKT", "name": "农贸市场", "kind": "market", "x": 5000.0, "y": 5000.0},
+        {"venue_id": "V-WORK", "name": "厂", "kind": "work", "x": 3000.0, "y": 3000.0},
+    ])
+    write_source(lake, "venue_scan", [{"venue_id": "V-WORK", "ts": at(11, 9, 0), "pid": "idB"}])
+    rows = pings("phB", "T2", at(11, 7), 12 * 60, 20) + pings("phB", "T2", at(12, 7), 12 * 60, 20)
+    # on the restaurant's tower: 30 minutes in the morning, 100 in the evening (130 on the day in all)
+    rows += pings("phJ", "T1", at(12, 10), 30) + pings("phJ", "T3", at(12, 11), 30)
+    rows += pings("phJ", "T1", at(12, 20), 100)
+    write_source(lake, "cell", rows)
+    return led
+
+
+@pytest.mark.parametrize(("lo", "hi"), [((10, 0), (14, 0)), ((11, 8), (12, 15)), ((12, 10, 20), (12, 23))])
+def test_derived_parts_give_the_prepared_tables_of_the_lake(
+    tmp_path: Path, lo: tuple[int, ...], hi: tuple[int, ...]
+) -> None:
+    # the short stays, the days with stays and the anchor stays are derived for whole days; a period
+    # ending mid-day (15:00 on the 12th) sees phJ's morning stay as short, the whole day would not
+    led = _scenario_with_work_and_visits(tmp_path)
+    stays.build_stays(tmp_path)
+    lo_s, hi_s = int(at(*lo).timestamp()), int(at(*hi).timestamp())
+    want = _prepared(tmp_path, led, lo_s, hi_s, derived=False)
+    got = _prepared(tmp_path, led, lo_s, hi_s, derived=True)
+    for name in PREPARED:
+        assert got[name] == want[name], name
+    if hi == (12, 15):
+        assert ("idJ", 1) in {(r[0], r[1]) for r in got["stay_short"]}, "the period's edge day is computed"
+    if lo == (10, 0):
+        assert {r[0] for r in got["stay_anchor"]} == {"idB"} and got["t_prox"] and got["t_camera"]
+
+
+def test_parts_follow_their_sources_and_rules(tmp_path: Path) -> None:
+    _scenario_with_work_and_visits(tmp_path)
+    rules = load_policy().rules
+    stays.build_stays(tmp_path)
+    d = stays.fresh(tmp_path, rules)
+    assert stays.fresh_parts(d, tmp_path, rules) == set(stays.PARTS)
+    other = rules.model_copy(update={"gps_bin_minutes": 10, "visit_max_minutes": 60})
+    assert stays.fresh_parts(d, tmp_path, other) == {"pids", "anchor"}
+    day = next((stays.stays_dir(tmp_path) / "stays").glob("day=*/part.parquet"))
+    inode = day.stat().st_ino
+    # new venue scans: the cell stays stay fresh, the other sources' part is derived again alone
+    write_source(tmp_path, "venue_scan", [{"venue_id": "V-REST", "ts": at(13, 12), "pid": "idQ"}])
+    d = stays.fresh(tmp_path, rules)
+    assert d is not None and stays.fresh_parts(d, tmp_path, rules) == set(stays.PARTS) - {"pids"}
+    assert stays.build_stays(tmp_path).built
+    d = stays.fresh(tmp_path, rules)
+    assert stays.fresh_parts(d, tmp_path, rules) == set(stays.PARTS)
+    assert (d / day.relative_to(stays.stays_dir(tmp_path))).stat().st_ino == inode  # linked, not rebuilt
+    assert "idQ" in pq.read_table(d / "src_pids.parquet").column("pid").to_pylist()
