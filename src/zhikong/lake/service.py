@@ -329,7 +329,8 @@ def ingest_files(files: Sequence[tuple[Path, str]], lake: Lake | None = None, *,
     When rows of a traced source landed (:data:`DERIVED_FROM`), the derived tables a trace reads are
     brought up to date once at the end (:func:`derive`). ``build_derived=False`` skips that, for
     frequent small deliveries (e.g. hourly files): the derived tables are then stale, a trace falls
-    back to the pings (same results, slower) until ``zhikong lake build-stays`` or the next ingest builds them.
+    back to the pings (same results, slower) until ``zhikong lake build-stays`` or the next ingest
+    builds them.
     """
     for _f, src in files:
         _check_source(src)
