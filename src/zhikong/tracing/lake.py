@@ -41,7 +41,8 @@ def register_lake(
             engine.register_arrow(
                 "dv_stays",
                 pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
-                          "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
+                          "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64()),
+                          "gk": pa.array([], pa.int32())}),
             )
         engine.register_parquet("dv_gps_pids", stays / "gps_pids.parquet", hive=False)
         if not engine.register_parquet("dv_gps", stays / "gps", hive=False):

@@ -182,7 +182,9 @@ def prepare(
 
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & STRUCTURAL)
-    from_derived = cell and _cell_stays(engine, policy, lo_s, hi_s, derived, grid="companion" in want)
+    from_derived = cell and _cell_stays(
+        engine, policy, lo_s, hi_s, derived, grid="companion" in want, parts=parts
+    )
     if listed:  # the other sources' pseudonym numbers → person numbers
         engine.create_table(
             "dv_sk", "SELECT p.sn, p.venue, k.pk FROM dv_src_pids p JOIN pidk k ON k.pid = p.pid"
@@ -283,16 +285,8 @@ def _tower_grid(engine: QueryEngine, policy: Policy) -> None:
     """``tower_grid``: each numbered tower's cell of the companion rule's grid (``companion.cell_m``,
     local metres of ``ref_tower``) as a number ``gk``, in the order of the cell's name ``place``
     (``gx_gy``), which :func:`companion_sql` and :func:`named_stays` give back."""
-    cell_m = float(policy.companion.cell_m)
-    grid_of = (
-        f"CAST(CAST(FLOOR(x / {cell_m}) AS BIGINT) AS VARCHAR) || '_' || "
-        f"CAST(CAST(FLOOR(y / {cell_m}) AS BIGINT) AS VARCHAR)"
-    )
     engine.create_table(
-        "tower_grid",
-        f"""
-        SELECT w.tk, DENSE_RANK() OVER (ORDER BY g.place) AS gk, g.place FROM cell_tower w
-        JOIN (SELECT tower_id, {grid_of} AS place FROM ref_tower) g ON g.tower_id = w.tower_id""",
+        "tower_grid", stays.tower_grid_sql("cell_tower", "ref_tower", policy.companion.cell_m)
     )
 
 
@@ -301,7 +295,14 @@ GRID_STAYS = "(SELECT person, grid AS place, start_s, end_s FROM stay_cell WHERE
 
 
 def _cell_stays(
-    engine: QueryEngine, policy: Policy, lo_s: int, hi_s: int, derived: bool, *, grid: bool = True
+    engine: QueryEngine,
+    policy: Policy,
+    lo_s: int,
+    hi_s: int,
+    derived: bool,
+    *,
+    grid: bool = True,
+    parts: Collection[str] = (),
 ) -> bool:
     """``stay_cell``: every person's cell stays overlapping ``[lo_s, hi_s)``, as ``(person, place,
     start_s, end_s, grid)`` on numbers: ``place`` is a tower number of ``cell_tower(tk, tower_id)``
@@ -316,11 +317,11 @@ def _cell_stays(
     computed here from the pings, with the same SQL. Returns whether they were read from the derived
     stays (then ``dv_pk(pn, pk)`` maps their pseudonym numbers to person numbers, one to one).
     """
-    def select(stays: str, person: str) -> str:
-        grid_join = "LEFT JOIN tower_grid g ON g.tk = s.place" if grid else ""
+    def select(stays: str, person: str, derived_grid: bool = False) -> str:
+        grid_join = "LEFT JOIN tower_grid g ON g.tk = s.place" if grid and not derived_grid else ""
+        gk = "CAST(s.gk AS BIGINT)" if derived_grid else "g.gk" if grid else "CAST(NULL AS BIGINT)"
         return f"""
-            SELECT {person} AS person, s.place, s.start_s, s.end_s,
-                   {"g.gk" if grid else "CAST(NULL AS BIGINT)"} AS grid
+            SELECT {person} AS person, s.place, s.start_s, s.end_s, {gk} AS grid
             FROM {stays} {grid_join}
             WHERE s.start_s < {hi_s} AND s.end_s > {lo_s}"""
 
@@ -333,12 +334,13 @@ def _cell_stays(
             engine.create_table("cell_tower", "SELECT tk, tower_id FROM dv_towers")
             if grid:
                 _tower_grid(engine, policy)
-            engine.create_table(
+            engine.create_table(  # the grid cells derived with the stays, when by the same cell size
                 "stay_cell",
                 select(
-                    "(SELECT m.pk, d.tk AS place, d.start_s, d.end_s FROM dv_stays d "
+                    "(SELECT m.pk, d.tk AS place, d.start_s, d.end_s, d.gk FROM dv_stays d "
                     "JOIN dv_pk m ON m.pn = d.pn) s",
                     "s.pk",
+                    grid and "grid" in parts,
                 ),
             )
             return True

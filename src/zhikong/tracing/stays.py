@@ -8,8 +8,9 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 
 * ``pids.parquet`` — ``(pn, pid)``: a number for every cell pseudonym, in pseudonym order;
 * ``towers.parquet`` — ``(tk, tower_id)``: a number for every tower, in tower-id order;
-* ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)`` for the stays starting on that
-  local day, sorted by tower and start, so a reader can skip row groups by tower or time;
+* ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s, gk)`` for the stays starting on
+  that local day, sorted by tower and start, so a reader can skip row groups by tower or time; ``gk``
+  is the tower's cell of the companion rule's grid (:func:`tower_grid_sql`, part ``grid``);
 * ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym, in pseudonym order;
 * ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y, b, gx, gy)``: every GPS point (epoch seconds,
   local metres as in the lake) with its time bin ``b`` (``t // (gps_bin_minutes × 60)``) and distance
@@ -75,7 +76,7 @@ PID_SOURCES = {
     "venue_scan": ("pid",), "camera": ("pid",), "travel": ("pid",), "proximity": ("pid", "other_pid"),
 }
 #: the optional parts of the derived tables, each used only when it matches (:func:`fresh_parts`)
-PARTS = ("gps_grid", "short", "anchor", "pids")
+PARTS = ("grid", "gps_grid", "short", "anchor", "pids")
 LOCAL_OFFSET_S = 8 * 3600
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
@@ -153,9 +154,10 @@ def _state(rules: StayRules, lake_dir: Path) -> dict[str, object]:
     return {"version": VERSION, "ping_pong_s": pp_s, "gap_s": gap_s, "source": fingerprint(lake_dir)}
 
 
-def _parts(rules: StayRules, lake_dir: Path) -> dict[str, object]:
+def _parts(rules: StayRules, lake_dir: Path, grid_m: float | None) -> dict[str, object]:
     """What each optional part (:data:`PARTS`) is derived from, besides the cell and GPS data."""
     return {
+        "grid": {"cell_m": None if grid_m is None else float(grid_m)},
         "gps_grid": {"bin_s": rules.gps_bin_minutes * 60, "distance_m": float(rules.gps_distance_m)},
         "short": {"kinds": sorted(rules.visit_kinds), "max_s": int(rules.visit_max_minutes * 60),
                   "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
@@ -166,16 +168,20 @@ def _parts(rules: StayRules, lake_dir: Path) -> dict[str, object]:
     }
 
 
-def fresh_parts(d: Path | None, lake_dir: Path, rules: StayRules) -> frozenset[str]:
+def fresh_parts(
+    d: Path | None, lake_dir: Path, rules: StayRules, grid_m: float | None = None
+) -> frozenset[str]:
     """The optional parts of the derived tables at ``d`` (:func:`fresh`) that match the lake and
-    these rules: a trace reads those, and computes the others itself."""
+    these rules (and ``grid_m``, the companion rule's cell size, for the stays' grid cells): a trace
+    reads those, and computes the others itself."""
     if d is None:
         return frozenset()
     try:
         got = json.loads((d / "_state.json").read_text()).get("parts", {})
     except (OSError, ValueError):
         return frozenset()
-    return frozenset(k for k, v in _parts(rules, lake_dir).items() if got.get(k) == v)
+    want = _parts(rules, lake_dir, grid_m)
+    return frozenset(k for k, v in want.items() if got.get(k) == v and not (k == "grid" and grid_m is None))
 
 
 def fresh(lake_dir: Path, rules: StayRules) -> Path | None:
@@ -215,23 +221,28 @@ def build_stays(
     force: bool = False,
     engine: QueryEngine | None = None,
     memory_limit: str = "",
+    grid_m: float | None = None,
 ) -> StaysBuild:
     """Derive the cell stays of the whole lake (nothing to do when they are up to date). When only
-    the other sources changed (the ``pids`` part), only that part is derived again.
+    the other sources changed (the ``pids`` part), only that part is derived again. ``rules`` and
+    ``grid_m`` (the companion rule's cell size, for the stays' grid cells): the built-in policy's by
+    default.
 
     The caller holds the lake's write lock when the lake may be written meanwhile (ingest does).
     """
-    rules = rules or load_policy().rules
+    if rules is None or grid_m is None:
+        policy = load_policy()
+        rules, grid_m = rules or policy.rules, grid_m or policy.companion.cell_m
     out = stays_dir(lake_dir)
     d = fresh(lake_dir, rules)
     if not force and d is not None:
-        stale = set(PARTS) - fresh_parts(d, lake_dir, rules)
+        stale = set(PARTS) - fresh_parts(d, lake_dir, rules, grid_m)
         if not stale:
             return StaysBuild(out, built=False)
         if stale == {"pids"}:
             return _rebuild_pids(d, lake_dir, rules, engine, memory_limit)
     t0 = time.perf_counter()
-    state = {**_state(rules, lake_dir), "parts": _parts(rules, lake_dir)}
+    state = {**_state(rules, lake_dir), "parts": _parts(rules, lake_dir, grid_m)}
     cell = lake_dir / "cell"
     files = sorted(cell.rglob("*.parquet")) if cell.is_dir() else []
     own = engine is None
@@ -269,10 +280,16 @@ def build_stays(
         _anchor(eng, lake_dir, rules, tmp)
         days = eng.sql(f"SELECT DISTINCT {structure._midnight('start_s')} AS d0 FROM bs_stays ORDER BY d0")
         pq.write_table(days.cast(pa.schema([("d0", pa.int64())])), tmp / "days.parquet")
+        # each tower's cell of the companion rule's grid (null without a position)
+        if tower.is_file():
+            eng.create_table("bs_grid", tower_grid_sql("bs_towers", "bs_tower", grid_m))
+        else:
+            eng.create_table("bs_grid", "SELECT tk, CAST(NULL AS BIGINT) AS gk FROM bs_towers")
         # one sort: by local start day, then tower and start (what readers skip row groups by)
         t = eng.sql(
-            f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
-            "CAST(place AS INT) AS tk, start_s, end_s FROM bs_stays ORDER BY d, tk, start_s, pn"
+            f"SELECT CAST((s.start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(s.person AS INT) AS pn, "
+            "CAST(s.place AS INT) AS tk, s.start_s, s.end_s, CAST(g.gk AS INT) AS gk FROM bs_stays s "
+            "LEFT JOIN bs_grid g ON g.tk = s.place ORDER BY d, tk, s.start_s, pn"
         )
         eng.drop("bs_stays")
         n_stays = _write_days(t, tmp / "stays")
@@ -290,7 +307,7 @@ def build_stays(
         if tmp.exists():
             shutil.rmtree(tmp)
         for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays", "bs_gps",
-                     "bs_gpids", "bs_ref_tower", "bs_ref_venue", "bs_vt"):
+                     "bs_gpids", "bs_ref_tower", "bs_ref_venue", "bs_vt", "bs_grid"):
             eng.drop(name)
         if own:
             eng.close()
@@ -306,7 +323,7 @@ def _rebuild_pids(
     """A new generation of the derived tables at ``d`` with the ``pids`` part derived again (the other
     files linked, not copied), swapped in like a full build."""
     t0 = time.perf_counter()
-    part = _parts(rules, lake_dir)["pids"]  # before reading the sources
+    part = _parts(rules, lake_dir, None)["pids"]  # before reading the sources
     out = stays_dir(lake_dir)
     tmp = out.parent / f".{STAYS}.tmp-{uuid.uuid4().hex[:8]}"
     own = engine is None
@@ -433,6 +450,19 @@ def _gps(eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules) -> int:
     n = _write_days(t, out / "gps")
     pq.write_table(gpids, out / "gps_pids.parquet")
     return n
+
+
+def tower_grid_sql(towers: str, ref: str, cell_m: float) -> str:
+    """``(tk, gk, place)``: each tower of ``towers(tk, tower_id)`` with the cell of the companion
+    rule's grid (``cell_m`` metres, positions from ``ref(tower_id, x, y)``) it is in, as a number
+    ``gk`` in the order of the cell's name ``place`` (``gx_gy``)."""
+    grid_of = (
+        f"CAST(CAST(FLOOR(x / {float(cell_m)}) AS BIGINT) AS VARCHAR) || '_' || "
+        f"CAST(CAST(FLOOR(y / {float(cell_m)}) AS BIGINT) AS VARCHAR)"
+    )
+    return f"""
+        SELECT w.tk, DENSE_RANK() OVER (ORDER BY g.place) AS gk, g.place FROM {towers} w
+        JOIN (SELECT tower_id, {grid_of} AS place FROM {ref}) g ON g.tower_id = w.tower_id"""
 
 
 def gps_cells(t: str, x: str, y: str, rules: StayRules) -> str:

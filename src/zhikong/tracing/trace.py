@@ -115,7 +115,7 @@ def trace(
     hi = max(idx.column("end_s").to_pylist()) + 3600
     pipeline.prepare(
         engine, policy, lo, hi, derived=derived is not None,
-        parts=stays.fresh_parts(derived, lake_dir, policy.rules),
+        parts=stays.fresh_parts(derived, lake_dir, policy.rules, policy.companion.cell_m),
     )
 
     pipeline.register_index(engine, idx)

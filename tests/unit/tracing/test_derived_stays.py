@@ -160,8 +160,9 @@ def test_derived_gps_points_equal_the_points_from_the_lake(
 
 
 PREPARED = {
-    "stay_cell": "SELECT k.s, t.place, t.start_s, t.end_s FROM stay_cell t "
-    "JOIN pkey k ON k.pk = t.person",
+    "stay_cell": "SELECT k.s, c.tower_id, t.start_s, t.end_s, g.place FROM stay_cell t "
+    "JOIN pkey k ON k.pk = t.person JOIN cell_tower c ON c.tk = t.place "
+    "LEFT JOIN (SELECT DISTINCT gk, place FROM tower_grid) g ON g.gk = t.grid",
     "stay_venue": "SELECT k.s, t.place, t.start_s, t.end_s, t.kind FROM stay_venue t "
     "JOIN pkey k ON k.pk = t.person",
     "t_camera": "SELECT k.s, t.t, t.place FROM t_camera t JOIN pkey k ON k.pk = t.person",
@@ -180,7 +181,7 @@ def _prepared(
 ) -> dict[str, list[tuple[object, ...]]]:
     policy = load_policy()
     d = stays.fresh(lake, policy.rules) if derived else None
-    parts = stays.fresh_parts(d, lake, policy.rules)
+    parts = stays.fresh_parts(d, lake, policy.rules, policy.companion.cell_m)
     assert not derived or parts == set(stays.PARTS)
     with duckdb_engine() as eng:
         register_lake(eng, lake, stays=d)
@@ -222,24 +223,26 @@ def test_derived_parts_give_the_prepared_tables_of_the_lake(
         assert ("idJ", 1) in {(r[0], r[1]) for r in got["stay_short"]}, "the period's edge day is computed"
     if lo == (10, 0):
         assert {r[0] for r in got["stay_anchor"]} == {"idB"} and got["t_prox"] and got["t_camera"]
+        assert {r[4] for r in got["stay_cell"]} == {"0_0", "3_3"}  # the towers' 800 m grid cells
 
 
 def test_parts_follow_their_sources_and_rules(tmp_path: Path) -> None:
     _scenario_with_work_and_visits(tmp_path)
-    rules = load_policy().rules
+    rules, cell_m = load_policy().rules, load_policy().companion.cell_m
     stays.build_stays(tmp_path)
     d = stays.fresh(tmp_path, rules)
-    assert stays.fresh_parts(d, tmp_path, rules) == set(stays.PARTS)
+    assert stays.fresh_parts(d, tmp_path, rules, cell_m) == set(stays.PARTS)
     other = rules.model_copy(update={"gps_bin_minutes": 10, "visit_max_minutes": 60})
-    assert stays.fresh_parts(d, tmp_path, other) == {"pids", "anchor"}
+    assert stays.fresh_parts(d, tmp_path, other, cell_m) == {"pids", "anchor", "grid"}
+    assert stays.fresh_parts(d, tmp_path, rules, cell_m + 100) == set(stays.PARTS) - {"grid"}
     day = next((stays.stays_dir(tmp_path) / "stays").glob("day=*/part.parquet"))
     inode = day.stat().st_ino
     # new venue scans: the cell stays stay fresh, the other sources' part is derived again alone
     write_source(tmp_path, "venue_scan", [{"venue_id": "V-REST", "ts": at(13, 12), "pid": "idQ"}])
     d = stays.fresh(tmp_path, rules)
-    assert d is not None and stays.fresh_parts(d, tmp_path, rules) == set(stays.PARTS) - {"pids"}
+    assert d is not None and stays.fresh_parts(d, tmp_path, rules, cell_m) == set(stays.PARTS) - {"pids"}
     assert stays.build_stays(tmp_path).built
     d = stays.fresh(tmp_path, rules)
-    assert stays.fresh_parts(d, tmp_path, rules) == set(stays.PARTS)
+    assert stays.fresh_parts(d, tmp_path, rules, cell_m) == set(stays.PARTS)
     assert (d / day.relative_to(stays.stays_dir(tmp_path))).stat().st_ino == inode  # linked, not rebuilt
     assert "idQ" in pq.read_table(d / "src_pids.parquet").column("pid").to_pylist()
