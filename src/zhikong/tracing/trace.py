@@ -130,7 +130,7 @@ def trace(
     engine.create_table(
         "tr_comp",
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
-            FROM ({pipeline.companion_sql(policy, named=False)}) c GROUP BY case_key, contact""",
+            FROM ({pipeline.companion_sql(policy, named=False, hours=False)}) c GROUP BY case_key, contact""",
     )
     summarise(engine, policy, "tr_ev1", pipeline.EVIDENCE_ORDER, "tr_s1")
     # hop 1: close contacts, else companions (with evidence or without)
