@@ -387,12 +387,17 @@ def _day(col: str) -> str:
     return f"(({col}) + {LOCAL_OFFSET_S}) // 86400"
 
 
-def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
+def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = False) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
     Others' stays are first cut to the places the index persons were at and, per place, to the
     span of the index persons' time there (``env``), so the range join sees only candidates; both
-    sides are split by day (:func:`by_day`), so it compares stays of the same day only."""
+    sides are split by day (:func:`by_day`), so it compares stays of the same day only.
+
+    ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
+    ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
+    pair of stays."""
+    kind_col, kind_key = (", o.kind", " kind,") if kind else ("", "")
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
@@ -407,12 +412,12 @@ def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
         od AS ({by_day("oc", "start_s", "end_s")}),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
-                 GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, {distance_sql} AS distance
+                 GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1{kind_col}
           FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
           WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
-               SUM(s1 - s0) / 60.0 AS minutes, distance
-        FROM e GROUP BY case_key, hop, contact, place, distance, {_day("s0")}"""
+               SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
+        FROM e GROUP BY case_key, hop, contact, place,{kind_key} {_day("s0")}"""
 
 
 def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
@@ -427,7 +432,8 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
         "venue_scan": _overlap_sql(
             "stay_venue",
             "venue_scan",
-            f"CASE WHEN o.kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
+            f"CASE WHEN kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
+            kind=True,
         ),
         "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'")),
         "camera": f"""

@@ -316,6 +316,8 @@ def detectors(policy: Policy) -> dict[str, str]:
         near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
         anchor = ", ".join(f"'{k}'" for k in r.anchor_hours)
         day = f"({_midnight('s0')})"
+        # grouped by the stays' kind, the venue's (a function of the place), and the distance class
+        # taken from it per evidence row rather than per pair of stays
         out["venue_cell"] = f"""
             WITH st AS (
               SELECT person, place, kind, start_s, end_s, 0 AS inferred FROM stay_venue
@@ -335,16 +337,16 @@ def detectors(policy: Policy) -> dict[str, str]:
             od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
-                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1,
-                     CASE WHEN x.kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
+                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, x.kind
               FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0
                 AND {first_day("x", "a", "o", "start_s")}),
             per AS (
-              SELECT case_key, hop, contact, place, distance, MIN(s0) AS start_s, MAX(s1) AS end_s,
+              SELECT case_key, hop, contact, place, kind, MIN(s0) AS start_s, MAX(s1) AS end_s,
                      {_largest_sum("combo", (1, 2, 3))} AS minutes
-              FROM e GROUP BY case_key, hop, contact, place, distance, {day})
-            SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes, distance
+              FROM e GROUP BY case_key, hop, contact, place, kind, {day})
+            SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes,
+                   CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
             FROM per"""
     if r.visit_kinds:
         out["venue_visit"] = _visit_sql(policy)
