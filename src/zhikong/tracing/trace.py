@@ -132,7 +132,7 @@ def trace(
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
             FROM ({pipeline.companion_sql(policy, named=False)}) c GROUP BY case_key, contact""",
     )
-    summarise(engine, policy, "tr_ev1", pipeline.EVIDENCE_ORDER, "tr_s1")
+    summarise(engine, policy, "tr_ev1", "tr_s1")
     # hop 1: close contacts, else companions (with evidence or without)
     engine.create_table(
         "tr_c1",
@@ -223,13 +223,11 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
         ),
     )
     pipeline.drop_exposures(engine)
-    # in the order of the close contacts they came through (the hop-2 evidence order)
-    order = pipeline.EVIDENCE_ORDER.replace("case_key", "ck2")
+    # contributions listed in the order of the close contacts they came through
     summarise(
         engine,
         policy,
         "tr_ev2",
-        order,
         "tr_s2",
         min_minutes=policy.secondary_contact.min_minutes,
         first="ck2",
