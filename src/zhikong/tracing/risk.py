@@ -20,9 +20,9 @@ the order in which an engine adds.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -182,30 +182,45 @@ def close_rule(policy: Policy, min_minutes: float | None = None) -> str:
     return "(" + " OR ".join(rule) + ")"
 
 
-def contact_results(contacts: pa.Table, contributions: pa.Table) -> list[ContactResult]:
-    """``ContactResult``s from ``contacts`` (columns as its fields, without contributions) and their
-    ``contributions`` (``n``: the 1-based row of the contact, ``source``, ``score``), both in order;
-    contributions are rounded to 3 decimals."""
-    counts = np.bincount(
-        contributions.column("n").to_numpy() - 1, minlength=contacts.num_rows
-    ).tolist()
-    sources = pc.dictionary_encode(contributions.column("source")).combine_chunks()
-    names = sources.dictionary.to_pylist()
-    values = zip(
-        [names[i] for i in sources.indices.to_pylist()],
-        [round(v, 3) for v in contributions.column("score").to_pylist()],
-        strict=True,
+def strings(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A string column as a numpy object array (None for null), each distinct value one ``str``."""
+    d = pc.dictionary_encode(col)
+    if isinstance(d, pa.ChunkedArray):
+        d = d.combine_chunks()
+    values = np.array([*d.dictionary.to_pylist(), None], dtype=object)
+    return values[d.indices.fill_null(len(d.dictionary)).to_numpy()]
+
+
+def round3(values: np.ndarray) -> list[float]:
+    """``[round(v, 3) for v in values]``, vectorised: ``rint(v × 1000) / 1000`` is Python's correctly
+    rounded result except next to a tie, where Python's ``round`` decides."""
+    scaled = values * 1000.0
+    out = np.rint(scaled) / 1000.0
+    near = np.flatnonzero(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6)
+    out[near] = [round(float(v), 3) for v in values[near]]
+    return out.tolist()
+
+
+def contact_results(contacts: Mapping[str, Sequence[object]], contributions: pa.Table) -> list[ContactResult]:
+    """``ContactResult``s from ``contacts`` (a column of values per field, without contributions) and
+    their ``contributions`` (``n``: the 1-based row of the contact, ``source``, ``score``), both in
+    order; contributions are rounded to 3 decimals."""
+    n = len(contacts["case_key"])
+    bounds = np.searchsorted(contributions.column("n").to_numpy(), np.arange(1, n + 2)).tolist()
+    pairs = list(
+        zip(
+            strings(contributions.column("source")).tolist(),
+            round3(contributions.column("score").to_numpy()),
+            strict=True,
+        )
     )
-    cols = [
-        contacts.column(c).to_pylist()
-        for c in ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
-    ]
+    fields = ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
     # hundreds of thousands of small objects: the cyclic collector has nothing to find among them
     enabled = gc.isenabled()
     gc.disable()
     try:
-        contrib = [dict(islice(values, k)) for k in counts]
-        return list(map(ContactResult, *cols, contrib, contacts.column("via").to_pylist()))
+        contrib = [dict(pairs[a:b]) for a, b in pairwise(bounds)]
+        return list(map(ContactResult, *(contacts[f] for f in fields), contrib, contacts["via"]))
     finally:
         if enabled:
             gc.enable()

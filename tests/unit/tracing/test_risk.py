@@ -7,12 +7,13 @@ import math
 import random
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.tracing.policy import Policy, load_policy, parse_policy
-from zhikong.tracing.risk import contact_results, register_weights, scored_sql, summarise
+from zhikong.tracing.risk import contact_results, register_weights, round3, scored_sql, strings, summarise
 
 DAY = 86400
 ONSET = {1: 100 * DAY, 2: 100 * DAY + 3600}
@@ -219,8 +220,23 @@ def test_contact_results_carry_their_contributions_in_order() -> None:
     contrib = pa.table(
         {"n": [1, 1, 3], "source": ["venue_scan", "cell", "gps"], "score": [2.00049, 0.9995, 1.5]}
     )
-    got = contact_results(contacts, contrib)
+    got = contact_results(contacts.to_pydict(), contrib)
     assert [c.contributions for c in got] == [{"venue_scan": 2.0, "cell": 1.0}, {}, {"gps": 1.5}]
     assert list(got[0].contributions) == ["venue_scan", "cell"]
     assert (got[2].via, got[2].hop, got[2].cls, got[1].via) == ("r", 2, "secondary", None)
     assert got[0].explain() == "score 3.0 = venue_scan 2.0, cell 1.0"
+
+
+def test_round3_rounds_as_python_does() -> None:
+    rng = np.random.default_rng(4)
+    # sums rounded to 6 decimals, many of them ties at the 4th decimal (…x500)
+    values = np.concatenate(
+        [rng.integers(0, 10**9, 5000) / 1e6, (rng.integers(0, 10**6, 5000) * 1000 + 500) / 1e6, [0.0, 2.0005]]
+    )
+    assert round3(values) == [round(float(v), 3) for v in values]
+    assert round3(np.array([])) == []
+
+
+def test_strings_keep_nulls() -> None:
+    got = strings(pa.chunked_array([["a", None], ["b", "a"]]))
+    assert got.tolist() == ["a", None, "b", "a"] and got[0] is got[3]
