@@ -295,12 +295,14 @@ def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.D
     t = engine.sql(ev)
     schema = pipeline.EVIDENCE_SCHEMA.append(pa.field("score", pa.float64()))
     schema = schema.append(pa.field("via", pa.string()))
-    plain = [f for f in schema if f.name not in ("case_key", "contact", "via")]
-    evidence = t.select([f.name for f in plain]).cast(pa.schema(plain)).to_pandas()
-    evidence.insert(0, "case_key", _named(case_name, t.column("case_key")))
-    evidence.insert(2, "contact", _named(person, t.column("contact")))
-    evidence["via"] = _named(person, t.column("via"))
-    return contact_results(contacts, contrib), evidence
+    plain = pa.schema([f for f in schema if f.name not in ("case_key", "contact", "via")])
+    frame = t.select(plain.names).cast(plain).to_pandas()
+    named = {"case_key": (case_name, "case_key"), "contact": (person, "contact"), "via": (person, "via")}
+    data = {
+        f.name: _named(named[f.name][0], t.column(named[f.name][1])) if f.name in named else frame[f.name]
+        for f in schema
+    }
+    return contact_results(contacts, contrib), pd.DataFrame(data, copy=False)
 
 
 def _names(engine: QueryEngine, sql: str) -> np.ndarray:
