@@ -160,12 +160,18 @@ def trace(
     )
     if hop2:
         _secondary(engine, policy)
-    contacts, evidence = _outputs(engine, hop2)
-    ranking = engine.sql(
-        "SELECT c.name AS case_key, k.s AS contact, s.score, s.close_minutes FROM tr_s1 s "
-        "JOIN tr_case c ON c.case_key = s.case_key JOIN pkey k ON k.pk = s.contact "
-        "ORDER BY s.case_key, s.contact"
-    ).to_pandas()
+    case_name = _names(engine, "SELECT case_key AS k, name FROM tr_case")
+    person = _names(engine, "SELECT pk AS k, s AS name FROM pkey")
+    contacts, evidence = _outputs(engine, hop2, case_name, person)
+    t = engine.sql("SELECT case_key, contact, score, close_minutes FROM tr_s1 ORDER BY case_key, contact")
+    ranking = pd.DataFrame(
+        {
+            "case_key": _named(case_name, t.column("case_key")),
+            "contact": _named(person, t.column("contact")),
+            **{c: t.column(c).cast(pa.float64()).to_numpy() for c in ("score", "close_minutes")},
+        },
+        copy=False,
+    )
     engine.drop(*TABLES)
     return TraceResult(
         contacts=contacts,
@@ -241,11 +247,14 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     )
 
 
-def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.DataFrame]:
+def _outputs(
+    engine: QueryEngine, hop2: bool, case_name: np.ndarray, person: np.ndarray
+) -> tuple[list[ContactResult], pd.DataFrame]:
     """The classified contacts (by case, score descending, contact) and the evidence (hop 1: every
     row; then the secondary contacts' rows), named. The evidence is in no particular order
     (:func:`sort_evidence`). Names are looked up in Python (``_names``): joining them in SQL made
-    the engine carry a million long strings through the joins and the conversion."""
+    the engine carry a million long strings through the joins and the conversion: ``case_name``
+    and ``person`` are the names by number."""
     rows = (
         "SELECT case_key, contact, cls, 1 AS hop, score, close_minutes, first_s, last_s, "
         "CAST(NULL AS BIGINT) AS via FROM tr_c1"
@@ -262,8 +271,6 @@ def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.D
         "tr_out",
         f"SELECT r.*, ROW_NUMBER() OVER (ORDER BY case_key, score DESC, contact) AS n FROM ({rows}) r",
     )
-    case_name = _names(engine, "SELECT case_key AS k, name FROM tr_case")
-    person = _names(engine, "SELECT pk AS k, s AS name FROM pkey")
     t = engine.sql(
         "SELECT case_key, contact, cls, hop, score, close_minutes, first_s, last_s, via "
         "FROM tr_out ORDER BY n"
