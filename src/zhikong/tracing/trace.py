@@ -267,9 +267,18 @@ def _outputs(
             UNION ALL
             SELECT case_key, contact, 'secondary' AS cls, 2 AS hop, score, close_minutes, first_s, last_s, via
             FROM tr_s2 WHERE is_close"""
+    # numbered by case, score descending, contact: within each case (the engine sorts the cases in
+    # parallel), after the contacts of the cases before it
     engine.create_table(
         "tr_out",
-        f"SELECT r.*, ROW_NUMBER() OVER (ORDER BY case_key, score DESC, contact) AS n FROM ({rows}) r",
+        f"""
+        WITH r AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY case_key ORDER BY score DESC, contact) AS k
+                   FROM ({rows}) r),
+             b AS (SELECT case_key, SUM(COUNT(*)) OVER (ORDER BY case_key) - COUNT(*) AS before
+                   FROM r GROUP BY case_key)
+        SELECT r.case_key, r.contact, r.cls, r.hop, r.score, r.close_minutes, r.first_s, r.last_s, r.via,
+               b.before + r.k AS n
+        FROM r JOIN b ON b.case_key = r.case_key""",
     )
     t = engine.sql(
         "SELECT case_key, contact, cls, hop, score, close_minutes, first_s, last_s, via "
