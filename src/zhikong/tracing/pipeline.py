@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from zhikong.core.errors import InvalidInput
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
 from zhikong.tracing.intervals import by_day, first_day, register_days
@@ -386,12 +387,17 @@ def _day(col: str) -> str:
     return f"(({col}) + {LOCAL_OFFSET_S}) // 86400"
 
 
-def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
+def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = False) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
     Others' stays are first cut to the places the index persons were at and, per place, to the
     span of the index persons' time there (``env``), so the range join sees only candidates; both
-    sides are split by day (:func:`by_day`), so it compares stays of the same day only."""
+    sides are split by day (:func:`by_day`), so it compares stays of the same day only.
+
+    ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
+    ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
+    pair of stays."""
+    kind_col, kind_key = (", o.kind", " kind,") if kind else ("", "")
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
@@ -406,12 +412,12 @@ def _overlap_sql(stays: str, source: str, distance_sql: str) -> str:
         od AS ({by_day("oc", "start_s", "end_s")}),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
-                 GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, {distance_sql} AS distance
+                 GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1{kind_col}
           FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
           WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
-               SUM(s1 - s0) / 60.0 AS minutes, distance
-        FROM e GROUP BY case_key, hop, contact, place, distance, {_day("s0")}"""
+               SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
+        FROM e GROUP BY case_key, hop, contact, place,{kind_key} {_day("s0")}"""
 
 
 def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
@@ -426,7 +432,8 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
         "venue_scan": _overlap_sql(
             "stay_venue",
             "venue_scan",
-            f"CASE WHEN o.kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
+            f"CASE WHEN kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
+            kind=True,
         ),
         "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'")),
         "camera": f"""
@@ -509,12 +516,16 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
     return out
 
 
-def companion_sql(policy: Policy, *, named: bool = True) -> str:
+def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule); on case and person
-    numbers unless ``named``."""
+    numbers unless ``named``.
+
+    Without ``hours`` (on numbers only), the same pairs without their ``resident_hours``, the place
+    a grid cell number: a contact's hours in a cell are then summed only for the pairs the index
+    person's own hours there do not already qualify (their home cell, mostly)."""
     c = policy.companion
-    sql = f"""
+    head = f"""
         WITH ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
@@ -522,11 +533,30 @@ def companion_sql(policy: Policy, *, named: bool = True) -> str:
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
                 FROM {GRID_STAYS} s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
-                  AND s.person = i.person GROUP BY s.person, s.place),
+                  AND s.person = i.person GROUP BY s.person, s.place),"""
+
+    def res_all(pairs: str) -> str:
+        return f"""
         res_all AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours FROM {GRID_STAYS} s
-                    JOIN (SELECT DISTINCT contact, place FROM pair) q
+                    JOIN (SELECT DISTINCT contact, place FROM {pairs}) q
                       ON q.contact = s.person AND q.place = s.place
-                    GROUP BY s.person, s.place)
+                    GROUP BY s.person, s.place)"""
+
+    if not hours:
+        if named:
+            raise InvalidInput("companion pairs without their hours are on numbers only", field="hours")
+        return f"""{head}
+        pi AS (
+          SELECT p.case_key, p.hop, p.contact, p.place, p.minutes, p.start_s, p.end_s,
+                 COALESCE(ri.hours, 0) AS own_hours
+          FROM pair p JOIN idx i ON i.case_key = p.case_key AND i.hop = p.hop
+          LEFT JOIN res ri ON ri.person = i.person AND ri.place = p.place),
+        {res_all(f"pi WHERE own_hours <= {c.resident_hours}")}
+        SELECT p.case_key, p.hop, p.contact, p.place, p.minutes, p.start_s, p.end_s
+        FROM pi p LEFT JOIN res_all ro ON ro.person = p.contact AND ro.place = p.place
+        WHERE p.own_hours > {c.resident_hours} OR COALESCE(ro.hours, 0) > {c.resident_hours}"""
+    sql = f"""{head}
+        {res_all("pair")}
         SELECT p.case_key, p.hop, p.contact, g.place, p.minutes, p.start_s, p.end_s,
                GREATEST(COALESCE(ri.hours, 0), COALESCE(ro.hours, 0)) AS resident_hours
         FROM pair p JOIN idx i ON i.case_key = p.case_key AND i.hop = p.hop

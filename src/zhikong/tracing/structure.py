@@ -196,6 +196,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
           ON t.tower_id = c.tower""",
     )
+    # A stay between two stays of one (person, tower, day) group starts that day too (a stay ends at
+    # or after its start), so the search for one on another tower joins on the day as well: each
+    # short stay meets its owner's stays of that day only, not of the whole period.
     engine.create_table(
         "visit_ext",
         f"""
@@ -213,7 +216,8 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         sm AS (
           SELECT b.person, b.tower, b.start_s, b.end_s,
                  CASE WHEN b.prev_end IS NULL OR COUNT(o.person) > 0 THEN 1 ELSE 0 END AS brk
-          FROM sb b LEFT JOIN stay_cell o ON o.person = b.person AND o.place <> b.tower
+          FROM sb b LEFT JOIN stay_cell o ON o.person = b.person
+            AND {_midnight("o.start_s")} = {_midnight("b.start_s")} AND o.place <> b.tower
             AND o.start_s >= b.prev_end AND o.start_s < b.start_s
           GROUP BY b.person, b.tower, b.start_s, b.end_s, b.prev_end),
         sr AS (
@@ -232,6 +236,15 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
           AND c.start_s <= v.start_s + {tol} AND c.end_s > v.start_s
         GROUP BY v.person, v.venue, v.kind, v.start_s, v.end_s""",
     )
+
+
+def _largest_sum(key: str, values: tuple[int, ...]) -> str:
+    """Minutes of the largest of the per-``key`` sums of ``s1 - s0`` in a group (every row's
+    ``s1 > s0``, ``key`` one of ``values``): in one aggregation, the figure of summing per key and
+    then taking the largest sum (each sum is exact in whole seconds; the largest divided by 60 is
+    the largest of the divided)."""
+    sums = ", ".join(f"SUM(CASE WHEN {key} = {v} THEN s1 - s0 ELSE 0 END)" for v in values)
+    return f"GREATEST({sums}) / 60.0"
 
 
 def _visit_sql(policy: Policy) -> str:
@@ -287,13 +300,12 @@ def _visit_sql(policy: Policy) -> str:
           FROM x3 JOIN visit_ext o ON o.venue = x3.venue AND o.start_s < x3.b AND o.end_s > x3.a
           WHERE o.person <> x3.person AND x3.extended + o.extended > 0),
         per AS (
-          SELECT case_key, hop, contact, place, kind, both_scanned, {day} AS d, MIN(s0) AS start_s,
-                 MAX(s1) AS end_s, SUM(s1 - s0) / 60.0 AS minutes
-          FROM e WHERE s1 > s0 GROUP BY case_key, hop, contact, place, kind, both_scanned, {day})
-        SELECT case_key, hop, contact, 'cell' AS source, place, MIN(start_s) AS start_s, MAX(end_s) AS end_s,
-               MAX(minutes) AS minutes,
+          SELECT case_key, hop, contact, place, kind, MIN(s0) AS start_s, MAX(s1) AS end_s,
+                 {_largest_sum("both_scanned", (0, 1))} AS minutes
+          FROM e WHERE s1 > s0 GROUP BY case_key, hop, contact, place, kind, {day})
+        SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes,
                CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
-        FROM per GROUP BY case_key, hop, contact, place, kind, d"""
+        FROM per"""
 
 
 def detectors(policy: Policy) -> dict[str, str]:
@@ -304,6 +316,8 @@ def detectors(policy: Policy) -> dict[str, str]:
         near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
         anchor = ", ".join(f"'{k}'" for k in r.anchor_hours)
         day = f"({_midnight('s0')})"
+        # grouped by the stays' kind, the venue's (a function of the place), and the distance class
+        # taken from it per evidence row rather than per pair of stays
         out["venue_cell"] = f"""
             WITH st AS (
               SELECT person, place, kind, start_s, end_s, 0 AS inferred FROM stay_venue
@@ -323,18 +337,17 @@ def detectors(policy: Policy) -> dict[str, str]:
             od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
-                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1,
-                     CASE WHEN x.kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
+                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, x.kind
               FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0
                 AND {first_day("x", "a", "o", "start_s")}),
             per AS (
-              SELECT case_key, hop, contact, place, distance, combo, {day} AS d, MIN(s0) AS start_s,
-                     MAX(s1) AS end_s, SUM(s1 - s0) / 60.0 AS minutes
-              FROM e GROUP BY case_key, hop, contact, place, distance, combo, {day})
-            SELECT case_key, hop, contact, 'cell' AS source, place, MIN(start_s) AS start_s,
-                   MAX(end_s) AS end_s, MAX(minutes) AS minutes, distance
-            FROM per GROUP BY case_key, hop, contact, place, distance, d"""
+              SELECT case_key, hop, contact, place, kind, MIN(s0) AS start_s, MAX(s1) AS end_s,
+                     {_largest_sum("combo", (1, 2, 3))} AS minutes
+              FROM e GROUP BY case_key, hop, contact, place, kind, {day})
+            SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes,
+                   CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
+            FROM per"""
     if r.visit_kinds:
         out["venue_visit"] = _visit_sql(policy)
     s = policy.school

@@ -136,7 +136,7 @@ def trace(
     engine.create_table(
         "tr_comp",
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
-            FROM ({pipeline.companion_sql(policy, named=False)}) c GROUP BY case_key, contact""",
+            FROM ({pipeline.companion_sql(policy, named=False, hours=False)}) c GROUP BY case_key, contact""",
     )
     summarise(engine, policy, "tr_ev1", "tr_s1")
     # hop 1: close contacts, else companions (with evidence or without)
@@ -182,6 +182,9 @@ def trace(
     )
 
 
+#: hop-2 index rows are numbered case × VIA_BASE + close contact (person numbers are below it)
+VIA_BASE = 1 << 32
+
 #: the tables a trace leaves on the engine until its outputs are read
 TABLES = (
     *("tr_case", "tr_ev1", "tr_comp", "tr_s1_ps", "tr_s1", "tr_c1"),
@@ -195,11 +198,12 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     contacts of the case at hop 1 and index persons are not secondary contacts."""
     close = ", ".join(f"'{d}'" for d in policy.close_contact.close_range) or "''"
     # one hop-2 index row per close pair, numbered in (case, close contact) order: the detectors
-    # group by it, and the evidence comes out in that order
+    # group by it, and the evidence comes out in that order. The number is case × VIA_BASE + close
+    # contact, so the evidence gives both back by arithmetic rather than by a join of every row
     engine.create_table(
         "tr_via",
         f"""
-        SELECT ROW_NUMBER() OVER (ORDER BY s.case_key, s.contact) AS ck2, s.case_key, s.contact AS via,
+        SELECT s.case_key * {VIA_BASE} + s.contact AS ck2, s.case_key, s.contact AS via,
                k.onset_s, GREATEST(k.start_s, COALESCE(f.first_s, k.start_s)) AS start_s, k.end_s
         FROM tr_s1 s JOIN tr_case k ON k.case_key = s.case_key
         LEFT JOIN (SELECT case_key, contact, MIN(start_s) AS first_s FROM tr_ev1
@@ -224,9 +228,11 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
         "tr_ev2",
         scored_sql(
             f"""
-            SELECT v.case_key, {cols}, e.det, v.ck2, v.via
-            FROM ({pipeline.exposures(engine, policy, hop2)}) e JOIN tr_via v ON v.ck2 = e.case_key
-            LEFT JOIN tr_s1 c ON c.case_key = v.case_key AND c.contact = e.contact AND c.is_close
+            SELECT e.case_key // {VIA_BASE} AS case_key, {cols}, e.det, e.case_key AS ck2,
+                   e.case_key % {VIA_BASE} AS via
+            FROM ({pipeline.exposures(engine, policy, hop2)}) e
+            LEFT JOIN tr_s1 c ON c.case_key = e.case_key // {VIA_BASE} AND c.contact = e.contact
+              AND c.is_close
             LEFT JOIN (SELECT DISTINCT person FROM tr_case WHERE person IS NOT NULL) x
               ON x.person = e.contact
             WHERE c.case_key IS NULL AND x.person IS NULL""",

@@ -140,3 +140,24 @@ def test_stays_companions_and_baselines_are_identical(world: World, cases: list[
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(list(df.columns)).reset_index(drop=True)
+
+
+def test_companion_pairs_without_hours_are_the_pairs_with_hours(world: World, cases: list[IndexCase]) -> None:
+    """The trace's companion pairs (``hours=False``: a contact's hours summed only where the index
+    person's own do not qualify the pair) are the rule's pairs."""
+    policy = load_policy()
+    idx = index_table(cases, policy)
+    lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
+    hi = max(idx.column("end_s").to_pylist()) + 3600
+    with duckdb_engine() as eng:
+        register_lake(eng, world_lake(world))
+        eng.register_arrow("ledger", world.ledger())
+        pipeline.prepare(eng, policy, lo, hi)
+        pipeline.register_index(eng, idx)
+        cols = "case_key, hop, contact, minutes, start_s, end_s"
+        full = eng.sql(f"SELECT {cols} FROM ({pipeline.companion_sql(policy, named=False)}) q").to_pandas()
+        fast = eng.sql(
+            f"SELECT {cols} FROM ({pipeline.companion_sql(policy, named=False, hours=False)}) q"
+        ).to_pandas()
+    assert len(full) > 0
+    pd.testing.assert_frame_equal(_sorted(fast), _sorted(full))
