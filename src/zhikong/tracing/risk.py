@@ -13,15 +13,16 @@ every source so a field worker sees why it ranks where it does. Classes follow t
 * ``secondary`` — a close contact of a close contact, from that person's exposure on (hop 2).
 
 The SQL here reads and writes engine tables on case and person numbers (``tracing.pipeline``);
-sums of scores and minutes are taken in evidence order (:func:`summarise`).
+sums of scores and minutes are rounded to 6 decimals (:func:`summarise`), so they do not depend on
+the order in which an engine adds.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -107,108 +108,64 @@ def scored_sql(evidence: str, cases: str, policy: Policy) -> str:
         JOIN w_day wi ON wi.day = LEAST(GREATEST({day}, {lo}), {hi})"""
 
 
-def kahan_sums(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per group ``0 … n-1``, the sum of ``values`` in row order with Kahan compensation (as pandas'
-    grouped sum adds them: the same float result for the same rows in the same order)."""
-    total = np.zeros(n)
-    comp = np.zeros(n)
-    if len(groups) == 0:
-        return total
-    order = np.argsort(groups, kind="stable")
-    g = groups[order]
-    first = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    rank = np.arange(len(g)) - np.repeat(first, np.diff(np.r_[first, len(g)]))
-    by_rank = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
-    for k in range(len(bounds) - 1):  # the k-th value of every group at once
-        rows = order[by_rank[bounds[k] : bounds[k + 1]]]
-        gg = groups[rows]
-        y = values[rows] - comp[gg]
-        t = total[gg] + y
-        c = (t - total[gg]) - y
-        comp[gg] = np.where(np.isnan(c), 0.0, c)
-        total[gg] = t
-    return total
+#: scores and close-range minutes are rounded to this many decimals (:func:`rounded`)
+DECIMALS = 6
+
+
+def rounded(expr: str) -> str:
+    """SQL: ``expr`` (a non-negative DOUBLE) rounded half up to :data:`DECIMALS` decimals, as
+    ``floor(x × 10^d + 0.5) / 10^d`` in double arithmetic, the same on every engine (and in numpy).
+
+    Sums are rounded so that they do not depend on the order an engine adds in: two orders give
+    sums a few units in the last place apart, which rounding maps to the same value (unless the
+    exact sum lies on a rounding boundary, at the 7th decimal)."""
+    scale = _double(10.0**DECIMALS)
+    return f"(FLOOR(({expr}) * {scale} + CAST(0.5 AS DOUBLE)) / {scale})"
 
 
 def summarise(
     engine: QueryEngine,
     policy: Policy,
     scored: str,
-    order: str,
     name: str,
     *,
     min_minutes: float | None = None,
     first: str = "0",
     keep: tuple[str, ...] = (),
 ) -> None:
-    """Per case and contact of evidence table ``scored`` (numbered, with ``score``):
+    """Per case and contact of evidence table ``scored`` (with ``score``):
 
-    * table ``<name>_ps``, per case, contact and source: ``score``, close-range minutes
-      (``close_min``), first and last time, ``household`` (1 when a row is the household's) and
-      ``ord``, the smallest value of ``first`` (contributions are listed by it, then by source);
+    * table ``<name>_ps``, per case, contact and source: ``score`` (the sum of its rows' scores),
+      close-range minutes (``close_min``, the sum of its close-range rows' minutes), first and last
+      time, ``household`` (1 when a row is the household's) and ``ord``, the smallest value of
+      ``first`` (contributions are listed by it, then by source);
     * table ``<name>``, per case and contact: ``score`` (the sum over sources), ``close_minutes``
       (the largest source's), first/last time, ``household`` and ``is_close`` (:func:`close_rule`,
       with ``min_minutes``).
 
-    Sums add the rows in evidence order (``order``, an ORDER BY list over ``scored``) with Kahan
-    compensation, and a pair's sources by ``ord``, then source: the same floats whatever order the
-    engine aggregates in. ``keep``: columns of ``scored`` whose smallest value both tables keep.
-    """
+    Every sum is :func:`rounded` (the pair's score is the rounded sum of its sources' rounded
+    scores), so the close rule compares values that do not depend on the order of the rows.
+    ``keep``: columns of ``scored`` whose smallest value both tables keep."""
     close = _strings(policy.close_contact.close_range)
     extra = "".join(f", MIN({c}) AS {c}" for c in keep)
+    close_min = f"CASE WHEN distance IN ({close}) THEN minutes ELSE 0.0 END"
     engine.create_table(
-        f"{name}_g",
+        f"{name}_ps",
         f"""
-        SELECT case_key, contact, source, ROW_NUMBER() OVER (ORDER BY case_key, contact, source) - 1 AS g,
-               DENSE_RANK() OVER (ORDER BY case_key, contact) - 1 AS q, MIN(start_s) AS first_s,
+        SELECT case_key, contact, source, {rounded("SUM(score)")} AS score,
+               {rounded(f"SUM({close_min})")} AS close_min, MIN(start_s) AS first_s,
                MAX(end_s) AS last_s, MAX(CASE WHEN distance = 'household' THEN 1 ELSE 0 END) AS household,
                MIN({first}) AS ord{extra}
         FROM {scored} GROUP BY case_key, contact, source""",
-    )
-    rows = engine.sql(
-        f"""
-        SELECT p.g, e.score, CASE WHEN e.distance IN ({close}) THEN e.minutes ELSE 0.0 END AS close_min
-        FROM {scored} e JOIN {name}_g p ON p.case_key = e.case_key AND p.contact = e.contact
-          AND p.source = e.source
-        ORDER BY {", ".join(f"e.{c}" for c in order.split(", "))}"""
-    )
-    g = rows.column("g").to_numpy()
-    n = int(g.max()) + 1 if len(g) else 0  # every group has rows
-    engine.register_arrow(
-        f"{name}_sums",
-        pa.table(
-            {
-                "g": np.arange(n, dtype=np.int64),
-                "score": kahan_sums(g, rows.column("score").to_numpy(), n),
-                "close_min": kahan_sums(g, rows.column("close_min").to_numpy(), n),
-            }
-        ),
-    )
-    engine.create_table(
-        f"{name}_ps", f"SELECT p.*, s.score, s.close_min FROM {name}_g p JOIN {name}_sums s ON s.g = p.g"
-    )
-    per_src = engine.sql(f"SELECT q, score FROM {name}_ps ORDER BY q, ord, source")
-    q = per_src.column("q").to_numpy()
-    pairs = int(q.max()) + 1 if len(q) else 0
-    engine.register_arrow(
-        f"{name}_sums",
-        pa.table(
-            {
-                "q": np.arange(pairs, dtype=np.int64),
-                "score": kahan_sums(q, per_src.column("score").to_numpy(), pairs),
-            }
-        ),
     )
     engine.create_table(
         name,
         f"""
         SELECT s.*, {close_rule(policy, min_minutes)} AS is_close FROM (
-          SELECT p.case_key, p.contact, MIN(t.score) AS score, MAX(p.close_min) AS close_minutes,
-                 MIN(p.first_s) AS first_s, MAX(p.last_s) AS last_s, MAX(p.household) AS household{extra}
-          FROM {name}_ps p JOIN {name}_sums t ON t.q = p.q GROUP BY p.case_key, p.contact) s""",
+          SELECT case_key, contact, {rounded("SUM(score)")} AS score, MAX(close_min) AS close_minutes,
+                 MIN(first_s) AS first_s, MAX(last_s) AS last_s, MAX(household) AS household{extra}
+          FROM {name}_ps GROUP BY case_key, contact) s""",
     )
-    engine.drop(f"{name}_g", f"{name}_sums")
 
 
 def close_rule(policy: Policy, min_minutes: float | None = None) -> str:
@@ -225,30 +182,45 @@ def close_rule(policy: Policy, min_minutes: float | None = None) -> str:
     return "(" + " OR ".join(rule) + ")"
 
 
-def contact_results(contacts: pa.Table, contributions: pa.Table) -> list[ContactResult]:
-    """``ContactResult``s from ``contacts`` (columns as its fields, without contributions) and their
-    ``contributions`` (``n``: the 1-based row of the contact, ``source``, ``score``), both in order;
-    contributions are rounded to 3 decimals."""
-    counts = np.bincount(
-        contributions.column("n").to_numpy() - 1, minlength=contacts.num_rows
-    ).tolist()
-    sources = pc.dictionary_encode(contributions.column("source")).combine_chunks()
-    names = sources.dictionary.to_pylist()
-    values = zip(
-        [names[i] for i in sources.indices.to_pylist()],
-        [round(v, 3) for v in contributions.column("score").to_pylist()],
-        strict=True,
+def strings(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A string column as a numpy object array (None for null), each distinct value one ``str``."""
+    d = pc.dictionary_encode(col)
+    if isinstance(d, pa.ChunkedArray):
+        d = d.combine_chunks()
+    values = np.array([*d.dictionary.to_pylist(), None], dtype=object)
+    return values[d.indices.fill_null(len(d.dictionary)).to_numpy()]
+
+
+def round3(values: np.ndarray) -> list[float]:
+    """``[round(v, 3) for v in values]``, vectorised: ``rint(v × 1000) / 1000`` is Python's correctly
+    rounded result except next to a tie, where Python's ``round`` decides."""
+    scaled = values * 1000.0
+    out = np.rint(scaled) / 1000.0
+    near = np.flatnonzero(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6)
+    out[near] = [round(float(v), 3) for v in values[near]]
+    return out.tolist()
+
+
+def contact_results(contacts: Mapping[str, Sequence[object]], contributions: pa.Table) -> list[ContactResult]:
+    """``ContactResult``s from ``contacts`` (a column of values per field, without contributions) and
+    their ``contributions`` (``n``: the 1-based row of the contact, ``source``, ``score``), both in
+    order; contributions are rounded to 3 decimals."""
+    n = len(contacts["case_key"])
+    bounds = np.searchsorted(contributions.column("n").to_numpy(), np.arange(1, n + 2)).tolist()
+    pairs = list(
+        zip(
+            strings(contributions.column("source")).tolist(),
+            round3(contributions.column("score").to_numpy()),
+            strict=True,
+        )
     )
-    cols = [
-        contacts.column(c).to_pylist()
-        for c in ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
-    ]
+    fields = ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
     # hundreds of thousands of small objects: the cyclic collector has nothing to find among them
     enabled = gc.isenabled()
     gc.disable()
     try:
-        contrib = [dict(islice(values, k)) for k in counts]
-        return list(map(ContactResult, *cols, contrib, contacts.column("via").to_pylist()))
+        contrib = [dict(pairs[a:b]) for a, b in pairwise(bounds)]
+        return list(map(ContactResult, *(contacts[f] for f in fields), contrib, contacts["via"]))
     finally:
         if enabled:
             gc.enable()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from zhikong.tracing.lake import LEDGER_SCHEMA
 from zhikong.tracing.models import Case, Contact, ContactClass, Exposure, RunStatus, TraceRun
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.roster import RosterImport, import_roster
-from zhikong.tracing.trace import IndexCase, TraceResult, trace
+from zhikong.tracing.trace import IndexCase, TraceResult, sort_evidence, trace
 
 
 @dataclass(frozen=True)
@@ -205,10 +206,7 @@ def run_trace(
     session.add(run)
     session.flush()
     people = _person_ids(session, {c.contact for c in result.contacts})
-    ev = result.evidence
-    groups: dict[tuple[str, str], pd.DataFrame] = (
-        {(str(k[0]), str(k[1])): g for k, g in ev.groupby(["case_key", "contact"])} if not ev.empty else {}
-    )
+    spans, ev = exposure_rows(result.evidence)
     by_id = {str(c.id): c for c in cases}
     for r in result.contacts:
         q = getattr(policy.quarantine, r.cls)
@@ -229,16 +227,17 @@ def run_trace(
             quarantine_central_days=q.central_days,
             quarantine_home_days=q.home_days,
         )
-        for e in groups.get((r.case_key, r.contact), pd.DataFrame()).itertuples(index=False):
+        lo, hi = spans.get((r.case_key, r.contact), (0, 0))
+        for i in range(lo, hi):
             contact.exposures.append(
                 Exposure(
-                    source=str(e.source),
-                    place=str(e.place)[:128],
-                    start_at=datetime.fromtimestamp(int(e.start_s), UTC),
-                    end_at=datetime.fromtimestamp(int(e.end_s), UTC),
-                    minutes=round(float(e.minutes), 1),
-                    distance=str(e.distance),
-                    score=round(float(e.score), 3),
+                    source=str(ev["source"][i]),
+                    place=str(ev["place"][i])[:128],
+                    start_at=datetime.fromtimestamp(int(ev["start_s"][i]), UTC),  # type: ignore[call-overload]
+                    end_at=datetime.fromtimestamp(int(ev["end_s"][i]), UTC),  # type: ignore[call-overload]
+                    minutes=round(float(ev["minutes"][i]), 1),  # type: ignore[arg-type]
+                    distance=str(ev["distance"][i]),
+                    score=round(float(ev["score"][i]), 3),  # type: ignore[arg-type]
                 )
             )
         session.add(contact)
@@ -249,6 +248,28 @@ def run_trace(
     publish("tracing.run_finished", {"run_id": run.id, "contacts": run.contacts, "at": now.isoformat()},
             session=session)
     return run, result
+
+
+#: the order of a contact's stored exposures: hop 1, then hop 2 by the close contact they came through
+EXPOSURE_ORDER = [
+    *("case_key", "contact", "hop", "via", "source"),
+    *("start_s", "place", "end_s", "minutes", "distance"),
+]
+
+
+def exposure_rows(
+    evidence: pd.DataFrame,
+) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[str, list[object]]]:
+    """The evidence of a trace for storing: its columns as lists, sorted once by
+    :data:`EXPOSURE_ORDER`, and for each (case, contact) the range of its rows (``[lo, hi)``)."""
+    if evidence.empty:
+        return {}, {}
+    ev = sort_evidence(evidence, EXPOSURE_ORDER)
+    case, contact = ev["case_key"].to_numpy(), ev["contact"].to_numpy()
+    cuts = (np.flatnonzero((case[1:] != case[:-1]) | (contact[1:] != contact[:-1])) + 1).tolist()
+    starts, ends = [0, *cuts], [*cuts, len(ev)]
+    spans = {(str(case[a]), str(contact[a])): (a, b) for a, b in zip(starts, ends, strict=True)}
+    return spans, {c: ev[c].tolist() for c in ev.columns}
 
 
 def contacts_frame(session: Session, run_id: int) -> pd.DataFrame:

@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -25,6 +27,7 @@ from zhikong.tracing.risk import (
     contact_results,
     register_weights,
     scored_sql,
+    strings,
     summarise,
 )
 
@@ -45,7 +48,10 @@ class IndexCase:
 
 @dataclass
 class TraceResult:
+    #: by case, score descending, contact
     contacts: list[ContactResult]
+    #: the evidence rows (every hop-1 row, and the secondary contacts' hop-2 rows), in no particular
+    #: order: :func:`sort_evidence` sorts them
     evidence: pd.DataFrame
     sources: dict[str, bool]
     without_trajectory: list[str] = field(default_factory=list)
@@ -135,7 +141,7 @@ def trace(
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
             FROM ({pipeline.companion_sql(policy, named=False, hours=False)}) c GROUP BY case_key, contact""",
     )
-    summarise(engine, policy, "tr_ev1", pipeline.EVIDENCE_ORDER, "tr_s1")
+    summarise(engine, policy, "tr_ev1", "tr_s1")
     # hop 1: close contacts, else companions (with evidence or without)
     engine.create_table(
         "tr_c1",
@@ -157,12 +163,18 @@ def trace(
     )
     if hop2:
         _secondary(engine, policy)
-    contacts, evidence = _outputs(engine, hop2)
-    ranking = engine.sql(
-        "SELECT c.name AS case_key, k.s AS contact, s.score, s.close_minutes FROM tr_s1 s "
-        "JOIN tr_case c ON c.case_key = s.case_key JOIN pkey k ON k.pk = s.contact "
-        "ORDER BY s.case_key, s.contact"
-    ).to_pandas()
+    case_name = _names(engine, "SELECT case_key AS k, name FROM tr_case")
+    person = _names(engine, "SELECT pk AS k, s AS name FROM pkey")
+    contacts, evidence = _outputs(engine, hop2, case_name, person)
+    t = engine.sql("SELECT case_key, contact, score, close_minutes FROM tr_s1 ORDER BY case_key, contact")
+    ranking = pd.DataFrame(
+        {
+            "case_key": _named(case_name, t.column("case_key")),
+            "contact": _named(person, t.column("contact")),
+            **{c: t.column(c).cast(pa.float64()).to_numpy() for c in ("score", "close_minutes")},
+        },
+        copy=False,
+    )
     engine.drop(*TABLES)
     return TraceResult(
         contacts=contacts,
@@ -232,13 +244,11 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
         ),
     )
     pipeline.drop_exposures(engine)
-    # in the order of the close contacts they came through (the hop-2 evidence order)
-    order = pipeline.EVIDENCE_ORDER.replace("case_key", "ck2")
+    # contributions listed in the order of the close contacts they came through
     summarise(
         engine,
         policy,
         "tr_ev2",
-        order,
         "tr_s2",
         min_minutes=policy.secondary_contact.min_minutes,
         first="ck2",
@@ -246,10 +256,14 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     )
 
 
-def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.DataFrame]:
+def _outputs(
+    engine: QueryEngine, hop2: bool, case_name: np.ndarray, person: np.ndarray
+) -> tuple[list[ContactResult], pd.DataFrame]:
     """The classified contacts (by case, score descending, contact) and the evidence (hop 1: every
-    row, in evidence order; then the secondary contacts' rows, by the close contact they came
-    through), named."""
+    row; then the secondary contacts' rows), named. The evidence is in no particular order
+    (:func:`sort_evidence`). Names are looked up in Python (``_names``): joining them in SQL made
+    the engine carry a million long strings through the joins and the conversion: ``case_name``
+    and ``person`` are the names by number."""
     rows = (
         "SELECT case_key, contact, cls, 1 AS hop, score, close_minutes, first_s, last_s, "
         "CAST(NULL AS BIGINT) AS via FROM tr_c1"
@@ -262,17 +276,31 @@ def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.D
             UNION ALL
             SELECT case_key, contact, 'secondary' AS cls, 2 AS hop, score, close_minutes, first_s, last_s, via
             FROM tr_s2 WHERE is_close"""
+    # numbered by case, score descending, contact: within each case (the engine sorts the cases in
+    # parallel), after the contacts of the cases before it
     engine.create_table(
         "tr_out",
-        f"SELECT r.*, ROW_NUMBER() OVER (ORDER BY case_key, score DESC, contact) AS n FROM ({rows}) r",
+        f"""
+        WITH r AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY case_key ORDER BY score DESC, contact) AS k
+                   FROM ({rows}) r),
+             b AS (SELECT case_key, SUM(COUNT(*)) OVER (ORDER BY case_key) - COUNT(*) AS before
+                   FROM r GROUP BY case_key)
+        SELECT r.case_key, r.contact, r.cls, r.hop, r.score, r.close_minutes, r.first_s, r.last_s, r.via,
+               b.before + r.k AS n
+        FROM r JOIN b ON b.case_key = r.case_key""",
     )
-    contacts = engine.sql(
-        """
-        SELECT c.name AS case_key, k.s AS contact, o.cls, o.hop, o.score, o.close_minutes, o.first_s,
-               o.last_s, v.s AS via
-        FROM tr_out o JOIN tr_case c ON c.case_key = o.case_key JOIN pkey k ON k.pk = o.contact
-        LEFT JOIN pkey v ON v.pk = o.via ORDER BY o.n"""
+    t = engine.sql(
+        "SELECT case_key, contact, cls, hop, score, close_minutes, first_s, last_s, via "
+        "FROM tr_out ORDER BY n"
     )
+    contacts: dict[str, Sequence[object]] = {
+        "case_key": _named(case_name, t.column("case_key")).tolist(),
+        "contact": _named(person, t.column("contact")).tolist(),
+        "cls": strings(t.column("cls")).tolist(),
+        "via": _named(person, t.column("via")).tolist(),
+        **{c: t.column(c).to_numpy().tolist() for c in ("hop", "first_s", "last_s")},
+        **{c: t.column(c).cast(pa.float64()).to_numpy().tolist() for c in ("score", "close_minutes")},
+    }
     # each contact's sources with a positive score, in the order of their first evidence row
     parts = [
         f"SELECT o.n, p.source, p.score, p.ord FROM tr_out o JOIN tr_s{hop}_ps p "
@@ -282,22 +310,52 @@ def _outputs(engine: QueryEngine, hop2: bool) -> tuple[list[ContactResult], pd.D
     contrib = engine.sql(
         f"SELECT n, source, score FROM ({' UNION ALL '.join(parts)}) q ORDER BY n, ord, source"
     )
-    cols = "case_key, hop, contact, source, place, start_s, end_s, minutes, distance, det, score"
-    ev = f"SELECT 0 AS part, case_key AS ck, {cols}, CAST(NULL AS BIGINT) AS via FROM tr_ev1"
+    cols = "case_key, hop, contact, source, place, start_s, end_s, minutes, distance, score"
+    ev = f"SELECT {cols}, CAST(NULL AS BIGINT) AS via FROM tr_ev1"
     if hop2:
         ev += f"""
             UNION ALL
-            SELECT 1 AS part, e.ck2 AS ck, {", ".join(f"e.{c}" for c in cols.split(", "))}, e.via
+            SELECT {", ".join(f"e.{c}" for c in cols.split(", "))}, e.via
             FROM tr_ev2 e JOIN tr_s2 s ON s.case_key = e.case_key AND s.contact = e.contact AND s.is_close"""
-    order = pipeline.EVIDENCE_ORDER.replace("case_key", "ck")
-    evidence = engine.sql(
-        f"""
-        SELECT c.name AS case_key, e.hop, k.s AS contact, e.source, e.place, e.start_s, e.end_s, e.minutes,
-               e.distance, e.score, v.s AS via
-        FROM ({ev}) e JOIN tr_case c ON c.case_key = e.case_key JOIN pkey k ON k.pk = e.contact
-        LEFT JOIN pkey v ON v.pk = e.via
-        ORDER BY e.part, {", ".join(f"e.{c}" for c in order.split(", "))}"""
-    )
+    t = engine.sql(ev)
     schema = pipeline.EVIDENCE_SCHEMA.append(pa.field("score", pa.float64()))
     schema = schema.append(pa.field("via", pa.string()))
-    return contact_results(contacts, contrib), evidence.cast(schema).to_pandas()
+    plain = pa.schema([f for f in schema if f.name not in ("case_key", "contact", "via")])
+    frame = t.select(plain.names).cast(plain).to_pandas()
+    named = {"case_key": (case_name, "case_key"), "contact": (person, "contact"), "via": (person, "via")}
+    data = {
+        f.name: _named(named[f.name][0], t.column(named[f.name][1])) if f.name in named else frame[f.name]
+        for f in schema
+    }
+    return contact_results(contacts, contrib), pd.DataFrame(data, copy=False)
+
+
+def _names(engine: QueryEngine, sql: str) -> np.ndarray:
+    """Names by number from ``sql`` (columns ``k``, a non-negative number, and ``name``), as an object
+    array indexed by number; its last entry (for a missing number) is None."""
+    t = engine.sql(sql)
+    keys = t.column("k").to_numpy()
+    out = np.full(int(keys.max()) + 2 if len(keys) else 1, None, dtype=object)
+    out[keys] = t.column("name").to_numpy(zero_copy_only=False)
+    return out
+
+
+def _named(names: np.ndarray, numbers: pa.ChunkedArray) -> np.ndarray:
+    """The names of ``numbers`` (None for null)."""
+    return names[numbers.fill_null(-1).to_numpy()]
+
+
+#: the columns :func:`sort_evidence` orders by: the order evidence rows were listed in before the
+#: trace stopped sorting them (hop, case, for hop 2 the close contact they came through, contact,
+#: source, start, place (missing last), end, minutes, distance)
+EVIDENCE_ORDER = [
+    *("hop", "case_key", "via", "contact", "source"),
+    *("start_s", "place", "end_s", "minutes", "distance"),
+]
+
+
+def sort_evidence(evidence: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """``evidence`` (as in :class:`TraceResult`) sorted by ``by`` (default :data:`EVIDENCE_ORDER`),
+    missing values last, with a fresh index."""
+    out = evidence.sort_values(by or EVIDENCE_ORDER, na_position="last", kind="stable")
+    return out.reset_index(drop=True)

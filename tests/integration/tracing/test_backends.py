@@ -19,7 +19,7 @@ from tests.unit.tracing.test_roster import roster_lake
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.tracing import stays
 from zhikong.tracing.policy import load_policy
-from zhikong.tracing.trace import IndexCase, trace
+from zhikong.tracing.trace import IndexCase, sort_evidence, trace
 
 pytestmark = pytest.mark.spark
 
@@ -65,8 +65,7 @@ def _run(
     cases = [IndexCase("A", "idA", at(12, 0), at(13, 0)), IndexCase("C", "idC", at(12, 12), at(13, 0))]
     r = trace(eng, lake, led, cases, load_policy())
     contacts = sorted((c.case_key, c.contact, c.hop, round(c.score, 6)) for c in r.contacts)
-    ev = r.evidence.drop(columns=["via"]).sort_values(["case_key", "hop", "contact", "source", "start_s"])
-    return contacts, ev.reset_index(drop=True)
+    return contacts, sort_evidence(r.evidence).drop(columns=["via"])
 
 
 def test_trace_is_identical_on_duckdb_and_spark(spark_engine: QueryEngine, tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 detectors, on the reference pipeline's named evidence), kept so tests can prove the trace gives the
 same contacts, classes, scores, explanations and evidence (``test_identity``).
 
+One change since: sums of scores and of close-range minutes are rounded to 6 decimals (half up, as
+``zhikong.tracing.risk.rounded``): each source's score and close-range minutes, and a pair's score
+(the sum of its sources' rounded scores), so that neither side depends on the order it adds in.
+
 Keep rule changes in step with ``zhikong.tracing.trace`` and ``zhikong.tracing.risk``.
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -39,6 +44,11 @@ def score_evidence(ev: pd.DataFrame, onset_by_case: dict[str, int], policy: Poli
     return ev.assign(score=ev["minutes"].astype("float64") * wd * ws * inf)
 
 
+def rounded(values: pd.Series) -> pd.Series:
+    """Non-negative ``values`` rounded half up to 6 decimals, as ``zhikong.tracing.risk.rounded``."""
+    return np.floor(values * 1e6 + 0.5) / 1e6
+
+
 def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """Per (case_key, contact): score, close-range minutes, first/last time, contributions, household."""
     if ev.empty:
@@ -61,6 +71,8 @@ def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         .agg(score=("score", "sum"), close_min=("close_min", "sum"))
         .reset_index()
     )
+    per_src["score"] = rounded(per_src["score"])
+    per_src["close_min"] = rounded(per_src["close_min"])
     # per pair, {source: score} in the order the sources first appear (one pass, no per-group apply)
     by_pair: dict[tuple[object, object], dict[str, float]] = {}
     cols = (per_src["case_key"], per_src["contact"], per_src["source"], per_src["score"])
@@ -77,6 +89,7 @@ def summarise(ev: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     agg = per_src.groupby(["case_key", "contact"], sort=False).agg(
         score=("score", "sum"), close_minutes=("close_min", "max")
     )
+    agg["score"] = rounded(agg["score"])
     spans = ev.groupby(["case_key", "contact"], sort=False).agg(
         first_s=("start_s", "min"), last_s=("end_s", "max")
     )

@@ -12,7 +12,7 @@ from zhikong.core.errors import InvalidInput
 from zhikong.engine import duckdb_engine
 from zhikong.tracing.graph import ContactGraph
 from zhikong.tracing.policy import load_policy
-from zhikong.tracing.trace import IndexCase, TraceResult, trace
+from zhikong.tracing.trace import IndexCase, TraceResult, sort_evidence, trace
 
 
 def run(lake: Path, policy: str = "protocol-9", onset_day: int = 12) -> TraceResult:
@@ -41,7 +41,7 @@ def test_classes(result: TraceResult) -> None:
 
 
 def test_each_detector_keeps_its_evidence(result: TraceResult) -> None:
-    ev = result.evidence
+    ev = sort_evidence(result.evidence)
     row = {c: ev[ev["contact"] == c].iloc[0] for c in ev["contact"].unique()}
     assert (row["idB"]["source"], row["idB"]["distance"]) == ("ledger", "household")
     assert (row["idC"]["source"], row["idC"]["place"], row["idC"]["distance"]) == (

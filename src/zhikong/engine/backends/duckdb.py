@@ -31,6 +31,8 @@ class DuckDBEngine(QueryEngine):
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self._arrow: dict[str, pa.Table] = {}
+        #: what this engine created under each name (``TABLE`` or ``VIEW``): dropping needs no catalog query
+        self._kinds: dict[str, str] = {}
 
     def _execute(self, sql: str) -> pa.Table:
         rel = self.con.sql(sql)
@@ -45,6 +47,7 @@ class DuckDBEngine(QueryEngine):
             f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_quote_list(paths)}, "
             f"hive_partitioning = {str(hive).lower()}, union_by_name = true)"
         )
+        self._kinds[name] = "VIEW"
 
     def _register_arrow(self, name: str, table: pa.Table) -> None:
         self._arrow[name] = table
@@ -52,16 +55,15 @@ class DuckDBEngine(QueryEngine):
 
     def _materialise(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        self._kinds[name] = "TABLE"
 
     def _drop(self, name: str) -> None:
         if name in self._arrow:
             self.con.unregister(name)
             del self._arrow[name]
-        kinds = self.con.execute(
-            "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchall()
-        for (kind,) in kinds:
-            self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {name}")
+        kind = self._kinds.pop(name, None)
+        if kind is not None:
+            self.con.execute(f"DROP {kind} IF EXISTS {name}")
 
     def close(self) -> None:
         self.con.close()
