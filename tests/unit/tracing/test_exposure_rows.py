@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from zhikong.tracing.pipeline import EVIDENCE_COLUMNS
 from zhikong.tracing.service import EXPOSURE_ORDER, exposure_rows
 
 
 def _ev(rows: list[tuple[object, ...]]) -> pd.DataFrame:
-    cols = [
-        "case_key",
-        "hop",
-        "contact",
-        "source",
-        "place",
-        "start_s",
-        "end_s",
-        "minutes",
-        "distance",
-        "score",
-        "via",
-    ]
+    cols = [*EVIDENCE_COLUMNS, "score", "via"]
     return pd.DataFrame(rows, columns=cols)
 
 
