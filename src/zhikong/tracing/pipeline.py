@@ -237,22 +237,19 @@ def prepare(
         )
     if "gps" in want:
         # each point with its time bin and distance grid cell, computed once for every detector run;
-        # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT.
-        # The points keep a pseudonym number ``gn`` and ``gps_pk(gn, pk)`` maps it to the person
-        # number (several pseudonyms may map to one person): the detector maps only the index
-        # persons' numbers and its matches, not every point (derived: the lake's points on their GPS
-        # pseudonym numbers, floor(ts) in [lo, hi) ⇔ ts in [lo, hi), with their bins and cells when
-        # derived by the same rules; from the lake: ``gn`` is the person number itself)
+        # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
+        # (derived: the same points on numbers, floor(ts) in [lo, hi) ⇔ ts in [lo, hi), with their bins
+        # and cells when derived by the same rules)
         if derived:
             cells = "s.b, s.gx, s.gy" if "gps_grid" in parts else stays.gps_cells("s.t", "s.x", "s.y", r)
-            engine.create_table(
-                "gps_pk", "SELECT p.gn, k.pk FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid"
+            points = (
+                f"SELECT m.pk AS person, s.t, s.x, s.y, {cells} FROM dv_gps s JOIN (SELECT p.gn, k.pk "
+                f"FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn "
+                f"WHERE s.t >= {lo_s} AND s.t < {hi_s}"
             )
-            points = f"SELECT s.gn, s.t, s.x, s.y, {cells} FROM dv_gps s WHERE s.t >= {lo_s} AND s.t < {hi_s}"
         else:
-            engine.create_table("gps_pk", "SELECT DISTINCT pk AS gn, pk FROM pidk")
             raw = mapped("gps", f"{_epoch('s.ts')} AS t, s.x, s.y")
-            points = f"SELECT person AS gn, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
+            points = f"SELECT person, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
         engine.create_table("t_gps", points)
     if "travel" in want:
         engine.create_table(
@@ -504,26 +501,22 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM x JOIN t_travel o ON o.trip = x.trip AND COALESCE(o.carriage, '') = COALESCE(x.carriage, '')
             WHERE o.person <> x.person
               AND ABS(o.seat_row - x.seat_row) <= CASE x.mode {rows_case} ELSE 3 END""",
-        # GPS: points of the index persons (once per person, whatever their cases; through their
-        # pseudonym numbers) meet the others' points of the same time bin within d metres (the same
-        # or an adjacent d-metre grid cell: three columns of cells, each a range of three rows), whose
-        # pseudonym numbers are then mapped to persons; then per case, contact and bin, and per day
-        # (the bins counted without a COUNT(DISTINCT))
+        # GPS: points of the index persons (once per person, whatever their cases) meet the others'
+        # points of the same time bin within d metres (the same or an adjacent d-metre grid cell:
+        # three columns of cells, each a range of three rows, so one build row per column), then
+        # per case, contact and bin, and per day (the bins counted without a COUNT(DISTINCT))
         "gps": f"""
             WITH ip AS (SELECT person, MIN(start_s) AS a, MAX(end_s) AS b FROM idx GROUP BY person),
-            ig AS (SELECT k.gn, ip.person, ip.a, ip.b FROM gps_pk k JOIN ip ON ip.person = k.pk),
             xp AS (
-              SELECT ig.person, g.t, CAST(g.x AS DOUBLE) AS x, CAST(g.y AS DOUBLE) AS y, g.b, g.gx, g.gy
-              FROM t_gps g JOIN ig ON g.gn = ig.gn WHERE g.t >= ig.a AND g.t < ig.b),
-            mg AS (
-              SELECT xp.person, xp.t, o.gn, xp.b, xp.gx, xp.gy
+              SELECT g.person, g.t, CAST(g.x AS DOUBLE) AS x, CAST(g.y AS DOUBLE) AS y, g.b, g.gx, g.gy
+              FROM t_gps g JOIN ip ON g.person = ip.person WHERE g.t >= ip.a AND g.t < ip.b),
+            m AS (
+              SELECT xp.person, xp.t, o.person AS contact, xp.b, xp.gx, xp.gy
               FROM xp JOIN gps_dx f ON TRUE
               JOIN t_gps o ON o.b = xp.b AND o.gx = xp.gx + f.dx AND o.gy BETWEEN xp.gy - 1 AND xp.gy + 1
-              WHERE (CAST(o.x AS DOUBLE) - xp.x) * (CAST(o.x AS DOUBLE) - xp.x)
+              WHERE o.person <> xp.person
+                AND (CAST(o.x AS DOUBLE) - xp.x) * (CAST(o.x AS DOUBLE) - xp.x)
                   + (CAST(o.y AS DOUBLE) - xp.y) * (CAST(o.y AS DOUBLE) - xp.y) <= {d * d}),
-            m AS (
-              SELECT mg.person, mg.t, k.pk AS contact, mg.b, mg.gx, mg.gy
-              FROM mg JOIN gps_pk k ON k.gn = mg.gn WHERE k.pk <> mg.person),
             e AS (
               SELECT i.case_key, i.hop, m.contact, m.b, MIN(m.gx) AS gx, MIN(m.gy) AS gy
               FROM m JOIN idx i ON i.person = m.person AND m.t >= i.start_s AND m.t < i.end_s
@@ -722,9 +715,7 @@ def with_trajectory(engine: QueryEngine) -> set[str]:
         WITH p AS (SELECT DISTINCT person FROM idx),
         seen AS (
           SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
-          UNION ALL SELECT person FROM t_camera
-          UNION ALL SELECT k.pk AS person FROM t_gps g
-            JOIN (SELECT m.gn, m.pk FROM gps_pk m JOIN p ON p.person = m.pk) k ON k.gn = g.gn
+          UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
           UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
           UNION ALL SELECT other AS person FROM t_prox)
         SELECT DISTINCT k.s AS person FROM p JOIN seen s ON s.person = p.person

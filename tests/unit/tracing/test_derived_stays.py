@@ -127,7 +127,7 @@ def _t_gps(lake: Path, led: pa.Table, derived: Path | None, lo_s: int, hi_s: int
         pipeline.prepare(eng, load_policy(), lo_s, hi_s, sources=["gps"], derived=derived is not None)
         rows = eng.sql(
             "SELECT k.s AS person, g.t, g.x, g.y, g.b, g.gx, g.gy FROM t_gps g "
-            "JOIN gps_pk m ON m.gn = g.gn JOIN pkey k ON k.pk = m.pk ORDER BY ALL"
+            "JOIN pkey k ON k.pk = g.person ORDER BY ALL"
         ).to_pylist()
         return [tuple(r.values()) for r in rows]
 
@@ -166,8 +166,7 @@ PREPARED = {
     "stay_venue": "SELECT k.s, t.place, t.start_s, t.end_s, t.kind FROM stay_venue t "
     "JOIN pkey k ON k.pk = t.person",
     "t_camera": "SELECT k.s, t.t, t.place FROM t_camera t JOIN pkey k ON k.pk = t.person",
-    "t_gps": "SELECT k.s, t.t, t.x, t.y, t.b, t.gx, t.gy FROM t_gps t JOIN gps_pk m ON m.gn = t.gn "
-    "JOIN pkey k ON k.pk = m.pk",
+    "t_gps": "SELECT k.s, t.t, t.x, t.y, t.b, t.gx, t.gy FROM t_gps t JOIN pkey k ON k.pk = t.person",
     "t_prox": "SELECT k.s, o.s AS other, t.t, t.dur_s, t.rssi FROM t_prox t JOIN pkey k ON k.pk = t.person "
     "JOIN pkey o ON o.pk = t.other",
     "obs_day": "SELECT d0 FROM obs_day",
