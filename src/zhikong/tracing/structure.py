@@ -291,7 +291,11 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
           ON t.tower_id = c.tower""",
     )
     # The run breaks of the short stays come with them (``stay_short.brk``, derived with the lake's
-    # short stays for the whole days) or are searched here (``run_breaks_sql``) where they do not.
+    # short stays for the whole days) or are searched here (``run_breaks_sql``) where they do not:
+    # on the days at the period's edges, whose stays start before or after every stay with a break
+    # (``kn``), so only the stays outside that range are searched.
+    edge = "(SELECT o.person, o.place, o.start_s, o.end_s FROM stay_cell o CROSS JOIN kn " \
+           "WHERE o.start_s < kn.a OR o.start_s > kn.b)"
     engine.create_table(
         "visit_ext",
         f"""
@@ -306,10 +310,13 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
                  LAG(c.end_s) OVER (
                    PARTITION BY c.person, c.tower, {_midnight("c.start_s")} ORDER BY c.start_s) AS prev_end
           FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
+        kn AS (
+          SELECT COALESCE(MIN(start_s), 0) AS a, COALESCE(MAX(start_s), -1) AS b FROM sb
+          WHERE brk IS NOT NULL),
         sm AS (
           SELECT person, tower, start_s, end_s, brk FROM sb WHERE brk IS NOT NULL
           UNION ALL
-          {run_breaks_sql("(SELECT * FROM sb WHERE brk IS NULL)", "stay_cell")}),
+          {run_breaks_sql("(SELECT * FROM sb WHERE brk IS NULL)", edge)}),
         sr AS (
           SELECT person, tower, start_s, end_s,
                  SUM(brk) OVER (PARTITION BY person, tower ORDER BY start_s
