@@ -60,8 +60,8 @@ def register_lake(
             if not engine.register_parquet(f"dv_{name}", stays / name, hive=False):
                 cols = {"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
                         "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}
-                if name == "short":  # the run breaks (``stays.SHORT_COLUMNS``)
-                    cols["brk"] = pa.array([], pa.int8())
+                if name == "short":  # the runs (``stays.SHORT_COLUMNS``)
+                    cols["run_s"], cols["run_e"] = pa.array([], pa.int64()), pa.array([], pa.int64())
                 engine.register_arrow(f"dv_{name}", pa.table(cols))
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:

@@ -188,14 +188,14 @@ def _prepared(
         eng.register_arrow("ledger", led)
         pipeline.prepare(eng, policy, lo_s, hi_s, derived=d is not None, parts=parts)
         got = {k: sorted(tuple(r.values()) for r in eng.sql(q).to_pylist()) for k, q in PREPARED.items()}
-        # the short stays' run breaks where they come with them (derived), and as searched in the trace
+        # the short stays' runs where they come with them (derived), and as found in the trace
         short = "SELECT person, tower, start_s, end_s FROM stay_short"
-        searched = structure.short_breaks_sql(short, "stay_cell")
-        got["brk"] = sorted(tuple(r.values()) for r in eng.sql(
-            "SELECT k.s, t.start_s, t.brk, b.brk AS searched FROM stay_short t "
-            "JOIN pkey k ON k.pk = t.person "
-            f"JOIN ({searched}) b ON b.person = t.person AND b.start_s = t.start_s AND b.tower = t.tower "
-            "WHERE t.brk IS NOT NULL").to_pylist())
+        found = structure.short_runs_sql(short, "stay_cell")
+        got["runs"] = sorted(tuple(r.values()) for r in eng.sql(
+            "SELECT k.s, t.start_s, t.run_s, t.run_e, b.run_s AS found_s, b.run_e AS found_e "
+            "FROM stay_short t JOIN pkey k ON k.pk = t.person "
+            f"JOIN ({found}) b ON b.person = t.person AND b.start_s = t.start_s AND b.tower = t.tower "
+            "WHERE t.run_s IS NOT NULL").to_pylist())
         return got
 
 
@@ -232,10 +232,12 @@ def test_derived_parts_give_the_prepared_tables_of_the_lake(
     got = _prepared(tmp_path, led, lo_s, hi_s, derived=True)
     for name in PREPARED:
         assert got[name] == want[name], name
-    assert not want["brk"], "no derived run breaks without the derived tables"
-    assert all(r[2] == r[3] for r in got["brk"]), "derived run breaks are those the trace would search"
-    if lo == (10, 0):
-        assert [r[2] for r in got["brk"] if r[0] == "idJ"] == [1, 1, 0]
+    assert not want["runs"], "no derived runs without the derived tables"
+    assert all(r[2:4] == r[4:6] for r in got["runs"]), "derived runs are those the trace would find"
+    if lo == (10, 0):  # 10:00-10:20, then after T3 10:40-11:10 and (a silence only) 12:00-12:30
+        t = int(at(13, 10).timestamp())
+        assert [(r[2] - t, r[3] - t) for r in got["runs"] if r[0] == "idJ"] == [
+            (0, 1200), (2400, 9000), (2400, 9000)]
     if hi == (12, 15):
         assert ("idJ", 1) in {(r[0], r[1]) for r in got["stay_short"]}, "the period's edge day is computed"
     if lo == (10, 0):
