@@ -58,11 +58,11 @@ def register_lake(
             engine.register_parquet(f"dv_{name}", stays / f"{name}.parquet", hive=False)
         for name in ("short", "anchor"):
             if not engine.register_parquet(f"dv_{name}", stays / name, hive=False):
-                engine.register_arrow(
-                    f"dv_{name}",
-                    pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
-                              "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}),
-                )
+                cols = {"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
+                        "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}
+                if name == "short":  # the runs (``stays.SHORT_COLUMNS``)
+                    cols["run_s"], cols["run_e"] = pa.array([], pa.int64()), pa.array([], pa.int64())
+                engine.register_arrow(f"dv_{name}", pa.table(cols))
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:
         found = (only is None or source in only) and engine.register_parquet(

@@ -21,9 +21,11 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
   scans, cameras, tickets, proximity, both sides) numbered in pseudonym order, so a trace numbers
   people without reading those sources; and ``venue_scan.parquet``, ``camera.parquet``,
   ``proximity.parquet``: those sources' rows on these numbers (see :func:`_src_pids`);
-* ``short/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the visit rule's short stays
-  (``structure.short_sql``: stays on a visit venue's nearest tower, of (phone, tower, local day)
-  groups of at most ``visit_max_minutes``), whole days;
+* ``short/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s, run_s, run_e)``: the visit
+  rule's short stays (``structure.short_sql``: stays on a visit venue's nearest tower, of (phone,
+  tower, local day) groups of at most ``visit_max_minutes``), whole days, each with the start and end
+  of its *run*, the phone's short stays there that day with no stay on another tower between them
+  (``structure.short_runs_sql``), the same for any period containing its day;
 * ``anchor/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the stays a workplace can
   be inferred from (``structure``'s ``stay_anchor``): on the nearest tower of a venue of an
   ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day;
@@ -77,6 +79,8 @@ PID_SOURCES = {
 }
 #: the optional parts of the derived tables, each used only when it matches (:func:`fresh_parts`)
 PARTS = ("grid", "gps_grid", "short", "anchor", "pids")
+#: the columns of the short stays' files (part ``short``): a lake derived without the runs has it stale
+SHORT_COLUMNS = "pn,tk,start_s,end_s,run_s,run_e"
 LOCAL_OFFSET_S = 8 * 3600
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
@@ -160,7 +164,7 @@ def _parts(rules: StayRules, lake_dir: Path, grid_m: float | None) -> dict[str, 
         "grid": {"cell_m": None if grid_m is None else float(grid_m)},
         "gps_grid": {"bin_s": rules.gps_bin_minutes * 60, "distance_m": float(rules.gps_distance_m)},
         "short": {"kinds": sorted(rules.visit_kinds), "max_s": int(rules.visit_max_minutes * 60),
-                  "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
+                  "ref": fingerprint(lake_dir, (), ("tower", "venue")), "columns": SHORT_COLUMNS},
         "anchor": {"hours": {k: [int(h[0] * 3600), int(h[1] * 3600)]
                              for k, h in sorted(rules.anchor_hours.items())},
                    "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
@@ -355,10 +359,11 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
             return 0  # no towers or venues: no short stays
     eng.create_table("bs_vt", structure.venue_tower_sql(
         sorted(rules.visit_kinds), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
+    short = structure.short_sql("bs_stays", "bs_vt", int(rules.visit_max_minutes * 60))
     t = eng.sql(
         f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
-        f"CAST(tower AS INT) AS tk, start_s, end_s FROM ("
-        f"{structure.short_sql('bs_stays', 'bs_vt', int(rules.visit_max_minutes * 60))}) q "
+        f"CAST(tower AS INT) AS tk, start_s, end_s, run_s, run_e FROM ("
+        f"{structure.short_runs_sql(short, 'bs_stays')}) q "
         "ORDER BY d, tk, start_s, pn"
     )
     eng.drop("bs_vt")

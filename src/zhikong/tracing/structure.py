@@ -101,6 +101,45 @@ def short_sql(stays: str, towers: str, max_s: int) -> str:
           ON g.person = s.person AND g.place = s.place AND g.d0 = {d0}"""
 
 
+def run_breaks_sql(sb: str, stays: str) -> str:
+    """The visit rule's run breaks: per short stay of ``sb(person, tower, start_s, end_s, prev_end)``
+    (``prev_end``: the end of the previous stay of its (person, tower, local day) group, null for the
+    first), ``brk`` 1 when it begins a run of its owner's stays on that tower (the first of its group,
+    or a stay of ``stays(person, place, start_s, end_s)`` on another tower starts between the previous
+    one's end and its start), else 0. A stay between two stays of one (person, tower, day) group starts
+    that day too (a stay ends at or after its start), so the search joins on the day as well: each
+    short stay meets its owner's stays of that day only, not of the whole period."""
+    return f"""
+        SELECT b.person, b.tower, b.start_s, b.end_s,
+               CASE WHEN b.prev_end IS NULL OR COUNT(o.person) > 0 THEN 1 ELSE 0 END AS brk
+        FROM {sb} b LEFT JOIN {stays} o ON o.person = b.person
+          AND {_midnight("o.start_s")} = {_midnight("b.start_s")} AND o.place <> b.tower
+          AND o.start_s >= b.prev_end AND o.start_s < b.start_s
+        GROUP BY b.person, b.tower, b.start_s, b.end_s, b.prev_end"""
+
+
+def short_breaks_sql(short: str, stays: str) -> str:
+    """:func:`run_breaks_sql` of the short stays ``short(person, tower, start_s, end_s)`` (whole
+    (person, tower, day) groups) among the stays ``stays``."""
+    lag = f"""(SELECT person, tower, start_s, end_s, LAG(end_s) OVER (
+                 PARTITION BY person, tower, {_midnight("start_s")} ORDER BY start_s) AS prev_end
+               FROM ({short}) q)"""
+    return run_breaks_sql(lag, stays)
+
+
+def short_runs_sql(short: str, stays: str) -> str:
+    """The runs of the short stays ``short(person, tower, start_s, end_s)`` (whole (person, tower,
+    day) groups) among the stays ``stays``: each short stay with its run's start and end (``run_s``,
+    ``run_e``: the first start and the last end of the run's stays, :func:`run_breaks_sql`). A run
+    lies inside one group (the first stay of a group begins a run)."""
+    rid = ("SUM(brk) OVER (PARTITION BY person, tower ORDER BY start_s "
+           "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")
+    return f"""
+        SELECT person, tower, start_s, end_s, MIN(start_s) OVER (PARTITION BY person, tower, rid) AS run_s,
+               MAX(end_s) OVER (PARTITION BY person, tower, rid) AS run_e
+        FROM (SELECT b.*, {rid} AS rid FROM ({short_breaks_sql(short, stays)}) b) r"""
+
+
 def prepare(
     engine: QueryEngine,
     policy: Policy,
@@ -185,18 +224,23 @@ def _stay_short(engine: QueryEngine, policy: Policy, days: tuple[int, int] | Non
     visit = ", ".join(f"'{k}'" for k in policy.rules.visit_kinds)
     towers = f"(SELECT tk FROM venue_tower WHERE kind IN ({visit}))"
     max_s = int(policy.rules.visit_max_minutes * 60)
+    # ``run_s``, ``run_e``: the runs (:func:`short_runs_sql`) derived with the short stays, null where
+    # ``prepare_visits`` computes them (the days at the period's edges, or no derived part)
+    nulls = "CAST(NULL AS BIGINT) AS run_s, CAST(NULL AS BIGINT) AS run_e"
     if days is None:
-        engine.create_table("stay_short", short_sql("stay_cell", towers, max_s))
+        short = short_sql("stay_cell", towers, max_s)
+        engine.create_table("stay_short", f"SELECT q.*, {nulls} FROM ({short}) q")
         return
     a, b = days
     edge = f"(SELECT person, place, start_s, end_s FROM stay_cell WHERE start_s < {a} OR start_s >= {b})"
     engine.create_table(
         "stay_short",
         f"""
-        SELECT m.pk AS person, s.tk AS tower, s.start_s, s.end_s FROM dv_short s JOIN dv_pk m ON m.pn = s.pn
+        SELECT m.pk AS person, s.tk AS tower, s.start_s, s.end_s, s.run_s, s.run_e
+        FROM dv_short s JOIN dv_pk m ON m.pn = s.pn
         WHERE s.start_s >= {a} AND s.start_s < {b}
         UNION ALL
-        {short_sql(edge, towers, max_s)}""",
+        SELECT q.*, {nulls} FROM ({short_sql(edge, towers, max_s)}) q""",
     )
 
 
@@ -256,13 +300,13 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
           SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
           UNION
           SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person)
-        SELECT c.person, c.tower, c.start_s, c.end_s FROM stay_short c
+        SELECT c.person, c.tower, c.start_s, c.end_s, c.run_s, c.run_e FROM stay_short c
         JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
           ON t.tower_id = c.tower""",
     )
-    # A stay between two stays of one (person, tower, day) group starts that day too (a stay ends at
-    # or after its start), so the search for one on another tower joins on the day as well: each
-    # short stay meets its owner's stays of that day only, not of the whole period.
+    # The runs of the short stays come with them (``stay_short.run_s``, ``run_e``: derived with the
+    # lake's short stays for the whole days) or are found here where they do not (the days at the
+    # period's edges: a run lies inside one day, and those days' stays are all without).
     engine.create_table(
         "visit_ext",
         f"""
@@ -272,18 +316,14 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
           JOIN (SELECT DISTINCT v.venue FROM sva v JOIN idx i ON i.person = v.person) iv
             ON iv.venue = v.venue),
         pt AS (SELECT DISTINCT v.person, vk.tower_id AS tower FROM sv v JOIN vk ON vk.venue_id = v.venue),
+        sc AS (
+          SELECT c.* FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
         sb AS (
           SELECT c.person, c.tower, c.start_s, c.end_s,
                  LAG(c.end_s) OVER (
                    PARTITION BY c.person, c.tower, {_midnight("c.start_s")} ORDER BY c.start_s) AS prev_end
-          FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
-        sm AS (
-          SELECT b.person, b.tower, b.start_s, b.end_s,
-                 CASE WHEN b.prev_end IS NULL OR COUNT(o.person) > 0 THEN 1 ELSE 0 END AS brk
-          FROM sb b LEFT JOIN stay_cell o ON o.person = b.person
-            AND {_midnight("o.start_s")} = {_midnight("b.start_s")} AND o.place <> b.tower
-            AND o.start_s >= b.prev_end AND o.start_s < b.start_s
-          GROUP BY b.person, b.tower, b.start_s, b.end_s, b.prev_end),
+          FROM sc c WHERE c.run_s IS NULL),
+        sm AS ({run_breaks_sql("sb", "stay_cell")}),
         sr AS (
           SELECT person, tower, start_s, end_s,
                  SUM(brk) OVER (PARTITION BY person, tower ORDER BY start_s
@@ -291,7 +331,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
           FROM sm),
         run AS (
           SELECT person, tower, MIN(start_s) AS start_s, MAX(end_s) AS end_s FROM sr
-          GROUP BY person, tower, rid)
+          GROUP BY person, tower, rid
+          UNION ALL
+          SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM sc WHERE run_s IS NOT NULL)
         SELECT v.person, v.venue, v.kind, v.start_s,
                GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
                CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended

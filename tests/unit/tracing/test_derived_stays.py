@@ -14,7 +14,7 @@ import pytest
 from tests.unit.tracing.scenario import at, build_scenario, gps_track, ledger, pings, write_ref, write_source
 from zhikong.core.errors import EngineError
 from zhikong.engine import duckdb_engine
-from zhikong.tracing import pipeline, stays
+from zhikong.tracing import pipeline, stays, structure
 from zhikong.tracing.lake import register_lake
 from zhikong.tracing.policy import load_policy
 
@@ -187,7 +187,16 @@ def _prepared(
         register_lake(eng, lake, stays=d)
         eng.register_arrow("ledger", led)
         pipeline.prepare(eng, policy, lo_s, hi_s, derived=d is not None, parts=parts)
-        return {k: sorted(tuple(r.values()) for r in eng.sql(q).to_pylist()) for k, q in PREPARED.items()}
+        got = {k: sorted(tuple(r.values()) for r in eng.sql(q).to_pylist()) for k, q in PREPARED.items()}
+        # the short stays' runs where they come with them (derived), and as found in the trace
+        short = "SELECT person, tower, start_s, end_s FROM stay_short"
+        found = structure.short_runs_sql(short, "stay_cell")
+        got["runs"] = sorted(tuple(r.values()) for r in eng.sql(
+            "SELECT k.s, t.start_s, t.run_s, t.run_e, b.run_s AS found_s, b.run_e AS found_e "
+            "FROM stay_short t JOIN pkey k ON k.pk = t.person "
+            f"JOIN ({found}) b ON b.person = t.person AND b.start_s = t.start_s AND b.tower = t.tower "
+            "WHERE t.run_s IS NOT NULL").to_pylist())
+        return got
 
 
 def _scenario_with_work_and_visits(lake: Path) -> pa.Table:
@@ -202,6 +211,10 @@ def _scenario_with_work_and_visits(lake: Path) -> pa.Table:
     # on the restaurant's tower: 30 minutes in the morning, 100 in the evening (130 on the day in all)
     rows += pings("phJ", "T1", at(12, 10), 30) + pings("phJ", "T3", at(12, 11), 30)
     rows += pings("phJ", "T1", at(12, 20), 100)
+    # on the 13th, three short stays there (80 minutes): the second after a stay on T3, the third
+    # after a silence only (one run of the visit rule)
+    rows += pings("phJ", "T1", at(13, 10), 0) + pings("phJ", "T3", at(13, 10, 20), 0)
+    rows += pings("phJ", "T1", at(13, 10, 40), 0) + pings("phJ", "T1", at(13, 12), 0)
     write_source(lake, "cell", rows)
     return led
 
@@ -219,6 +232,12 @@ def test_derived_parts_give_the_prepared_tables_of_the_lake(
     got = _prepared(tmp_path, led, lo_s, hi_s, derived=True)
     for name in PREPARED:
         assert got[name] == want[name], name
+    assert not want["runs"], "no derived runs without the derived tables"
+    assert all(r[2:4] == r[4:6] for r in got["runs"]), "derived runs are those the trace would find"
+    if lo == (10, 0):  # 10:00-10:20, then after T3 10:40-11:10 and (a silence only) 12:00-12:30
+        t = int(at(13, 10).timestamp())
+        assert [(r[2] - t, r[3] - t) for r in got["runs"] if r[0] == "idJ"] == [
+            (0, 1200), (2400, 9000), (2400, 9000)]
     if hi == (12, 15):
         assert ("idJ", 1) in {(r[0], r[1]) for r in got["stay_short"]}, "the period's edge day is computed"
     if lo == (10, 0):
