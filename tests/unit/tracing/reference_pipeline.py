@@ -283,7 +283,7 @@ def companion_sql(policy: Policy) -> str:
         WITH ge AS ({_overlap_sql("stay_grid", "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
-                 HAVING SUM(minutes) > {c.min_minutes}),
+                 HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
                 FROM stay_grid s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
@@ -305,7 +305,7 @@ def baseline_sql(kind: str, policy: Policy) -> str:
     return f"""
         WITH be AS ({_overlap_sql(stays, kind, "'coarse'")})
         SELECT case_key, hop, contact, SUM(minutes) AS minutes, MIN(start_s) AS start_s FROM be
-        GROUP BY case_key, hop, contact HAVING SUM(minutes) > {floor}"""
+        GROUP BY case_key, hop, contact HAVING ROUND(SUM(minutes), 6) > {floor}"""
 
 
 def run_exposures(
