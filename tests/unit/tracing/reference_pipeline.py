@@ -40,10 +40,9 @@ from zhikong.tracing.pipeline import (
     IDX_SCHEMA,
     LOCAL_OFFSET_S,
     _day,
-    _epoch,
-    _ts,
 )
 from zhikong.tracing.policy import Policy
+from zhikong.tracing.prepare import _epoch, _ts
 
 __all__ = ["DETECTORS", "EVIDENCE_COLUMNS", "EVIDENCE_SCHEMA", "IDX_SCHEMA", "LOCAL_OFFSET_S",
            "_epoch", "_ts"]

@@ -1,0 +1,60 @@
+"""The tracing pipeline's shared shapes: index rows, detectors and evidence columns."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
+
+IDX_SCHEMA = pa.schema(
+    [
+        ("case_key", pa.string()),  # the case this row traces for (the index case at hop 1)
+        ("hop", pa.int32()),  # 1 = contacts of a case, 2 = contacts of its close contacts
+        ("person", pa.string()),  # person key of the index (ID pseudonym, or phone pseudonym)
+        ("onset_s", pa.int64()),  # onset (or sampling) of the case, epoch seconds
+        ("start_s", pa.int64()),  # window start for this index person
+        ("end_s", pa.int64()),  # window end (isolation or trace time)
+    ]
+)
+
+#: the exposure detectors, by source (see :func:`detect`)
+DETECTORS = (
+    "venue_scan",
+    "cell",
+    "camera",
+    "travel",
+    "gps",
+    "proximity",
+    "ledger",
+    "venue_cell",
+    "venue_visit",
+    "class",
+    "school",
+)
+#: detectors that read the structure tables (``structure.prepare``: cell and venue stays)
+STRUCTURAL = {"venue_cell", "venue_visit", "class", "school"}
+
+EVIDENCE_SCHEMA = pa.schema(
+    [
+        ("case_key", pa.string()),
+        ("hop", pa.int32()),
+        ("contact", pa.string()),
+        ("source", pa.string()),
+        ("place", pa.string()),
+        ("start_s", pa.int64()),
+        ("end_s", pa.int64()),
+        ("minutes", pa.float64()),
+        ("distance", pa.string()),
+    ]
+)
+EVIDENCE_COLUMNS = [
+    "case_key",
+    "hop",
+    "contact",
+    "source",
+    "place",
+    "start_s",
+    "end_s",
+    "minutes",
+    "distance",
+]
