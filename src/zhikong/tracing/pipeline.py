@@ -301,8 +301,7 @@ def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | No
     """Evidence of the detectors in ``sources`` (all by default) for the index persons in ``idx``
     (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
     ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
-    returns the query of their union, ``EVIDENCE_COLUMNS`` plus ``det``, the detector's position in
-    :data:`DETECTORS` (a sort key: see :data:`EVIDENCE_ORDER`). :func:`drop_exposures` drops them."""
+    returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them."""
     engine.register_arrow("gps_dx", GPS_DX)
     _prepare_visits(engine, policy, sources)
     # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
@@ -311,13 +310,13 @@ def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | No
     for src, sql in detect(engine, policy).items():
         if sources is None or src in sources:
             # kept as Arrow: a cached Spark table would carry the detector's whole plan along
-            rows = engine.sql(f"SELECT {cols}, {DETECTORS.index(src)} AS det FROM ({sql}) q")
+            rows = engine.sql(f"SELECT {cols} FROM ({sql}) q")
             engine.register_arrow(f"ev_{src}", rows)
             parts.append(f"SELECT * FROM ev_{src}")
     if not parts:  # no detector: no rows, with the columns
         types = zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True)
         none = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in types)
-        return f"SELECT {none}, 0 AS det WHERE 1 = 0"
+        return f"SELECT {none} WHERE 1 = 0"
     return "\nUNION ALL\n".join(parts)
 
 
@@ -336,11 +335,6 @@ GPS_DX = pa.table({"dx": [-1, 0, 1]})
 
 #: SQL types of ``EVIDENCE_COLUMNS`` on numbers (case and contact numbered)
 _SQL_TYPES = ["BIGINT", "INT", "BIGINT", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "DOUBLE", "VARCHAR"]
-
-#: the order of evidence rows: case, hop, contact, source, start, place (then the detector, as a
-#: stable sort of the detectors' outputs in ``DETECTORS`` order would give; the rest only makes
-#: the order total). Case and contact numbers sort as their keys (``register_index``, ``prepare``).
-EVIDENCE_ORDER = "case_key, hop, contact, source, start_s, place NULLS LAST, det, end_s, minutes, distance"
 
 
 def run_exposures(

@@ -231,7 +231,7 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
         "tr_ev2",
         scored_sql(
             f"""
-            SELECT e.case_key // {VIA_BASE} AS case_key, {cols}, e.det, e.case_key AS ck2,
+            SELECT e.case_key // {VIA_BASE} AS case_key, {cols}, e.case_key AS ck2,
                    e.case_key % {VIA_BASE} AS via
             FROM ({pipeline.exposures(engine, policy, hop2)}) e
             LEFT JOIN tr_s1 c ON c.case_key = e.case_key // {VIA_BASE} AND c.contact = e.contact
