@@ -318,20 +318,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         pt AS (SELECT DISTINCT v.person, vk.tower_id AS tower FROM sv v JOIN vk ON vk.venue_id = v.venue),
         sc AS (
           SELECT c.* FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
-        sb AS (
-          SELECT c.person, c.tower, c.start_s, c.end_s,
-                 LAG(c.end_s) OVER (
-                   PARTITION BY c.person, c.tower, {_midnight("c.start_s")} ORDER BY c.start_s) AS prev_end
-          FROM sc c WHERE c.run_s IS NULL),
-        sm AS ({run_breaks_sql("sb", "stay_cell")}),
-        sr AS (
-          SELECT person, tower, start_s, end_s,
-                 SUM(brk) OVER (PARTITION BY person, tower ORDER BY start_s
-                                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rid
-          FROM sm),
         run AS (
-          SELECT person, tower, MIN(start_s) AS start_s, MAX(end_s) AS end_s FROM sr
-          GROUP BY person, tower, rid
+          SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM ({short_runs_sql(
+              "SELECT person, tower, start_s, end_s FROM sc WHERE run_s IS NULL", "stay_cell")}) r
           UNION ALL
           SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM sc WHERE run_s IS NOT NULL)
         SELECT v.person, v.venue, v.kind, v.start_s,
