@@ -58,3 +58,8 @@ EVIDENCE_COLUMNS = [
     "minutes",
     "distance",
 ]
+
+
+def epoch_sql(col: str) -> str:
+    """SQL: the whole epoch seconds of timestamp ``col`` (``zk_epoch_s``, on every engine)."""
+    return f"CAST(FLOOR(zk_epoch_s({col})) AS BIGINT)"

@@ -10,8 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
-
-LOCAL_OFFSET_S = 8 * 3600  # China has one zone and no DST: local day = floor((t + 8h) / 1 day)
+from zhikong.tracing.columns import LOCAL_OFFSET_S
 
 
 def day_no(col: str) -> str:

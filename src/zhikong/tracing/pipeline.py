@@ -38,7 +38,7 @@ from zhikong.tracing.columns import EVIDENCE_SCHEMA as EVIDENCE_SCHEMA
 from zhikong.tracing.columns import IDX_SCHEMA as IDX_SCHEMA
 from zhikong.tracing.columns import LOCAL_OFFSET_S as LOCAL_OFFSET_S
 from zhikong.tracing.columns import STRUCTURAL as STRUCTURAL
-from zhikong.tracing.intervals import by_day, first_day
+from zhikong.tracing.intervals import by_day, day_no, first_day
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.prepare import prepare as prepare
 
@@ -100,10 +100,6 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
     )
 
 
-def _day(col: str) -> str:
-    return f"(({col}) + {LOCAL_OFFSET_S}) // 86400"
-
-
 def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = False) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
@@ -134,7 +130,7 @@ def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = Fal
           WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
-        FROM e GROUP BY case_key, hop, contact, place,{kind_key} {_day("s0")}"""
+        FROM e GROUP BY case_key, hop, contact, place,{kind_key} {day_no("s0")}"""
 
 
 def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
@@ -165,7 +161,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
               WHERE o.person <> x.person)
             SELECT case_key, hop, contact, 'camera' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                    GREATEST({tol / 60.0}, (MAX(s1) - MIN(s0)) / 60.0) AS minutes, 'near' AS distance
-            FROM e GROUP BY case_key, hop, contact, place, {_day("s0")}""",
+            FROM e GROUP BY case_key, hop, contact, place, {day_no("s0")}""",
         "travel": f"""
             WITH x AS (
               SELECT i.case_key, i.hop, i.person, t.t, t.t0, t.mode, t.trip, t.carriage, t.seat_row
@@ -202,7 +198,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
                    'grid' || CAST(MIN(gx) AS VARCHAR) || '_' || CAST(MIN(gy) AS VARCHAR) AS place,
                    MIN(b) * {bin_s} AS start_s, (MAX(b) + 1) * {bin_s} AS end_s,
                    COUNT(*) * {r.gps_bin_minutes}.0 AS minutes, 'near' AS distance
-            FROM e GROUP BY case_key, hop, contact, {_day(f"b * {bin_s}")}""",
+            FROM e GROUP BY case_key, hop, contact, {day_no(f"b * {bin_s}")}""",
         "proximity": f"""
             WITH both_ways AS (
               SELECT person, other, t, dur_s, rssi FROM t_prox
@@ -219,7 +215,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM e GROUP BY case_key, hop, contact,
                    CASE WHEN rssi >= {r.proximity_rssi.close} THEN 'close'
                         WHEN rssi >= {r.proximity_rssi.near} THEN 'near' ELSE 'same_place' END,
-                   {_day("t")}""",
+                   {day_no("t")}""",
         "ledger": f"""
             WITH h AS (
               SELECT DISTINCT COALESCE(pid_id, pid_phone) AS person, household FROM ledger

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
-from zhikong.tracing.columns import DETECTORS, STRUCTURAL
+from zhikong.tracing.columns import DETECTORS, STRUCTURAL, epoch_sql
 from zhikong.tracing.intervals import register_days
 from zhikong.tracing.policy import Policy
 
@@ -22,10 +22,6 @@ from zhikong.tracing.policy import Policy
 def _ts(epoch_s: int) -> str:
     iso = datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S+00:00")
     return f"CAST('{iso}' AS TIMESTAMPTZ)"
-
-
-def _epoch(col: str) -> str:
-    return f"CAST(FLOOR(zk_epoch_s({col})) AS BIGINT)"
 
 
 def prepare(
@@ -140,7 +136,7 @@ def prepare(
             nxt = f"CASE WHEN s.next_t < {hi_s} THEN s.next_t END AS next_t"
             o = numbered("venue_scan", f"s.t, s.venue_id AS place, {nxt}")
         else:
-            v = mapped("venue_scan", f"{_epoch('s.ts')} AS t, s.venue_id AS place")
+            v = mapped("venue_scan", f"{epoch_sql('s.ts')} AS t, s.venue_id AS place")
             o = f"""
                 WITH v AS ({v})
                 SELECT person, t, place,
@@ -160,7 +156,7 @@ def prepare(
         engine.create_table(
             "t_camera",
             numbered("camera", "s.t, s.camera_id AS place") if listed
-            else mapped("camera", f"{_epoch('s.ts')} AS t, s.camera_id AS place"),
+            else mapped("camera", f"{epoch_sql('s.ts')} AS t, s.camera_id AS place"),
         )
     if "gps" in want:
         # each point with its time bin and distance grid cell, computed once for every detector run;
@@ -175,7 +171,7 @@ def prepare(
                 f"WHERE s.t >= {lo_s} AND s.t < {hi_s}"
             )
         else:
-            raw = mapped("gps", f"{_epoch('s.ts')} AS t, s.x, s.y")
+            raw = mapped("gps", f"{epoch_sql('s.ts')} AS t, s.x, s.y")
             points = f"SELECT person, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
         engine.create_table("t_gps", points)
     if "travel" in want:
@@ -183,7 +179,7 @@ def prepare(
             "t_travel",
             mapped(
                 "travel",
-                f"{_epoch('s.ts')} AS t, {_epoch('s.depart_ts')} AS t0, s.mode, "
+                f"{epoch_sql('s.ts')} AS t, {epoch_sql('s.depart_ts')} AS t0, s.mode, "
                 "s.vehicle || '@' || CAST(CAST(s.depart_ts AS DATE) AS VARCHAR) AS trip, s.carriage, "
                 "CAST(REGEXP_EXTRACT(s.seat, '^[0-9]+', 0) AS INT) AS seat_row",
             ),
@@ -198,7 +194,8 @@ def prepare(
             if listed
             else f"""
             SELECT m1.pk AS person, m2.pk AS other,
-                   {_epoch("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s, CAST(s.rssi AS INT) AS rssi
+                   {epoch_sql("s.ts")} AS t, CAST(s.duration_s AS BIGINT) AS dur_s,
+                   CAST(s.rssi AS INT) AS rssi
             FROM src_proximity s LEFT JOIN pidk m1 ON m1.pid = s.pid LEFT JOIN pidk m2 ON m2.pid = s.other_pid
             WHERE s.ts >= {lo} AND s.ts < {hi}""",
         )
@@ -281,7 +278,7 @@ def _cell_stays(
     engine.create_table(
         "t_cell1",
         f"""
-        SELECT k.pk AS person, {_epoch("s.ts")} AS t, d.tk AS place
+        SELECT k.pk AS person, {epoch_sql("s.ts")} AS t, d.tk AS place
         FROM src_cell s LEFT JOIN pidk k ON k.pid = s.pid
         LEFT JOIN cell_tower d ON d.tower_id = s.tower_id""",
     )

@@ -67,6 +67,8 @@ import pyarrow.parquet as pq
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.lake.schemas import SOURCES
 from zhikong.tracing import structure
+from zhikong.tracing.columns import epoch_sql
+from zhikong.tracing.intervals import day_no
 from zhikong.tracing.policy import StayRules, load_policy
 
 DERIVED = "_derived"
@@ -81,7 +83,6 @@ PID_SOURCES = {
 PARTS = ("grid", "gps_grid", "short", "anchor", "pids")
 #: the columns of the short stays' files (part ``short``): a lake derived without the runs has it stale
 SHORT_COLUMNS = "pn,tk,start_s,end_s,run_s,run_e"
-LOCAL_OFFSET_S = 8 * 3600
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
 
@@ -273,8 +274,8 @@ def build_stays(
         eng.register_arrow("bs_towers", tower_tbl)
         eng.create_table(
             "bs_pings",
-            """
-            SELECT p.pn AS person, CAST(FLOOR(zk_epoch_s(c.ts)) AS BIGINT) AS t, w.tk AS place
+            f"""
+            SELECT p.pn AS person, {epoch_sql('c.ts')} AS t, w.tk AS place
             FROM bs_cell c JOIN bs_pids p ON p.pid = c.pid JOIN bs_towers w ON w.tower_id = c.tower_id""",
         )
         pings = eng.sql("SELECT COUNT(*) AS n FROM bs_pings").column(0)[0].as_py() or 0
@@ -291,7 +292,7 @@ def build_stays(
             eng.create_table("bs_grid", "SELECT tk, CAST(NULL AS BIGINT) AS gk FROM bs_towers")
         # one sort: by local start day, then tower and start (what readers skip row groups by)
         t = eng.sql(
-            f"SELECT CAST((s.start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(s.person AS INT) AS pn, "
+            f"SELECT CAST({day_no('s.start_s')} AS INT) AS d, CAST(s.person AS INT) AS pn, "
             "CAST(s.place AS INT) AS tk, s.start_s, s.end_s, CAST(g.gk AS INT) AS gk FROM bs_stays s "
             "LEFT JOIN bs_grid g ON g.tk = s.place ORDER BY d, tk, s.start_s, pn"
         )
@@ -361,7 +362,7 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
         sorted(rules.visit_kinds), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
     short = structure.short_sql("bs_stays", "bs_vt", int(rules.visit_max_minutes * 60))
     t = eng.sql(
-        f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
+        f"SELECT CAST({day_no('start_s')} AS INT) AS d, CAST(person AS INT) AS pn, "
         f"CAST(tower AS INT) AS tk, start_s, end_s, run_s, run_e FROM ("
         f"{structure.short_runs_sql(short, 'bs_stays')}) q "
         "ORDER BY d, tk, start_s, pn"
@@ -383,7 +384,7 @@ def _anchor(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> in
     h1 = int(max(h[1] for h in rules.anchor_hours.values()) * 3600)
     d0 = structure._midnight("start_s")
     t = eng.sql(
-        f"SELECT CAST((start_s + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, CAST(person AS INT) AS pn, "
+        f"SELECT CAST({day_no('start_s')} AS INT) AS d, CAST(person AS INT) AS pn, "
         f"CAST(place AS INT) AS tk, start_s, end_s FROM bs_stays "
         f"WHERE place IN (SELECT tk FROM bs_vt) AND end_s > {d0} + {h0} AND start_s < {d0} + {h1} "
         "ORDER BY d, tk, start_s, pn"
@@ -413,7 +414,7 @@ def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:
                    "pid": t.column("pid").cast(pa.string()), "venue": t.column("venue").cast(pa.bool_())})
     pq.write_table(sk, out / "src_pids.parquet")
     eng.register_arrow("bs_sk", sk)
-    epoch = "CAST(FLOOR(zk_epoch_s(s.ts)) AS BIGINT)"
+    epoch = epoch_sql("s.ts")
     scans = {
         "venue_scan": f"""
             SELECT sn, t, venue_id, LEAD(t) OVER (PARTITION BY sn ORDER BY t, venue_id) AS next_t FROM (
@@ -447,9 +448,9 @@ def _gps(eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules) -> int:
     gpids = _numbered(eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), "gn", "pid")
     eng.register_arrow("bs_gpids", gpids)
     t = eng.sql(
-        f"SELECT CAST((t + {LOCAL_OFFSET_S}) // 86400 AS INT) AS d, gn, t, x, y, "
+        f"SELECT CAST({day_no('t')} AS INT) AS d, gn, t, x, y, "
         f"{gps_cells('t', 'x', 'y', rules)} FROM ("
-        "SELECT p.gn, CAST(FLOOR(zk_epoch_s(g.ts)) AS BIGINT) AS t, g.x, g.y FROM bs_gps g "
+        f"SELECT p.gn, {epoch_sql('g.ts')} AS t, g.x, g.y FROM bs_gps g "
         "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
     )
     n = _write_days(t, out / "gps")

@@ -29,10 +29,10 @@ from collections.abc import Collection
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
+from zhikong.tracing.columns import LOCAL_OFFSET_S
 from zhikong.tracing.intervals import by_day, first_day
 from zhikong.tracing.policy import Policy
 
-LOCAL_OFFSET_S = 8 * 3600
 YEAR_S = 31_557_600  # 365.25 days
 #: towers are searched within this many metres of a venue (rural spacing is ~3 km)
 TOWER_SEARCH_M = 8000

@@ -23,6 +23,7 @@ from typing import Any
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import CHINA_TZ
 from zhikong.engine import QueryEngine
+from zhikong.tracing.columns import epoch_sql
 
 #: the sources drawn on the map, in legend order
 SOURCES = ("cell", "venue_scan", "camera", "gps")
@@ -104,10 +105,6 @@ def _ts(at: datetime) -> str:
     return f"CAST('{at.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S+00:00')}' AS TIMESTAMPTZ)"
 
 
-def _epoch(col: str) -> str:
-    return f"CAST(FLOOR(zk_epoch_s({col})) AS BIGINT)"
-
-
 def _in(pids: list[str]) -> str:
     for p in pids:
         if not _PID.match(p):
@@ -127,7 +124,7 @@ def _runs_sql(table: str, key: str, pids: str, lo: str, hi: str) -> str:
         ), g AS (
             SELECT place_id, ts,
                    SUM(CASE WHEN prev_place IS NULL OR prev_place <> place_id
-                             OR {_epoch('ts')} - {_epoch('prev_ts')} > {GAP_S} THEN 1 ELSE 0 END)
+                             OR {epoch_sql('ts')} - {epoch_sql('prev_ts')} > {GAP_S} THEN 1 ELSE 0 END)
                        OVER (ORDER BY ts, place_id ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
             FROM r
         )
@@ -183,7 +180,7 @@ def query_trajectory(
             _collect(traj, source, engine.sql(sql).to_pylist())
         if engine.register_parquet("tj_gps", lake_dir / "gps"):
             used.append("tj_gps")
-            bucket = f"CAST(FLOOR({_epoch('ts')} / {GPS_BUCKET_S}) AS BIGINT)"
+            bucket = f"CAST(FLOOR({epoch_sql('ts')} / {GPS_BUCKET_S}) AS BIGINT)"
             sql = f"""
                 SELECT {bucket} AS b, AVG(lat) AS lat, AVG(lon) AS lon, MIN(ts) AS start_ts,
                        MAX(ts) AS end_ts, COUNT(*) AS n

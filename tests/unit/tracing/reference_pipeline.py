@@ -29,20 +29,21 @@ import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import structure
-from zhikong.tracing.intervals import register_days
 
 # the contract (schemas, detector names) and the small SQL helpers are the pipeline's own; only the
 # stay and exposure computations below are the reference
+from zhikong.tracing.columns import epoch_sql as _epoch
+from zhikong.tracing.intervals import day_no as _day
+from zhikong.tracing.intervals import register_days
 from zhikong.tracing.pipeline import (
     DETECTORS,
     EVIDENCE_COLUMNS,
     EVIDENCE_SCHEMA,
     IDX_SCHEMA,
     LOCAL_OFFSET_S,
-    _day,
 )
 from zhikong.tracing.policy import Policy
-from zhikong.tracing.prepare import _epoch, _ts
+from zhikong.tracing.prepare import _ts
 
 __all__ = ["DETECTORS", "EVIDENCE_COLUMNS", "EVIDENCE_SCHEMA", "IDX_SCHEMA", "LOCAL_OFFSET_S",
            "_epoch", "_ts"]

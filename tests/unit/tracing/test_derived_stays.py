@@ -152,7 +152,7 @@ def test_derived_gps_points_equal_the_points_from_the_lake(
         from_lake = _t_gps(tmp_path, ledger(LEDGER), None, lo_s, hi_s)
         assert from_lake, "points in the period"
         with monkeypatch.context() as m:  # the derived points are read, not the lake's
-            m.setattr(prepare_mod, "_epoch", lambda *a: pytest.fail("points read from the lake"))
+            m.setattr(prepare_mod, "epoch_sql", lambda *a: pytest.fail("points read from the lake"))
             assert _t_gps(tmp_path, ledger(LEDGER), derived, lo_s, hi_s) == from_lake
     assert built.built
     # a new GPS file makes the derived tables stale
