@@ -56,6 +56,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -351,15 +352,23 @@ def _rebuild_pids(
             eng.close()
 
 
-def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
-    """Write the visit rule's short stays of ``bs_stays`` (whole days, ``short/day=…``); their count."""
-    if not rules.visit_kinds:
-        return 0
+def _venue_towers(eng: QueryEngine, lake_dir: Path, kinds: Collection[str]) -> bool:
+    """``bs_vt``: the nearest tower of each venue of ``kinds`` (``structure.venue_tower_sql``, towers
+    numbered as ``bs_towers``); False (and no table) without kinds, towers or venues."""
+    if not kinds:
+        return False
     for name in ("tower", "venue"):
         if not eng.register_parquet(f"bs_ref_{name}", lake_dir / "ref" / f"{name}.parquet", hive=False):
-            return 0  # no towers or venues: no short stays
+            return False
     eng.create_table("bs_vt", structure.venue_tower_sql(
-        sorted(rules.visit_kinds), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
+        sorted(kinds), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
+    return True
+
+
+def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
+    """Write the visit rule's short stays of ``bs_stays`` (whole days, ``short/day=…``); their count."""
+    if not _venue_towers(eng, lake_dir, rules.visit_kinds):
+        return 0
     short = structure.short_sql("bs_stays", "bs_vt", int(rules.visit_max_minutes * 60))
     t = eng.sql(
         f"SELECT CAST({day_no('start_s')} AS INT) AS d, CAST(person AS INT) AS pn, "
@@ -373,13 +382,8 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
 
 def _anchor(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
     """Write the stays of ``bs_stays`` a workplace can be inferred from (``anchor/day=…``); their count."""
-    if not rules.anchor_hours:
+    if not _venue_towers(eng, lake_dir, rules.anchor_hours):
         return 0
-    for name in ("tower", "venue"):
-        if not eng.register_parquet(f"bs_ref_{name}", lake_dir / "ref" / f"{name}.parquet", hive=False):
-            return 0
-    eng.create_table("bs_vt", structure.venue_tower_sql(
-        sorted(rules.anchor_hours), "bs_towers", venues="bs_ref_venue", towers_ref="bs_ref_tower"))
     h0 = int(min(h[0] for h in rules.anchor_hours.values()) * 3600)
     h1 = int(max(h[1] for h in rules.anchor_hours.values()) * 3600)
     d0 = structure._midnight("start_s")
