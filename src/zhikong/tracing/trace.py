@@ -92,6 +92,45 @@ def index_table(cases: list[IndexCase], policy: Policy) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pipeline.IDX_SCHEMA)
 
 
+@dataclass(frozen=True)
+class TraceLake:
+    """What :func:`open_trace` registered: the lake's derived stays (``stays.fresh``, or None), which
+    sources have data, the index table (``index_table``) and the period to prepare."""
+
+    derived: Path | None
+    sources: dict[str, bool]
+    idx: pa.Table
+    lo_s: int
+    hi_s: int
+
+
+def open_trace(
+    engine: QueryEngine,
+    lake_dir: Path,
+    ledger: pa.Table,
+    cases: list[IndexCase],
+    policy: Policy,
+    now: datetime | None = None,
+) -> TraceLake:
+    """Check ``cases``, register the lake and the ledger on ``engine`` and work out the period a
+    trace prepares: the index persons' windows, from the companion rule's look-back before the
+    earliest to an hour after the latest."""
+    check_cases(cases, now)
+    derived = stays.fresh(lake_dir, policy.rules)
+    sources = register_lake(engine, lake_dir, stays=derived)
+    if not any(sources.values()):
+        raise InvalidInput(
+            f"the lake at {lake_dir} has no trajectory data in any source "
+            f"({', '.join(sources)}); ingest feeds first",
+            field="lake",
+        )
+    engine.register_arrow("ledger", ledger_frame(ledger))
+    idx = index_table(cases, policy)
+    lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
+    hi = max(idx.column("end_s").to_pylist()) + 3600
+    return TraceLake(derived, sources, idx, lo, hi)
+
+
 def trace(
     engine: QueryEngine,
     lake_dir: Path,
@@ -106,21 +145,10 @@ def trace(
 
     Evidence, scores, summaries and classes are engine tables on case and person numbers
     (``tr_*``); they are named only in the outputs."""
-    check_cases(cases, now)
-    derived = stays.fresh(lake_dir, policy.rules)
-    sources = register_lake(engine, lake_dir, stays=derived)
-    if not any(sources.values()):
-        raise InvalidInput(
-            f"the lake at {lake_dir} has no trajectory data in any source "
-            f"({', '.join(sources)}); ingest feeds first",
-            field="lake",
-        )
-    engine.register_arrow("ledger", ledger_frame(ledger))
-    idx = index_table(cases, policy)
-    lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
-    hi = max(idx.column("end_s").to_pylist()) + 3600
+    lake = open_trace(engine, lake_dir, ledger, cases, policy, now)
+    derived, sources, idx = lake.derived, lake.sources, lake.idx
     pipeline.prepare(
-        engine, policy, lo, hi, derived=derived is not None,
+        engine, policy, lake.lo_s, lake.hi_s, derived=derived is not None,
         parts=stays.fresh_parts(derived, lake_dir, policy.rules, policy.companion.cell_m),
     )
 

@@ -19,13 +19,10 @@ import pandas as pd
 import pyarrow as pa
 
 from tests.unit.tracing import reference_pipeline as pipeline
-from zhikong.core.errors import InvalidInput
 from zhikong.engine import QueryEngine
-from zhikong.tracing import stays
-from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.risk import ContactResult
-from zhikong.tracing.trace import IndexCase, TraceResult, check_cases, index_table
+from zhikong.tracing.trace import IndexCase, TraceResult, open_trace
 
 SEP = "\x1f"
 
@@ -151,20 +148,9 @@ def trace(
     now: datetime | None = None,
 ) -> TraceResult:
     """Trace ``cases`` over the lake: close contacts, companions and (optionally) secondary contacts."""
-    check_cases(cases, now)
-    derived = stays.fresh(lake_dir, policy.rules)
-    sources = register_lake(engine, lake_dir, stays=derived)
-    if not any(sources.values()):
-        raise InvalidInput(
-            f"the lake at {lake_dir} has no trajectory data in any source "
-            f"({', '.join(sources)}); ingest feeds first",
-            field="lake",
-        )
-    engine.register_arrow("ledger", ledger_frame(ledger))
-    idx = index_table(cases, policy)
-    lo = min(idx.column("start_s").to_pylist()) - policy.companion.lookback_days * 86400
-    hi = max(idx.column("end_s").to_pylist()) + 3600
-    pipeline.prepare(engine, policy, lo, hi, derived=derived is not None)
+    lake = open_trace(engine, lake_dir, ledger, cases, policy, now)
+    sources, idx = lake.sources, lake.idx
+    pipeline.prepare(engine, policy, lake.lo_s, lake.hi_s, derived=lake.derived is not None)
 
     ev1 = pipeline.run_exposures(engine, policy, idx).to_pandas()
     present = pipeline.with_trajectory(engine)
