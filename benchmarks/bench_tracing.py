@@ -214,7 +214,7 @@ def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Pa
         what = "secondary contacts" if args.full == "secondary" else "hop 1 only, no secondary contacts"
         print(
             f"duckdb full trace of {len(cases)} cases (all detectors, companions, {what}): {full_s:.2f} s "
-            f"(target ≤ 5 s; process CPU {full_cpu:.2f} s), {len(full.contacts)} classified contacts",
+            f"(target ≤ 5 s; process CPU {full_cpu:.2f} s), {len(full)} classified contacts",
             flush=True,
         )
 

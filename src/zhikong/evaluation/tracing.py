@@ -194,9 +194,9 @@ def evaluate_tracing(
     truth = world_truth(world, cases)
     table: dict[str, dict[str, dict[str, float | int]]] = {}
     if "zhikong" in methods:
-        close = {(c.case_key, c.contact) for c in result.contacts if c.cls == "close"}
-        comp = {(c.case_key, c.contact) for c in result.contacts if c.cls == "companion"}
-        sec = {(c.case_key, c.contact): c.via for c in result.contacts if c.cls == "secondary"}
+        close = {(k, c) for k, c, _ in result.pairs("close")}
+        comp = {(k, c) for k, c, _ in result.pairs("companion")}
+        sec = {(k, c): via for k, c, via in result.pairs("secondary")}
         table["zhikong"] = _score(close, _scored_secondary(sec, truth), comp, truth)
     for kind in ("grid", "tower"):
         if kind in methods:

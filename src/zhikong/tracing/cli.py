@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -79,15 +78,14 @@ def trace(
     t = Table(title=f"trace run {run_id} · {pol.title}")
     for col in ("class", "count"):
         t.add_column(col)
+    counts = result.counts()
     for cls in ("close", "secondary", "companion"):
-        t.add_row(cls, str(len(result.of_class(cls))))
+        t.add_row(cls, str(counts.get(cls, 0)))
     console.print(t)
     if export is not None:
         with unit_of_work() as s:
             paths = export_run(s, run_id, export)
-        graph = ContactGraph(
-            list(key_of.values()), [replace(c, case_key=key_of[c.case_key]) for c in result.contacts]
-        )
+        graph = ContactGraph.from_table(list(key_of.values()), result.table, key_of)
         (export / f"graph-{run_id}.json").write_text(graph.to_json(labels), encoding="utf-8")
         (export / f"graph-{run_id}.graphml").write_text(graph.to_graphml(labels), encoding="utf-8")
         for p in paths:

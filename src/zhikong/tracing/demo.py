@@ -66,8 +66,9 @@ def step(ctx: DemoContext, max_cases: int = 5) -> None:
         engine.close()
     ctx.data["trace_run"] = run.id
     t = Table("case", "class", "hop", "score", "why", title=f"trace run {run.id} · {policy.title}")
-    for c in sorted(result.contacts, key=lambda c: -c.score)[:10]:
+    for c in result.top(10):
         t.add_row(labels.get(c.case_key, c.case_key), c.cls, str(c.hop), f"{c.score:.1f}", c.explain())
     ctx.console.print(t)
-    counts = {k: len(result.of_class(k)) for k in ("close", "secondary", "companion")}
+    found = result.counts()
+    counts = {k: found.get(k, 0) for k in ("close", "secondary", "companion")}
     ctx.console.print(f"{len(rows)} cases traced: " + ", ".join(f"{k} {n}" for k, n in counts.items()))

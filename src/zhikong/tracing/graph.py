@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
-from zhikong.tracing.risk import ContactResult
+import pyarrow as pa
+
+from zhikong.tracing.risk import ContactResult, strings
+
+_RANK = {"case": 0, "close": 1, "secondary": 2, "companion": 3}
 
 
 class ContactGraph:
@@ -20,16 +24,30 @@ class ContactGraph:
         self.cases = set(cases)
         self.nodes: dict[str, str] = {c: "case" for c in self.cases}
         self.edges: list[tuple[str, str, dict[str, object]]] = []
-        rank = {"case": 0, "close": 1, "secondary": 2, "companion": 3}
         for c in contacts:
-            src = c.via if c.cls == "secondary" and c.via else c.case_key
-            self.edges.append(
-                (src, c.contact, {"cls": c.cls, "score": round(c.score, 3), "case": c.case_key})
-            )
-            old = self.nodes.get(c.contact)
-            if old is None or rank[c.cls] < rank[old]:
-                self.nodes[c.contact] = c.cls
-            self.nodes.setdefault(src, "close")
+            self._add(c.case_key, c.contact, c.cls, c.score, c.via)
+
+    @classmethod
+    def from_table(cls, cases: Iterable[str], table: pa.Table, key_of: Mapping[str, str]) -> ContactGraph:
+        """The graph of a trace's contact ``table`` (``TraceResult.table``), with its case keys
+        renamed by ``key_of`` (e.g. case IDs to person keys)."""
+        out = cls(cases, [])
+        names = ("case_key", "contact", "cls", "via")
+        decode = {c: strings(table.column(c).cast(pa.string())).tolist() for c in names}
+        score = table.column("score").to_numpy().tolist()
+        for case_key, contact, c, s, via in zip(
+            decode["case_key"], decode["contact"], decode["cls"], score, decode["via"], strict=True
+        ):
+            out._add(key_of[case_key], contact, c, s, via)
+        return out
+
+    def _add(self, case_key: str, contact: str, cls: str, score: float, via: str | None) -> None:
+        src = via if cls == "secondary" and via else case_key
+        self.edges.append((src, contact, {"cls": cls, "score": round(score, 3), "case": case_key}))
+        old = self.nodes.get(contact)
+        if old is None or _RANK[cls] < _RANK[old]:
+            self.nodes[contact] = cls
+        self.nodes.setdefault(src, "close")
 
     def successors(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = defaultdict(list)

@@ -19,10 +19,8 @@ the order in which an engine adds.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -48,10 +46,7 @@ class ContactResult:
     via: str | None = None
 
     def explain(self) -> str:
-        parts = ", ".join(
-            f"{src} {v:.1f}" for src, v in sorted(self.contributions.items(), key=lambda kv: -kv[1])
-        )
-        return f"score {self.score:.1f} = {parts}" if parts else f"score {self.score:.1f}"
+        return explain(self.score, self.contributions)
 
 
 def _strings(values: Iterable[str]) -> str:
@@ -191,36 +186,23 @@ def strings(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return values[d.indices.fill_null(len(d.dictionary)).to_numpy()]
 
 
-def round3(values: np.ndarray) -> list[float]:
-    """``[round(v, 3) for v in values]``, vectorised: ``rint(v × 1000) / 1000`` is Python's correctly
-    rounded result except next to a tie, where Python's ``round`` decides."""
+def round3_array(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to 3 decimals as Python's ``round(v, 3)`` does, vectorised: ``rint(v × 1000)
+    / 1000`` is Python's correctly rounded result except next to a tie, where Python's ``round``
+    decides."""
     scaled = values * 1000.0
     out = np.rint(scaled) / 1000.0
     near = np.flatnonzero(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6)
     out[near] = [round(float(v), 3) for v in values[near]]
-    return out.tolist()
+    return out
 
 
-def contact_results(contacts: Mapping[str, Sequence[object]], contributions: pa.Table) -> list[ContactResult]:
-    """``ContactResult``s from ``contacts`` (a column of values per field, without contributions) and
-    their ``contributions`` (``n``: the 1-based row of the contact, ``source``, ``score``), both in
-    order; contributions are rounded to 3 decimals."""
-    n = len(contacts["case_key"])
-    bounds = np.searchsorted(contributions.column("n").to_numpy(), np.arange(1, n + 2)).tolist()
-    pairs = list(
-        zip(
-            strings(contributions.column("source")).tolist(),
-            round3(contributions.column("score").to_numpy()),
-            strict=True,
-        )
-    )
-    fields = ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
-    # hundreds of thousands of small objects: the cyclic collector has nothing to find among them
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        contrib = [dict(pairs[a:b]) for a, b in pairwise(bounds)]
-        return list(map(ContactResult, *(contacts[f] for f in fields), contrib, contacts["via"]))
-    finally:
-        if enabled:
-            gc.enable()
+def round3(values: np.ndarray) -> list[float]:
+    """``[round(v, 3) for v in values]`` (:func:`round3_array`)."""
+    return round3_array(values).tolist()
+
+
+def explain(score: float, contributions: dict[str, float]) -> str:
+    """A contact's one-line explanation: its score and its sources' contributions, largest first."""
+    parts = ", ".join(f"{src} {v:.1f}" for src, v in sorted(contributions.items(), key=lambda kv: -kv[1]))
+    return f"score {score:.1f} = {parts}" if parts else f"score {score:.1f}"

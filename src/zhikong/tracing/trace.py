@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
@@ -22,14 +22,15 @@ from zhikong.engine import QueryEngine
 from zhikong.tracing import pipeline, stays
 from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
-from zhikong.tracing.risk import (
-    ContactResult,
-    contact_results,
-    register_weights,
-    scored_sql,
-    strings,
-    summarise,
+from zhikong.tracing.result import (
+    CONTACT_SCHEMA,
+    EVIDENCE_TABLE_SCHEMA,
+    TraceResult,
+    name_dictionary,
+    named,
+    rounded_contributions,
 )
+from zhikong.tracing.risk import register_weights, scored_sql, summarise
 
 
 @dataclass(frozen=True)
@@ -44,22 +45,6 @@ class IndexCase:
     def window(self, policy: Policy) -> tuple[int, int]:
         start = int(self.onset_at.timestamp()) - policy.infectious_window.days_before_onset * 86400
         return start, int(self.end_at.timestamp())
-
-
-@dataclass
-class TraceResult:
-    #: by case, score descending, contact
-    contacts: list[ContactResult]
-    #: the evidence rows (every hop-1 row, and the secondary contacts' hop-2 rows), in no particular
-    #: order: :func:`sort_evidence` sorts them
-    evidence: pd.DataFrame
-    sources: dict[str, bool]
-    without_trajectory: list[str] = field(default_factory=list)
-    #: every hop-1 pair with evidence and its score (classified or not), for ranking curves
-    ranking: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    def of_class(self, cls: str) -> list[ContactResult]:
-        return [c for c in self.contacts if c.cls == cls]
 
 
 def check_cases(cases: list[IndexCase], now: datetime | None = None) -> None:
@@ -191,22 +176,23 @@ def trace(
     )
     if hop2:
         _secondary(engine, policy)
-    case_name = _names(engine, "SELECT case_key AS k, name FROM tr_case")
-    person = _names(engine, "SELECT pk AS k, s AS name FROM pkey")
-    contacts, evidence = _outputs(engine, hop2, case_name, person)
+    case_name = _dictionary(engine, "SELECT case_key AS k, name FROM tr_case")
+    person = _dictionary(engine, "SELECT pk AS k, s AS name FROM pkey")
+    table, contributions, evidence = _outputs(engine, hop2, case_name, person)
     t = engine.sql("SELECT case_key, contact, score, close_minutes FROM tr_s1 ORDER BY case_key, contact")
     ranking = pd.DataFrame(
         {
-            "case_key": _named(case_name, t.column("case_key")),
-            "contact": _named(person, t.column("contact")),
+            "case_key": _strings(case_name, t.column("case_key")),
+            "contact": _strings(person, t.column("contact")),
             **{c: t.column(c).cast(pa.float64()).to_numpy() for c in ("score", "close_minutes")},
         },
         copy=False,
     )
     engine.drop(*TABLES)
     return TraceResult(
-        contacts=contacts,
-        evidence=evidence,
+        table=table,
+        contributions=contributions,
+        evidence_table=evidence,
         sources=sources,
         without_trajectory=without,
         ranking=ranking,
@@ -285,13 +271,14 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
 
 
 def _outputs(
-    engine: QueryEngine, hop2: bool, case_name: np.ndarray, person: np.ndarray
-) -> tuple[list[ContactResult], pd.DataFrame]:
-    """The classified contacts (by case, score descending, contact) and the evidence (hop 1: every
-    row; then the secondary contacts' rows), named. The evidence is in no particular order
-    (:func:`sort_evidence`). Names are looked up in Python (``_names``): joining them in SQL made
-    the engine carry a million long strings through the joins and the conversion: ``case_name``
-    and ``person`` are the names by number."""
+    engine: QueryEngine, hop2: bool, case_name: pa.Array, person: pa.Array
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The classified contacts (by case, score descending, contact), their contributions and the
+    evidence (hop 1: every row; then the secondary contacts' rows) as :class:`TraceResult` tables.
+    The evidence is in no particular order (:func:`sort_evidence`). Names are not joined in SQL
+    (that made the engine carry a million long strings through the joins and the conversion):
+    ``case_name`` and ``person`` are the names by number (:func:`_dictionary`), which the name
+    columns take as their dictionary (:func:`result.named`)."""
     rows = (
         "SELECT case_key, contact, cls, 1 AS hop, score, close_minutes, first_s, last_s, "
         "CAST(NULL AS BIGINT) AS via FROM tr_c1"
@@ -304,8 +291,8 @@ def _outputs(
             UNION ALL
             SELECT case_key, contact, 'secondary' AS cls, 2 AS hop, score, close_minutes, first_s, last_s, via
             FROM tr_s2 WHERE is_close"""
-    # numbered by case, score descending, contact: within each case (the engine sorts the cases in
-    # parallel), after the contacts of the cases before it
+    # numbered from 0 by case, score descending, contact: within each case (the engine sorts the
+    # cases in parallel), after the contacts of the cases before it
     engine.create_table(
         "tr_out",
         f"""
@@ -314,21 +301,15 @@ def _outputs(
              b AS (SELECT case_key, SUM(COUNT(*)) OVER (ORDER BY case_key) - COUNT(*) AS before
                    FROM r GROUP BY case_key)
         SELECT r.case_key, r.contact, r.cls, r.hop, r.score, r.close_minutes, r.first_s, r.last_s, r.via,
-               b.before + r.k AS n
+               b.before + r.k - 1 AS n
         FROM r JOIN b ON b.case_key = r.case_key""",
     )
     t = engine.sql(
         "SELECT case_key, contact, cls, hop, score, close_minutes, first_s, last_s, via "
         "FROM tr_out ORDER BY n"
     )
-    contacts: dict[str, Sequence[object]] = {
-        "case_key": _named(case_name, t.column("case_key")).tolist(),
-        "contact": _named(person, t.column("contact")).tolist(),
-        "cls": strings(t.column("cls")).tolist(),
-        "via": _named(person, t.column("via")).tolist(),
-        **{c: t.column(c).to_numpy().tolist() for c in ("hop", "first_s", "last_s")},
-        **{c: t.column(c).cast(pa.float64()).to_numpy().tolist() for c in ("score", "close_minutes")},
-    }
+    names = {"case_key": case_name, "contact": person, "via": person}
+    contacts = _typed(t, CONTACT_SCHEMA, names)
     # each contact's sources with a positive score, in the order of their first evidence row
     parts = [
         f"SELECT o.n, p.source, p.score, p.ord FROM tr_out o JOIN tr_s{hop}_ps p "
@@ -346,31 +327,28 @@ def _outputs(
             SELECT {", ".join(f"e.{c}" for c in cols.split(", "))}, e.via
             FROM tr_ev2 e JOIN tr_s2 s ON s.case_key = e.case_key AND s.contact = e.contact AND s.is_close"""
     t = engine.sql(ev)
-    schema = pipeline.EVIDENCE_SCHEMA.append(pa.field("score", pa.float64()))
-    schema = schema.append(pa.field("via", pa.string()))
-    plain = pa.schema([f for f in schema if f.name not in ("case_key", "contact", "via")])
-    frame = t.select(plain.names).cast(plain).to_pandas()
-    named = {"case_key": (case_name, "case_key"), "contact": (person, "contact"), "via": (person, "via")}
-    data = {
-        f.name: _named(named[f.name][0], t.column(named[f.name][1])) if f.name in named else frame[f.name]
-        for f in schema
-    }
-    return contact_results(contacts, contrib), pd.DataFrame(data, copy=False)
+    evidence = _typed(t, EVIDENCE_TABLE_SCHEMA, names)
+    return contacts, rounded_contributions(contrib), evidence
 
 
-def _names(engine: QueryEngine, sql: str) -> np.ndarray:
-    """Names by number from ``sql`` (columns ``k``, a non-negative number, and ``name``), as an object
-    array indexed by number; its last entry (for a missing number) is None."""
+def _typed(t: pa.Table, schema: pa.Schema, names: dict[str, pa.Array]) -> pa.Table:
+    """The columns of ``schema`` from ``t``, cast to its types, name columns on ``names``."""
+    cols = [named(t.column(f.name), names[f.name]) if f.name in names else t.column(f.name).cast(f.type)
+            for f in schema]
+    return pa.table(cols, schema=schema)
+
+
+def _dictionary(engine: QueryEngine, sql: str) -> pa.Array:
+    """Names by number from ``sql`` (columns ``k``, numbered 1 … n, and ``name``), as a string array
+    with the name of number k at k − 1 (:func:`result.name_dictionary`)."""
     t = engine.sql(sql)
-    keys = t.column("k").to_numpy()
-    out = np.full(int(keys.max()) + 2 if len(keys) else 1, None, dtype=object)
-    out[keys] = t.column("name").to_numpy(zero_copy_only=False)
-    return out
+    return name_dictionary(t.column("k").to_numpy(), t.column("name").combine_chunks().cast(pa.string()))
 
 
-def _named(names: np.ndarray, numbers: pa.ChunkedArray) -> np.ndarray:
-    """The names of ``numbers`` (None for null)."""
-    return names[numbers.fill_null(-1).to_numpy()]
+def _strings(names: pa.Array, numbers: pa.ChunkedArray) -> np.ndarray:
+    """The names of ``numbers`` (1-based; None for null) as a numpy object array."""
+    values = np.array([*names.to_pylist(), None], dtype=object)
+    return values[pc.subtract(numbers, 1).fill_null(-1).to_numpy()]
 
 
 #: the columns :func:`sort_evidence` orders by: the order evidence rows were listed in before the

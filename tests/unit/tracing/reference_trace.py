@@ -263,10 +263,10 @@ def trace(
         if any(not e.empty for e in evidence)
         else evidence[0]
     )
-    return TraceResult(
-        contacts=contacts,
-        evidence=ev,
-        sources=sources,
+    return TraceResult.from_contacts(
+        contacts,
+        ev,
+        sources,
         without_trajectory=without,
         ranking=s1[["case_key", "contact", "score", "close_minutes"]] if not s1.empty else s1,
     )

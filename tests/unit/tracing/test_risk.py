@@ -13,7 +13,8 @@ import pytest
 
 from zhikong.engine import QueryEngine, duckdb_engine
 from zhikong.tracing.policy import Policy, load_policy, parse_policy
-from zhikong.tracing.risk import contact_results, register_weights, round3, scored_sql, strings, summarise
+from zhikong.tracing.result import CONTACT_SCHEMA, contact_results, encoded, rounded_contributions
+from zhikong.tracing.risk import register_weights, round3, scored_sql, strings, summarise
 
 DAY = 86400
 ONSET = {1: 100 * DAY, 2: 100 * DAY + 3600}
@@ -204,27 +205,33 @@ def test_the_close_rule_at_its_edges(eng: QueryEngine) -> None:
 
 
 def test_contact_results_carry_their_contributions_in_order() -> None:
-    contacts = pa.table(
-        {
-            "case_key": ["a", "a", "b"],
-            "contact": ["p", "q", "p"],
-            "cls": ["close", "companion", "secondary"],
-            "hop": [1, 1, 2],
-            "score": [3.0, 0.0, 1.5],
-            "close_minutes": [20.0, 0.0, 12.0],
-            "first_s": [1, 2, 3],
-            "last_s": [4, 5, 6],
-            "via": [None, None, "r"],
-        }
+    contacts = encoded(
+        pa.table(
+            {
+                "case_key": ["a", "a", "b"],
+                "contact": ["p", "q", "p"],
+                "cls": ["close", "companion", "secondary"],
+                "hop": [1, 1, 2],
+                "score": [3.0, 0.0, 1.5],
+                "close_minutes": [20.0, 0.0, 12.0],
+                "first_s": [1, 2, 3],
+                "last_s": [4, 5, 6],
+                "via": [None, None, "r"],
+            }
+        ),
+        CONTACT_SCHEMA,
     )
-    contrib = pa.table(
-        {"n": [1, 1, 3], "source": ["venue_scan", "cell", "gps"], "score": [2.00049, 0.9995, 1.5]}
+    contrib = rounded_contributions(
+        pa.table({"n": [0, 0, 2], "source": ["venue_scan", "cell", "gps"], "score": [2.00049, 0.9995, 1.5]})
     )
-    got = contact_results(contacts.to_pydict(), contrib)
+    got = contact_results(contacts, contrib)
     assert [c.contributions for c in got] == [{"venue_scan": 2.0, "cell": 1.0}, {}, {"gps": 1.5}]
     assert list(got[0].contributions) == ["venue_scan", "cell"]
     assert (got[2].via, got[2].hop, got[2].cls, got[1].via) == ("r", 2, "secondary", None)
     assert got[0].explain() == "score 3.0 = venue_scan 2.0, cell 1.0"
+    # some rows only: the same objects
+    assert contact_results(contacts, contrib, np.array([0, 2])) == [got[0], got[2]]
+    assert contact_results(contacts, contrib, np.array([1])) == [got[1]]
 
 
 def test_round3_rounds_as_python_does() -> None:
