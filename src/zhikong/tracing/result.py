@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,7 +206,7 @@ class TraceResult:
         by_row = dict(zip(rows.tolist(), objs, strict=True))
         return [by_row[i] for i in np.argsort(-score, kind="stable")[:k].tolist()]
 
-    def columns(self, *names: str) -> list[list[object]]:
+    def columns(self, *names: str) -> list[list[Any]]:
         """Columns of ``table`` as Python lists (names as ``str``, null as None)."""
         decode = _Names()
         return [
@@ -214,6 +215,10 @@ class TraceResult:
             else self.table.column(c).to_numpy().tolist()
             for c in names
         ]
+
+    def contribution_dicts(self) -> list[dict[str, float]]:
+        """Each contact's contributions as a dict (source → rounded score, in order), by row."""
+        return _contribution_dicts(self.contributions, self.table.num_rows)
 
     def counts(self) -> dict[str, int]:
         """Contacts per class (classes without contacts are left out)."""
@@ -252,29 +257,37 @@ def contact_results(
         contributions = contributions.take(pa.array(keep))
         n = np.searchsorted(rows, n[keep])
         table = table.take(pa.array(rows))
-    bounds = np.searchsorted(n, np.arange(table.num_rows + 1)).tolist()
     names = _Names()
     cols: dict[str, list[object]] = {
-        f: names(table.column(f)).tolist() if f in (*NAME_COLUMNS, "cls") else table.column(f).to_pylist()
+        f: (names(table.column(f)) if f in (*NAME_COLUMNS, "cls") else table.column(f).to_numpy()).tolist()
         for f in CONTACT_SCHEMA.names
     }
-    pairs = list(
-        zip(
-            strings(contributions.column("source")).tolist(),
-            contributions.column("score").to_pylist(),
-            strict=True,
-        )
-    )
     fields = ("case_key", "contact", "cls", "hop", "score", "close_minutes", "first_s", "last_s")
     # hundreds of thousands of small objects: the cyclic collector has nothing to find among them
     enabled = gc.isenabled()
     gc.disable()
     try:
-        contrib = [dict(pairs[a:b]) for a, b in pairwise(bounds)]
+        contrib = _contribution_dicts(contributions, table.num_rows, n)
         return list(map(ContactResult, *(cols[f] for f in fields), contrib, cols["via"]))
     finally:
         if enabled:
             gc.enable()
+
+
+def _contribution_dicts(
+    contributions: pa.Table, rows: int, n: np.ndarray | None = None
+) -> list[dict[str, float]]:
+    """A dict of ``contributions`` (by ``n``, or by ``n`` given) for each of ``rows`` rows."""
+    n = contributions.column("n").to_numpy() if n is None else n
+    bounds = np.searchsorted(n, np.arange(rows + 1)).tolist()
+    pairs = list(
+        zip(
+            strings(contributions.column("source")).tolist(),
+            contributions.column("score").to_numpy().tolist(),
+            strict=True,
+        )
+    )
+    return [dict(pairs[a:b]) for a, b in pairwise(bounds)]
 
 
 def rounded_contributions(contributions: pa.Table) -> pa.Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date
 from pathlib import Path
 
@@ -103,19 +104,47 @@ def test_trace_by_phone_stores_contacts_with_evidence(engine: Engine, session: S
     assert case.traced_at is not None and case.person_key == _pid("idA")
 
 
+def test_stored_contacts_are_the_results_objects(engine: Engine, session: Session, world: Path) -> None:
+    # stored from the result's columns in bulk: the same as the contacts as objects say
+    with unit_of_work(engine) as s, duckdb_engine() as eng:
+        cases = service.register_cases(s, [service.CaseInput(ID["A"], at(12, 0), at(13, 0))])
+        run, result = service.run_trace(s, eng, world, cases, load_policy())
+        run_id, case_id = run.id, cases[0].id
+    stored = session.scalars(select(Contact).where(Contact.run_id == run_id).order_by(Contact.id)).all()
+    want = result.contacts
+    assert len(stored) == len(want) == 7
+    ev = result.evidence
+    for row, c in zip(stored, want, strict=True):  # in the result's order
+        assert (row.case_id, row.person_key, row.cls, row.hop, row.via_person_key) == (
+            case_id, c.contact, ContactClass(c.cls), c.hop, c.via
+        )
+        assert (row.score, row.close_minutes) == (round(c.score, 3), round(c.close_minutes, 1))
+        assert (row.first_at.timestamp(), row.last_at.timestamp()) == (c.first_s, c.last_s)
+        assert json.loads(row.contributions) == c.contributions and row.explanation == c.explain()
+        q = getattr(load_policy().quarantine, c.cls)
+        assert (row.quarantine_central_days, row.quarantine_home_days) == (q.central_days, q.home_days)
+        mine = ev[(ev["case_key"] == c.case_key) & (ev["contact"] == c.contact)]
+        exposures = session.scalars(select(Exposure).where(Exposure.contact_id == row.id)).all()
+        assert len(exposures) == len(mine) > 0
+        got = sorted((e.source, e.start_at.timestamp(), e.minutes) for e in exposures)
+        cols = zip(mine["source"], mine["start_s"], mine["minutes"], strict=True)
+        assert got == sorted((s, t, round(m, 1)) for s, t, m in cols)
+
+
 def test_a_failing_trace_writes_nothing(
     engine: Engine, session: Session, world: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = service.Exposure
+    # the contacts are inserted by then: the exposures fail half-way
+    real = service.exposure_row
     calls = {"n": 0}
 
-    def flaky(**kw: object) -> Exposure:
+    def flaky(contact_id: int, ev: dict[str, list[object]], i: int) -> dict[str, object]:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("disk full")
-        return real(**kw)
+        return real(contact_id, ev, i)
 
-    monkeypatch.setattr(service, "Exposure", flaky)
+    monkeypatch.setattr(service, "exposure_row", flaky)
     with pytest.raises(RuntimeError, match="disk full"):
         _trace(engine, world, ID["A"])
     for model in (TraceRun, Contact, Exposure, Case):
