@@ -102,7 +102,7 @@ def encoded(t: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.table(cols, schema=schema)
 
 
-class _Names:
+class NameDecoder:
     """Decodes name columns to numpy object arrays (None for null), each dictionary once."""
 
     def __init__(self) -> None:
@@ -208,7 +208,7 @@ class TraceResult:
 
     def columns(self, *names: str) -> list[list[Any]]:
         """Columns of ``table`` as Python lists (names as ``str``, null as None)."""
-        decode = _Names()
+        decode = NameDecoder()
         return [
             decode(self.table.column(c)).tolist()
             if c in (*NAME_COLUMNS, "cls")
@@ -229,7 +229,7 @@ class TraceResult:
     def pairs(self, cls: str) -> list[tuple[str, str, str | None]]:
         """(case, contact, via) of the contacts of class ``cls``, in order."""
         t = self.table.take(pa.array(self.rows_of(cls)))
-        decode = _Names()
+        decode = NameDecoder()
         case, contact, via = (decode(t.column(c)).tolist() for c in ("case_key", "contact", "via"))
         return list(zip(case, contact, via, strict=True))
 
@@ -238,7 +238,7 @@ class TraceResult:
         """``evidence_table`` as pandas, names as strings (built on first use; :func:`sort_evidence`
         sorts it)."""
         t = self.evidence_table
-        names = _Names()
+        names = NameDecoder()
         plain = t.drop_columns([c for c in NAME_COLUMNS if c in t.column_names])
         frame = plain.to_pandas()
         return pd.DataFrame(
@@ -257,7 +257,7 @@ def contact_results(
         contributions = contributions.take(pa.array(keep))
         n = np.searchsorted(rows, n[keep])
         table = table.take(pa.array(rows))
-    names = _Names()
+    names = NameDecoder()
     cols: dict[str, list[object]] = {
         f: (names(table.column(f)) if f in (*NAME_COLUMNS, "cls") else table.column(f).to_numpy()).tolist()
         for f in CONTACT_SCHEMA.names

@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
@@ -30,9 +31,10 @@ from zhikong.people.models import Household, Person
 from zhikong.tracing.lake import LEDGER_SCHEMA
 from zhikong.tracing.models import Case, Contact, ContactClass, Exposure, RunStatus, TraceRun
 from zhikong.tracing.policy import Policy
+from zhikong.tracing.result import NameDecoder
 from zhikong.tracing.risk import explain
 from zhikong.tracing.roster import RosterImport, import_roster
-from zhikong.tracing.trace import IndexCase, TraceResult, sort_evidence, trace
+from zhikong.tracing.trace import IndexCase, TraceResult, trace
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,7 @@ def store_contacts(
             select(Contact.id, Contact.case_id, Contact.person_key).where(Contact.run_id == run_id)
         )
     }
-    spans, ev = exposure_rows(result.evidence)
+    spans, ev = exposure_rows(result.evidence_table)
     exposures = [
         exposure_row(id_of[(r["case_id"], r["person_key"])], ev, j)
         for r, ck in zip(rows, case_key, strict=True)
@@ -293,18 +295,47 @@ EXPOSURE_ORDER = [
 
 
 def exposure_rows(
-    evidence: pd.DataFrame,
+    evidence: pd.DataFrame | pa.Table,
 ) -> tuple[dict[tuple[str, str], tuple[int, int]], dict[str, list[object]]]:
-    """The evidence of a trace for storing: its columns as lists, sorted once by
-    :data:`EXPOSURE_ORDER`, and for each (case, contact) the range of its rows (``[lo, hi)``)."""
-    if evidence.empty:
+    """The evidence of a trace for storing (``TraceResult.evidence_table``, or the same as pandas):
+    its columns as lists, sorted once by :data:`EXPOSURE_ORDER` (missing values last, names by
+    their text), and for each (case, contact) the range of its rows (``[lo, hi)``)."""
+    t = evidence if isinstance(evidence, pa.Table) else pa.Table.from_pandas(evidence, preserve_index=False)
+    if t.num_rows == 0:
         return {}, {}
-    ev = sort_evidence(evidence, EXPOSURE_ORDER)
-    case, contact = ev["case_key"].to_numpy(), ev["contact"].to_numpy()
-    cuts = (np.flatnonzero((case[1:] != case[:-1]) | (contact[1:] != contact[:-1])) + 1).tolist()
-    starts, ends = [0, *cuts], [*cuts, len(ev)]
+    keys = pa.table([_sort_key(t.column(c)) for c in EXPOSURE_ORDER], names=EXPOSURE_ORDER)
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending", "at_end") for c in EXPOSURE_ORDER])
+    t = t.take(order)
+    decode = NameDecoder()
+    cols = {c: _values(col, decode) for c, col in zip(t.column_names, t.columns, strict=True)}
+    case, contact = cols["case_key"], cols["contact"]
+    cut = [i for i in range(1, len(case)) if case[i] != case[i - 1] or contact[i] != contact[i - 1]]
+    starts, ends = [0, *cut], [*cut, len(case)]
     spans = {(str(case[a]), str(contact[a])): (a, b) for a, b in zip(starts, ends, strict=True)}
-    return spans, {c: ev[c].tolist() for c in ev.columns}
+    return spans, cols
+
+
+def _values(col: pa.ChunkedArray, decode: NameDecoder) -> list[object]:
+    """A column as a list: names and strings each distinct value one ``str``, None for null."""
+    if pa.types.is_null(col.type):
+        return [None] * len(col)
+    if pa.types.is_dictionary(col.type) or pa.types.is_string(col.type):
+        return list(decode(col).tolist())
+    return list(col.to_numpy(zero_copy_only=False).tolist())
+
+
+def _sort_key(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``col`` as a sort key: a dictionary column as the ranks of its names (null stays null)."""
+    if not pa.types.is_dictionary(col.type):
+        return col
+    chunks = []
+    for chunk in col.chunks:
+        rank = pc.rank(chunk.dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
+        idx = chunk.indices
+        missing = idx.is_null().to_numpy(zero_copy_only=False)
+        ranks = np.append(rank, 0)[idx.fill_null(len(rank)).to_numpy()]  # null: the extra 0, masked
+        chunks.append(pa.array(ranks, pa.uint64(), mask=missing))
+    return pa.chunked_array(chunks, type=pa.uint64())
 
 
 def contacts_frame(session: Session, run_id: int) -> pd.DataFrame:
