@@ -17,6 +17,19 @@ IDX_SCHEMA = pa.schema(
     ]
 )
 
+#: hop-2 index rows are numbered case × VIA_BASE + close contact (person numbers are below it)
+VIA_BASE = 1 << 32
+
+
+def unskipped(case_key: str, contact: str) -> str:
+    """SQL condition leaving out the pairs of table ``idx_skip(k)`` from a detector's rows before it
+    aggregates them. ``k`` is ``case × VIA_BASE + contact``, ``case`` the case of the hop-2 index
+    row ``case_key`` (``case_key - case_key % VIA_BASE``, see ``trace``). A ``NOT IN``: the engine
+    builds its hash table of the small ``idx_skip`` (a ``LEFT JOIN`` had DuckDB build it of the
+    millions of pairs, whose number it underestimates)."""
+    return f"{case_key} - {case_key} % {VIA_BASE} + {contact} NOT IN (SELECT k FROM idx_skip)"
+
+
 #: the exposure detectors, by source (see :func:`detect`)
 DETECTORS = (
     "venue_scan",

@@ -38,6 +38,7 @@ from zhikong.tracing.columns import EVIDENCE_SCHEMA as EVIDENCE_SCHEMA
 from zhikong.tracing.columns import IDX_SCHEMA as IDX_SCHEMA
 from zhikong.tracing.columns import LOCAL_OFFSET_S as LOCAL_OFFSET_S
 from zhikong.tracing.columns import STRUCTURAL as STRUCTURAL
+from zhikong.tracing.columns import unskipped
 from zhikong.tracing.intervals import by_day, day_no, first_day
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.prepare import prepare as prepare
@@ -100,7 +101,9 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
     )
 
 
-def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = False) -> str:
+def _overlap_sql(
+    stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False
+) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
     Others' stays are first cut to the places the index persons were at and, per place, to the
@@ -109,8 +112,9 @@ def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = Fal
 
     ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
     ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
-    pair of stays."""
+    pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`)."""
     kind_col, kind_key = (", o.kind", " kind,") if kind else ("", "")
+    skip_cond = f" AND {unskipped('x.case_key', 'o.person')}" if skip else ""
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
@@ -127,14 +131,19 @@ def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = Fal
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
                  GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1{kind_col}
           FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
-          WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
+          WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")}{skip_cond})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
         FROM e GROUP BY case_key, hop, contact, place,{kind_key} {day_no("s0")}"""
 
 
-def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
-    """SQL of each detector, by source (all reading ``idx`` and the prepared tables)."""
+def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[str, str]:
+    """SQL of each detector, by source (all reading ``idx`` and the prepared tables).
+
+    ``skip``: the detectors with many rows (venue scans, cell towers, GPS, workplaces) leave out the
+    pairs of ``idx_skip`` (:func:`columns.unskipped`: at hop 2, the contacts a case's secondary
+    contacts exclude) before they aggregate; others keep them (the caller leaves them out after)."""
+    gps_where = f"WHERE {unskipped('i.case_key', 'm.contact')}" if skip else ""
     r = policy.rules
     near_kinds = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     tol = int(r.camera_tolerance_minutes * 60)
@@ -147,8 +156,9 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             "venue_scan",
             f"CASE WHEN kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
             kind=True,
+            skip=skip,
         ),
-        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'")),
+        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'", skip=skip)),
         "camera": f"""
             WITH x AS (
               SELECT i.case_key, i.hop, i.person, c.place, c.t
@@ -193,6 +203,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             e AS (
               SELECT i.case_key, i.hop, m.contact, m.b, MIN(m.gx) AS gx, MIN(m.gy) AS gy
               FROM m JOIN idx i ON i.person = m.person AND m.t >= i.start_s AND m.t < i.end_s
+              {gps_where}
               GROUP BY i.case_key, i.hop, m.contact, m.b)
             SELECT case_key, hop, contact, 'gps' AS source,
                    'grid' || CAST(MIN(gx) AS VARCHAR) || '_' || CAST(MIN(gy) AS VARCHAR) AS place,
@@ -226,7 +237,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
     }
-    out.update(structure.detectors(policy))
+    out.update(structure.detectors(policy, skip=skip))
     return out
 
 
@@ -293,17 +304,20 @@ def baseline_sql(kind: str, policy: Policy) -> str:
     return _named(sql, ["case_key", "hop", "contact", "minutes", "start_s"])
 
 
-def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None) -> str:
+def exposures(
+    engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None, *, skip: bool = False
+) -> str:
     """Evidence of the detectors in ``sources`` (all by default) for the index persons in ``idx``
     (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
     ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
-    returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them."""
+    returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them.
+    ``skip``: see :func:`detect`."""
     engine.register_arrow("gps_dx", GPS_DX)
     _prepare_visits(engine, policy, sources)
     # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
     cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True))
     parts = []
-    for src, sql in detect(engine, policy).items():
+    for src, sql in detect(engine, policy, skip=skip).items():
         if sources is None or src in sources:
             # kept as Arrow: a cached Spark table would carry the detector's whole plan along
             rows = engine.sql(f"SELECT {cols} FROM ({sql}) q")

@@ -29,7 +29,7 @@ from collections.abc import Collection
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
-from zhikong.tracing.columns import LOCAL_OFFSET_S
+from zhikong.tracing.columns import LOCAL_OFFSET_S, unskipped
 from zhikong.tracing.intervals import by_day, first_day
 from zhikong.tracing.policy import Policy
 
@@ -403,14 +403,16 @@ def _visit_sql(policy: Policy) -> str:
         FROM per"""
 
 
-def detectors(policy: Policy) -> dict[str, str]:
-    """SQL of the structure detectors, by name (evidence columns as ``pipeline.EVIDENCE_COLUMNS``)."""
+def detectors(policy: Policy, *, skip: bool = False) -> dict[str, str]:
+    """SQL of the structure detectors, by name (evidence columns as ``pipeline.EVIDENCE_COLUMNS``);
+    ``skip``: venue_cell leaves out the pairs of ``idx_skip`` (``pipeline.detect``)."""
     out: dict[str, str] = {}
     r = policy.rules
     if r.anchor_hours:
         near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
         anchor = ", ".join(f"'{k}'" for k in r.anchor_hours)
         day = f"({_midnight('s0')})"
+        skip_cond = f" AND {unskipped('x.case_key', 'o.person')}" if skip else ""
         # grouped by the stays' kind, the venue's (a function of the place), and the distance class
         # taken from it per evidence row rather than per pair of stays
         out["venue_cell"] = f"""
@@ -435,7 +437,7 @@ def detectors(policy: Policy) -> dict[str, str]:
                      GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, x.kind
               FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0
-                AND {first_day("x", "a", "o", "start_s")}),
+                AND {first_day("x", "a", "o", "start_s")}{skip_cond}),
             per AS (
               SELECT case_key, hop, contact, place, kind, MIN(s0) AS start_s, MAX(s1) AS end_s,
                      {_largest_sum("combo", (1, 2, 3))} AS minutes
