@@ -38,8 +38,8 @@ from zhikong.tracing.columns import EVIDENCE_SCHEMA as EVIDENCE_SCHEMA
 from zhikong.tracing.columns import IDX_SCHEMA as IDX_SCHEMA
 from zhikong.tracing.columns import LOCAL_OFFSET_S as LOCAL_OFFSET_S
 from zhikong.tracing.columns import STRUCTURAL as STRUCTURAL
-from zhikong.tracing.columns import unskipped
-from zhikong.tracing.intervals import by_day, day_no, first_day
+from zhikong.tracing.columns import case_base, unskipped
+from zhikong.tracing.intervals import by_day, case_of, day_no, first_day, others_sql
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.prepare import prepare as prepare
 
@@ -114,24 +114,22 @@ def _overlap_sql(
     ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
     pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`)."""
     kind_col, kind_key = (", o.kind", " kind,") if kind else ("", "")
-    skip_cond = f" AND {unskipped('x.case_key', 'o.person')}" if skip else ""
+    same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
-                 GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b
+                 GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
           FROM {stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
-        env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
-        oc AS (
-          SELECT o.* FROM {stays} o JOIN env ON env.place = o.place
-          WHERE o.start_s < env.b1 AND o.end_s > env.a0),
+        {others_sql(stays, skip=skip)},
         xd AS ({by_day("x", "a", "b")}),
         od AS ({by_day("oc", "start_s", "end_s")}),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
                  GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1{kind_col}
-          FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
-          WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")}{skip_cond})
+          FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd{same_case}
+            AND o.start_s < x.b AND o.end_s > x.a
+          WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
         FROM e GROUP BY case_key, hop, contact, place,{kind_key} {day_no("s0")}"""
@@ -143,7 +141,7 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
     ``skip``: the detectors with many rows (venue scans, cell towers, GPS, workplaces) leave out the
     pairs of ``idx_skip`` (:func:`columns.unskipped`: at hop 2, the contacts a case's secondary
     contacts exclude) before they aggregate; others keep them (the caller leaves them out after)."""
-    gps_where = f"WHERE {unskipped('i.case_key', 'm.contact')}" if skip else ""
+    gps_where = f"WHERE {unskipped(case_base('i.case_key'), 'm.contact')}" if skip else ""
     r = policy.rules
     near_kinds = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     tol = int(r.camera_tolerance_minutes * 60)
