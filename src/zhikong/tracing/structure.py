@@ -415,18 +415,20 @@ def detectors(policy: Policy, *, skip: bool = False) -> dict[str, str]:
         same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
         # grouped by the stays' kind, the venue's (a function of the place), and the distance class
         # taken from it per evidence row rather than per pair of stays
-        out["venue_cell"] = f"""
-            WITH st AS (
+        # scanned and inferred stays, written out where read (as a CTE read twice, DuckDB stored
+        # its millions of rows first instead of reading only those of the index persons and places)
+        st = f"""(
               SELECT person, place, kind, start_s, end_s, 0 AS inferred FROM stay_venue
               WHERE kind IN ({anchor})
               UNION ALL
-              SELECT person, place, kind, start_s, end_s, 1 AS inferred FROM stay_anchor),
-            x AS (
+              SELECT person, place, kind, start_s, end_s, 1 AS inferred FROM stay_anchor)"""
+        out["venue_cell"] = f"""
+            WITH x AS (
               SELECT i.case_key, i.hop, i.person, s.place, s.kind, s.inferred,
                      GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
-              FROM st s JOIN idx i ON s.person = i.person
+              FROM {st} s JOIN idx i ON s.person = i.person
               WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
-            {others_sql("st", skip=skip)},
+            {others_sql(st, skip=skip)},
             xd AS ({by_day("x", "a", "b")}),
             od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
