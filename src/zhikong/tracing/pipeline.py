@@ -102,7 +102,8 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
 
 
 def _overlap_sql(
-    stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False
+    stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False,
+    per_day: bool = True,
 ) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
@@ -112,8 +113,10 @@ def _overlap_sql(
 
     ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
     ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
-    pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`)."""
-    kind_col, kind_key = (", o.kind", " kind,") if kind else ("", "")
+    pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`). Without
+    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's."""
+    kind_col, kind_key = (", o.kind", " kind") if kind else ("", "")
+    day = f", {day_no('s0')}" if per_day else ""
     same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
     return f"""
         WITH x AS (
@@ -132,7 +135,7 @@ def _overlap_sql(
           WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
-        FROM e GROUP BY case_key, hop, contact, place,{kind_key} {day_no("s0")}"""
+        FROM e GROUP BY case_key, hop, contact, place{"," + kind_key if kind_key else ""}{day}"""
 
 
 def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[str, str]:
@@ -246,13 +249,23 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> 
 
     Without ``hours`` (on numbers only), the same pairs without their ``resident_hours``, the place
     a grid cell number: a contact's hours in a cell are then summed only for the pairs the index
-    person's own hours there do not already qualify (their home cell, mostly)."""
+    person's own hours there do not already qualify (their home cell, mostly). Their minutes are
+    summed over the whole period at once (in seconds, then divided), not per day and then added:
+    the same pairs, as the rounded sums are the same (a sum of whole seconds / 60 lies at least
+    1/6 of a millionth from a rounding boundary of the 6th decimal, further than the few units in
+    the last place that the order of adding makes)."""
     c = policy.companion
-    head = f"""
-        WITH ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
+    if hours:
+        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
-                 HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),
+                 HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),"""
+    else:  # the minutes of a pair summed in whole seconds, not per day: the same pairs (see above)
+        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", per_day=False)}),
+        pair AS (SELECT case_key, hop, contact, place, minutes, start_s, end_s FROM ge
+                 WHERE ROUND(minutes, 6) > {c.min_minutes}),"""
+    head = f"""
+        WITH {pairs}
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
                 FROM {GRID_STAYS} s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
