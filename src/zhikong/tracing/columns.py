@@ -17,6 +17,24 @@ IDX_SCHEMA = pa.schema(
     ]
 )
 
+#: hop-2 index rows are numbered case × VIA_BASE + close contact (person numbers are below it)
+VIA_BASE = 1 << 32
+
+
+def case_base(case_key: str) -> str:
+    """SQL: case × VIA_BASE for the index row number ``case_key`` (a hop-2 row's; 0 at hop 1)."""
+    return f"({case_key} - {case_key} % {VIA_BASE})"
+
+
+def unskipped(base: str, contact: str) -> str:
+    """SQL condition leaving out the pairs of table ``idx_skip(k)``, ``k`` = case × VIA_BASE +
+    contact, from a detector's rows before it aggregates them; ``base`` is the case × VIA_BASE of
+    the row (:func:`case_base`). A ``NOT IN``: the engine builds its hash table of the small
+    ``idx_skip`` (a ``LEFT JOIN`` had DuckDB build it of the millions of rows, whose number it
+    underestimates)."""
+    return f"{base} + {contact} NOT IN (SELECT k FROM idx_skip)"
+
+
 #: the exposure detectors, by source (see :func:`detect`)
 DETECTORS = (
     "venue_scan",

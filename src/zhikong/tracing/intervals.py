@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from zhikong.engine import QueryEngine
-from zhikong.tracing.columns import LOCAL_OFFSET_S
+from zhikong.tracing.columns import LOCAL_OFFSET_S, case_base, unskipped
 
 
 def day_no(col: str) -> str:
@@ -56,3 +56,29 @@ def first_day(x: str, a: str, o: str, start: str) -> str:
     """The condition keeping a pair of :func:`by_day` rows ``x`` (start ``a``) and ``o`` (start
     ``start``) on the day their overlap starts only."""
     return f"{day_no(f'GREATEST({x}.{a}, {o}.{start})')} = {x}.dd"
+
+
+def others_sql(stays: str, *, skip: bool = False) -> str:
+    """The CTEs ``env`` and ``oc`` of an overlap detector: ``oc`` holds the rows of ``stays`` (with
+    ``person, place, start_s, end_s``) at the places of ``x`` (the index persons' stays cut to their
+    windows: ``case_key, place, a, b``), within the span of the index persons' time there (``env``),
+    so the range join sees only candidates.
+
+    ``skip``: per place and case (``cs``, :func:`columns.case_base`; ``x`` needs it, and the range
+    join ``o.cs = x.cs``), each case's candidates without the contacts it leaves out
+    (``idx_skip``, :func:`columns.unskipped`): at hop 2 most of the others at a case's workplace
+    are its close contacts, whose pairs would be made and then dropped."""
+    if not skip:
+        return f"""env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
+        oc AS (
+          SELECT o.* FROM {stays} o JOIN env ON env.place = o.place
+          WHERE o.start_s < env.b1 AND o.end_s > env.a0)"""
+    return f"""env AS (SELECT place, cs, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place, cs),
+        oc AS (
+          SELECT o.*, env.cs FROM {stays} o JOIN env ON env.place = o.place
+          WHERE o.start_s < env.b1 AND o.end_s > env.a0 AND {unskipped("env.cs", "o.person")})"""
+
+
+def case_of(case_key: str) -> str:
+    """The column ``cs`` (:func:`others_sql`) of an index row numbered ``case_key``: ``, <sql> AS cs``."""
+    return f", {case_base(case_key)} AS cs"

@@ -38,7 +38,8 @@ from zhikong.tracing.columns import EVIDENCE_SCHEMA as EVIDENCE_SCHEMA
 from zhikong.tracing.columns import IDX_SCHEMA as IDX_SCHEMA
 from zhikong.tracing.columns import LOCAL_OFFSET_S as LOCAL_OFFSET_S
 from zhikong.tracing.columns import STRUCTURAL as STRUCTURAL
-from zhikong.tracing.intervals import by_day, day_no, first_day
+from zhikong.tracing.columns import case_base, unskipped
+from zhikong.tracing.intervals import by_day, case_of, day_no, first_day, others_sql
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.prepare import prepare as prepare
 
@@ -100,7 +101,10 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
     )
 
 
-def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = False) -> str:
+def _overlap_sql(
+    stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False,
+    per_day: bool = True,
+) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
     Others' stays are first cut to the places the index persons were at and, per place, to the
@@ -109,32 +113,38 @@ def _overlap_sql(stays: str, source: str, distance_sql: str, *, kind: bool = Fal
 
     ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
     ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
-    pair of stays."""
-    kind_col, kind_key = (", o.kind", " kind,") if kind else ("", "")
+    pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`). Without
+    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's."""
+    kind_col, kind_key = (", o.kind", " kind") if kind else ("", "")
+    day = f", {day_no('s0')}" if per_day else ""
+    same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
-                 GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b
+                 GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
           FROM {stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
-        env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
-        oc AS (
-          SELECT o.* FROM {stays} o JOIN env ON env.place = o.place
-          WHERE o.start_s < env.b1 AND o.end_s > env.a0),
+        {others_sql(stays, skip=skip)},
         xd AS ({by_day("x", "a", "b")}),
         od AS ({by_day("oc", "start_s", "end_s")}),
         e AS (
           SELECT x.case_key, x.hop, o.person AS contact, x.place,
                  GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1{kind_col}
-          FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
+          FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd{same_case}
+            AND o.start_s < x.b AND o.end_s > x.a
           WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
-        FROM e GROUP BY case_key, hop, contact, place,{kind_key} {day_no("s0")}"""
+        FROM e GROUP BY case_key, hop, contact, place{"," + kind_key if kind_key else ""}{day}"""
 
 
-def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
-    """SQL of each detector, by source (all reading ``idx`` and the prepared tables)."""
+def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[str, str]:
+    """SQL of each detector, by source (all reading ``idx`` and the prepared tables).
+
+    ``skip``: the detectors with many rows (venue scans, cell towers, GPS, workplaces) leave out the
+    pairs of ``idx_skip`` (:func:`columns.unskipped`: at hop 2, the contacts a case's secondary
+    contacts exclude) before they aggregate; others keep them (the caller leaves them out after)."""
+    gps_where = f"WHERE {unskipped(case_base('i.case_key'), 'm.contact')}" if skip else ""
     r = policy.rules
     near_kinds = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
     tol = int(r.camera_tolerance_minutes * 60)
@@ -147,8 +157,9 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             "venue_scan",
             f"CASE WHEN kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
             kind=True,
+            skip=skip,
         ),
-        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'")),
+        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'", skip=skip)),
         "camera": f"""
             WITH x AS (
               SELECT i.case_key, i.hop, i.person, c.place, c.t
@@ -193,6 +204,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             e AS (
               SELECT i.case_key, i.hop, m.contact, m.b, MIN(m.gx) AS gx, MIN(m.gy) AS gy
               FROM m JOIN idx i ON i.person = m.person AND m.t >= i.start_s AND m.t < i.end_s
+              {gps_where}
               GROUP BY i.case_key, i.hop, m.contact, m.b)
             SELECT case_key, hop, contact, 'gps' AS source,
                    'grid' || CAST(MIN(gx) AS VARCHAR) || '_' || CAST(MIN(gy) AS VARCHAR) AS place,
@@ -226,7 +238,7 @@ def detect(engine: QueryEngine, policy: Policy) -> dict[str, str]:
             FROM idx i JOIN h ON h.person = i.person JOIN h o ON o.household = h.household
             WHERE o.person <> i.person""",
     }
-    out.update(structure.detectors(policy))
+    out.update(structure.detectors(policy, skip=skip))
     return out
 
 
@@ -237,13 +249,23 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> 
 
     Without ``hours`` (on numbers only), the same pairs without their ``resident_hours``, the place
     a grid cell number: a contact's hours in a cell are then summed only for the pairs the index
-    person's own hours there do not already qualify (their home cell, mostly)."""
+    person's own hours there do not already qualify (their home cell, mostly). Their minutes are
+    summed over the whole period at once (in seconds, then divided), not per day and then added:
+    the same pairs, as the rounded sums are the same (a sum of whole seconds / 60 lies at least
+    1/6 of a millionth from a rounding boundary of the 6th decimal, further than the few units in
+    the last place that the order of adding makes)."""
     c = policy.companion
-    head = f"""
-        WITH ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
+    if hours:
+        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
-                 HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),
+                 HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),"""
+    else:  # the minutes of a pair summed in whole seconds, not per day: the same pairs (see above)
+        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", per_day=False)}),
+        pair AS (SELECT case_key, hop, contact, place, minutes, start_s, end_s FROM ge
+                 WHERE ROUND(minutes, 6) > {c.min_minutes}),"""
+    head = f"""
+        WITH {pairs}
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
                 FROM {GRID_STAYS} s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
@@ -293,17 +315,20 @@ def baseline_sql(kind: str, policy: Policy) -> str:
     return _named(sql, ["case_key", "hop", "contact", "minutes", "start_s"])
 
 
-def exposures(engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None) -> str:
+def exposures(
+    engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None, *, skip: bool = False
+) -> str:
     """Evidence of the detectors in ``sources`` (all by default) for the index persons in ``idx``
     (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
     ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
-    returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them."""
+    returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them.
+    ``skip``: see :func:`detect`."""
     engine.register_arrow("gps_dx", GPS_DX)
     _prepare_visits(engine, policy, sources)
     # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
     cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True))
     parts = []
-    for src, sql in detect(engine, policy).items():
+    for src, sql in detect(engine, policy, skip=skip).items():
         if sources is None or src in sources:
             # kept as Arrow: a cached Spark table would carry the detector's whole plan along
             rows = engine.sql(f"SELECT {cols} FROM ({sql}) q")

@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing.columns import LOCAL_OFFSET_S
-from zhikong.tracing.intervals import by_day, first_day
+from zhikong.tracing.intervals import by_day, case_of, first_day, others_sql
 from zhikong.tracing.policy import Policy
 
 YEAR_S = 31_557_600  # 365.25 days
@@ -403,37 +403,39 @@ def _visit_sql(policy: Policy) -> str:
         FROM per"""
 
 
-def detectors(policy: Policy) -> dict[str, str]:
-    """SQL of the structure detectors, by name (evidence columns as ``pipeline.EVIDENCE_COLUMNS``)."""
+def detectors(policy: Policy, *, skip: bool = False) -> dict[str, str]:
+    """SQL of the structure detectors, by name (evidence columns as ``pipeline.EVIDENCE_COLUMNS``);
+    ``skip``: venue_cell leaves out the pairs of ``idx_skip`` (``pipeline.detect``)."""
     out: dict[str, str] = {}
     r = policy.rules
     if r.anchor_hours:
         near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
         anchor = ", ".join(f"'{k}'" for k in r.anchor_hours)
         day = f"({_midnight('s0')})"
+        same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
         # grouped by the stays' kind, the venue's (a function of the place), and the distance class
         # taken from it per evidence row rather than per pair of stays
-        out["venue_cell"] = f"""
-            WITH st AS (
+        # scanned and inferred stays, written out where read (as a CTE read twice, DuckDB stored
+        # its millions of rows first instead of reading only those of the index persons and places)
+        st = f"""(
               SELECT person, place, kind, start_s, end_s, 0 AS inferred FROM stay_venue
               WHERE kind IN ({anchor})
               UNION ALL
-              SELECT person, place, kind, start_s, end_s, 1 AS inferred FROM stay_anchor),
-            x AS (
+              SELECT person, place, kind, start_s, end_s, 1 AS inferred FROM stay_anchor)"""
+        out["venue_cell"] = f"""
+            WITH x AS (
               SELECT i.case_key, i.hop, i.person, s.place, s.kind, s.inferred,
-                     GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b
-              FROM st s JOIN idx i ON s.person = i.person
+                     GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
+              FROM {st} s JOIN idx i ON s.person = i.person
               WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
-            env AS (SELECT place, MIN(a) AS a0, MAX(b) AS b1 FROM x GROUP BY place),
-            oc AS (
-              SELECT st.* FROM st JOIN env ON env.place = st.place
-              WHERE st.start_s < env.b1 AND st.end_s > env.a0),
+            {others_sql(st, skip=skip)},
             xd AS ({by_day("x", "a", "b")}),
             od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
                      GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, x.kind
-              FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd AND o.start_s < x.b AND o.end_s > x.a
+              FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd{same_case}
+                AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0
                 AND {first_day("x", "a", "o", "start_s")}),
             per AS (

@@ -20,6 +20,7 @@ from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
 from zhikong.engine import QueryEngine
 from zhikong.tracing import pipeline, stays
+from zhikong.tracing.columns import VIA_BASE
 from zhikong.tracing.lake import ledger_frame, register_lake
 from zhikong.tracing.policy import Policy
 from zhikong.tracing.result import (
@@ -199,13 +200,10 @@ def trace(
     )
 
 
-#: hop-2 index rows are numbered case × VIA_BASE + close contact (person numbers are below it)
-VIA_BASE = 1 << 32
-
 #: the tables a trace leaves on the engine until its outputs are read
 TABLES = (
     *("tr_case", "tr_ev1", "tr_comp", "tr_s1_ps", "tr_s1", "tr_c1"),
-    *("tr_via", "tr_ev2", "tr_s2_ps", "tr_s2", "tr_out"),
+    *("tr_via", "idx_skip", "tr_ev2", "tr_s2_ps", "tr_s2", "tr_out"),
 )
 
 
@@ -241,18 +239,28 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     if "coarse" not in policy.close_contact.close_range:
         hop2.remove("cell")
     cols = ", ".join(f"e.{c}" for c in pipeline.EVIDENCE_COLUMNS if c != "case_key")
+    # the pairs left out (the case's close contacts, and every case's index persons) on one number,
+    # case × VIA_BASE + contact, like the rows' ``ck2``: the detectors with many rows leave them out
+    # before they aggregate (two thirds of the pairs of venue scans and workplaces), and the rest
+    # here, in an anti-join on one small key (on two keys, the engine built its hash table of the
+    # millions of evidence rows)
+    engine.create_table(
+        "idx_skip",
+        f"""
+        SELECT case_key * {VIA_BASE} + contact AS k FROM tr_s1 WHERE is_close
+        UNION
+        SELECT c.case_key * {VIA_BASE} + p.person AS k FROM tr_case c
+        CROSS JOIN (SELECT DISTINCT person FROM tr_case WHERE person IS NOT NULL) p""",
+    )
     engine.create_table(
         "tr_ev2",
         scored_sql(
             f"""
             SELECT e.case_key // {VIA_BASE} AS case_key, {cols}, e.case_key AS ck2,
                    e.case_key % {VIA_BASE} AS via
-            FROM ({pipeline.exposures(engine, policy, hop2)}) e
-            LEFT JOIN tr_s1 c ON c.case_key = e.case_key // {VIA_BASE} AND c.contact = e.contact
-              AND c.is_close
-            LEFT JOIN (SELECT DISTINCT person FROM tr_case WHERE person IS NOT NULL) x
-              ON x.person = e.contact
-            WHERE c.case_key IS NULL AND x.person IS NULL""",
+            FROM ({pipeline.exposures(engine, policy, hop2, skip=True)}) e
+            LEFT JOIN idx_skip x ON x.k = e.case_key - e.case_key % {VIA_BASE} + e.contact
+            WHERE x.k IS NULL""",
             "tr_case",
             policy,
         ),
