@@ -163,17 +163,22 @@ def prepare(
         # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
         # (derived: the same points on numbers, floor(ts) in [lo, hi) ⇔ ts in [lo, hi), with their bins
         # and cells when derived by the same rules)
+        make = engine.create_table
         if derived:
             cells = "s.b, s.gx, s.gy" if "gps_grid" in parts else stays.gps_cells("s.t", "s.x", "s.y", r)
+            engine.create_table(
+                "gps_pk", "SELECT p.gn, k.pk FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid"
+            )
             points = (
-                f"SELECT m.pk AS person, s.t, s.x, s.y, {cells} FROM dv_gps s JOIN (SELECT p.gn, k.pk "
-                f"FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn "
+                f"SELECT m.pk AS person, s.t, s.x, s.y, {cells} FROM dv_gps s JOIN gps_pk m ON m.gn = s.gn "
                 f"WHERE s.t >= {lo_s} AND s.t < {hi_s}"
             )
+            if engine.native("dv_gps"):  # a view, as ``stay_cell`` (``_cell_stays``)
+                make = engine.create_view
         else:
             raw = mapped("gps", f"{epoch_sql('s.ts')} AS t, s.x, s.y")
             points = f"SELECT person, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
-        engine.create_table("t_gps", points)
+        make("t_gps", points)
     if "travel" in want:
         engine.create_table(
             "t_travel",
@@ -203,7 +208,8 @@ def prepare(
         structure.prepare(
             engine, policy, numbered=True, period=(lo_s, hi_s) if from_derived else None, parts=parts,
         )
-    engine.drop("dv_pk", "dv_sk")
+    # (``dv_pk`` and ``gps_pk`` stay: ``stay_cell`` and ``t_gps`` may be views reading them)
+    engine.drop("dv_sk")
 
 
 def _tower_grid(engine: QueryEngine, policy: Policy) -> None:
@@ -256,7 +262,11 @@ def _cell_stays(
             engine.create_table("cell_tower", "SELECT tk, tower_id FROM dv_towers")
             if grid:
                 _tower_grid(engine, policy)
-            engine.create_table(  # the grid cells derived with the stays, when by the same cell size
+            # the grid cells derived with the stays, when by the same cell size. From the lake's
+            # DuckDB file (``engine.native``), a view: reading the stays through the join to person
+            # numbers each time costs less than copying them (tens of millions of rows) once
+            make = engine.create_view if engine.native("dv_stays") else engine.create_table
+            make(
                 "stay_cell",
                 select(
                     "(SELECT m.pk, d.tk AS place, d.start_s, d.end_s, d.gk FROM dv_stays d "

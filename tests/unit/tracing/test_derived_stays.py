@@ -266,3 +266,28 @@ def test_parts_follow_their_sources_and_rules(tmp_path: Path) -> None:
     assert stays.fresh_parts(d, tmp_path, rules, cell_m) == set(stays.PARTS)
     assert (d / day.relative_to(stays.stays_dir(tmp_path))).stat().st_ino == inode  # linked, not rebuilt
     assert "idQ" in pq.read_table(d / "src_pids.parquet").column("pid").to_pylist()
+
+
+def test_the_duckdb_file_holds_the_parquet_rows_and_gives_the_same_prepared_tables(tmp_path: Path) -> None:
+    # the largest derived tables again as native tables of a DuckDB file (read through views); a
+    # file this DuckDB cannot open, or none (an older lake), leaves the Parquet files to be read
+    led = _scenario_with_work_and_visits(tmp_path)
+    write_source(tmp_path, "gps", gps_track("phB", at(11, 8), 30, 100.0, 200.0))
+    stays.build_stays(tmp_path)
+    d = stays.stays_dir(tmp_path)
+    db = d / stays.DB_FILE
+    with duckdb_engine() as eng:
+        for table in stays.DB_TABLES:
+            assert eng.register_duckdb(f"f_{table}", db, table) and eng.native(f"f_{table}")
+            assert eng.register_parquet(f"p_{table}", d / table, hive=False)
+            got, want = (eng.sql(f"SELECT * FROM {p}_{table} ORDER BY ALL") for p in ("f", "p"))
+            assert got.num_rows > 0 and got.equals(want), table
+        assert not eng.register_duckdb("f_none", db, "no_such_table")
+    lo_s, hi_s = int(at(10, 0).timestamp()), int(at(14, 0).timestamp())
+    native = _prepared(tmp_path, led, lo_s, hi_s, derived=True)
+    lake = _prepared(tmp_path, led, lo_s, hi_s, derived=False)
+    assert native["t_gps"] and all(native[k] == lake[k] for k in PREPARED)
+    db.write_bytes(b"not a database")
+    assert _prepared(tmp_path, led, lo_s, hi_s, derived=True) == native
+    db.unlink()
+    assert _prepared(tmp_path, led, lo_s, hi_s, derived=True) == native
