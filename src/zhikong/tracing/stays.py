@@ -11,7 +11,9 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s, gk)`` for the stays starting on
   that local day, sorted by tower and start, so a reader can skip row groups by tower or time; ``gk``
   is the tower's cell of the companion rule's grid (:func:`tower_grid_sql`, part ``grid``);
-* ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym, in pseudonym order;
+* ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym: its cell number ``pn``
+  when it is a cell pseudonym too, else a number after all of those, in pseudonym order (so a trace
+  that numbers persons by their phones' ``pn`` reads the points as they are);
 * ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y, b, gx, gy)``: every GPS point (epoch seconds,
   local metres as in the lake) with its time bin ``b`` (``t // (gps_bin_minutes × 60)``) and distance
   cell ``(gx, gy)`` (``floor(x / gps_distance_m)``…), by local day, sorted by time: a trace reads
@@ -311,7 +313,7 @@ def build_stays(
         )
         eng.drop("bs_stays")
         n_stays = _write_days(t, tmp / "stays", db, "stays")
-        n_gps = _gps(eng, lake_dir, tmp, rules, db)
+        n_gps = _gps(eng, lake_dir, tmp, rules, pid_tbl, db)
         _src_pids(eng, lake_dir, tmp)
         pq.write_table(pid_tbl, tmp / "pids.parquet")
         pq.write_table(tower_tbl, tmp / "towers.parquet")
@@ -458,17 +460,25 @@ def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:
 
 
 def _gps(
-    eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules, db: _TableFile | None = None
+    eng: QueryEngine,
+    lake_dir: Path,
+    out: Path,
+    rules: StayRules,
+    cell_pids: pa.Table,
+    db: _TableFile | None = None,
 ) -> int:
     """Write the GPS points on pseudonym numbers with their time bin and distance cell
     (``gps_pids.parquet``, ``gps/day=…``); their count. (At 100,000 people the points'
-    64-character pseudonyms cost a trace more than the points.)"""
+    64-character pseudonyms cost a trace more than the points.) A pseudonym of ``cell_pids(pn,
+    pid)`` keeps its number there (:func:`_numbered_after`)."""
     gps = lake_dir / "gps"
     if not (gps.is_dir() and any(gps.rglob("*.parquet"))):
         pq.write_table(_numbered(pa.array([], pa.string()), "gn", "pid"), out / "gps_pids.parquet")
         return 0
     eng.register_parquet("bs_gps", gps, hive=True)
-    gpids = _numbered(eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), "gn", "pid")
+    gpids = _numbered_after(
+        eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), cell_pids
+    )
     eng.register_arrow("bs_gpids", gpids)
     t = eng.sql(
         f"SELECT CAST({day_no('t')} AS INT) AS d, gn, t, x, y, "
@@ -549,6 +559,21 @@ def _numbered(values: pa.Array | pa.ChunkedArray, num: str, name: str) -> pa.Tab
     values = pc.unique(values)
     values = values.take(pc.sort_indices(values))
     return pa.table({num: pa.array(range(1, len(values) + 1), pa.int32()), name: values.cast(pa.string())})
+
+
+def _numbered_after(values: pa.Array | pa.ChunkedArray, known: pa.Table) -> pa.Table:
+    """``(gn, pid)``: the distinct ``values`` in order, each with its number ``pn`` in ``known(pn,
+    pid)``, or when not there a number after all of ``known``'s, in order."""
+    t = _numbered(values, "gn", "pid")
+    pids = t.column("pid")
+    idx = pc.index_in(pids, value_set=known.column("pid").combine_chunks())
+    found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+    pn = known.column("pn").to_numpy()
+    gn = np.empty(len(pids), dtype=np.int64)
+    gn[found] = pn[idx.drop_null().to_numpy()]
+    top = int(pn.max()) if len(pn) else 0
+    gn[~found] = np.arange(top + 1, top + 1 + int((~found).sum()))
+    return pa.table({"gn": pa.array(gn, pa.int32()), "pid": pids})
 
 
 def _iso(dayno: int) -> str:

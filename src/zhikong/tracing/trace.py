@@ -193,8 +193,12 @@ def trace(
         _secondary(engine, policy)
     case_name = _names(engine, "SELECT case_key AS k, name FROM tr_case")
     person = _names(engine, "SELECT pk AS k, s AS name FROM pkey")
-    contacts, evidence = _outputs(engine, hop2, case_name, person)
-    t = engine.sql("SELECT case_key, contact, score, close_minutes FROM tr_s1 ORDER BY case_key, contact")
+    ranked = _names(engine, "SELECT ord AS k, s AS name FROM pkey")
+    contacts, evidence = _outputs(engine, hop2, case_name, person, ranked)
+    t = engine.sql(
+        "SELECT s.case_key, s.contact, s.score, s.close_minutes FROM tr_s1 s "
+        "LEFT JOIN pkey k ON k.pk = s.contact ORDER BY s.case_key, k.ord"
+    )
     ranking = pd.DataFrame(
         {
             "case_key": _named(case_name, t.column("case_key")),
@@ -229,14 +233,15 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     contacts of the case at hop 1 and index persons are not secondary contacts."""
     close = ", ".join(f"'{d}'" for d in policy.close_contact.close_range) or "''"
     # one hop-2 index row per close pair, numbered in (case, close contact) order: the detectors
-    # group by it, and the evidence comes out in that order. The number is case × VIA_BASE + close
-    # contact, so the evidence gives both back by arithmetic rather than by a join of every row
+    # group by it, and the evidence comes out in that order. The number is case × VIA_BASE + the
+    # close contact's rank (``pkey.ord``, pseudonym order), so the evidence gives both back by
+    # arithmetic rather than by a join of every row (its ``via`` is that rank)
     engine.create_table(
         "tr_via",
         f"""
-        SELECT s.case_key * {VIA_BASE} + s.contact AS ck2, s.case_key, s.contact AS via,
+        SELECT s.case_key * {VIA_BASE} + p.ord AS ck2, s.case_key, s.contact AS via,
                k.onset_s, GREATEST(k.start_s, COALESCE(f.first_s, k.start_s)) AS start_s, k.end_s
-        FROM tr_s1 s JOIN tr_case k ON k.case_key = s.case_key
+        FROM tr_s1 s JOIN tr_case k ON k.case_key = s.case_key JOIN pkey p ON p.pk = s.contact
         LEFT JOIN (SELECT case_key, contact, MIN(start_s) AS first_s FROM tr_ev1
                    WHERE distance IN ({close}) GROUP BY case_key, contact) f
           ON f.case_key = s.case_key AND f.contact = s.contact
@@ -285,13 +290,13 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
 
 
 def _outputs(
-    engine: QueryEngine, hop2: bool, case_name: np.ndarray, person: np.ndarray
+    engine: QueryEngine, hop2: bool, case_name: np.ndarray, person: np.ndarray, ranked: np.ndarray
 ) -> tuple[list[ContactResult], pd.DataFrame]:
     """The classified contacts (by case, score descending, contact) and the evidence (hop 1: every
     row; then the secondary contacts' rows), named. The evidence is in no particular order
     (:func:`sort_evidence`). Names are looked up in Python (``_names``): joining them in SQL made
     the engine carry a million long strings through the joins and the conversion: ``case_name``
-    and ``person`` are the names by number."""
+    and ``person`` are the names by number, ``ranked`` by rank (``pkey.ord``: the ``via`` column)."""
     rows = (
         "SELECT case_key, contact, cls, 1 AS hop, score, close_minutes, first_s, last_s, "
         "CAST(NULL AS BIGINT) AS via FROM tr_c1"
@@ -304,13 +309,13 @@ def _outputs(
             UNION ALL
             SELECT case_key, contact, 'secondary' AS cls, 2 AS hop, score, close_minutes, first_s, last_s, via
             FROM tr_s2 WHERE is_close"""
-    # numbered by case, score descending, contact: within each case (the engine sorts the cases in
-    # parallel), after the contacts of the cases before it
+    # numbered by case, score descending, contact (its name's rank): within each case (the engine
+    # sorts the cases in parallel), after the contacts of the cases before it
     engine.create_table(
         "tr_out",
         f"""
-        WITH r AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY case_key ORDER BY score DESC, contact) AS k
-                   FROM ({rows}) r),
+        WITH r AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.case_key ORDER BY r.score DESC, p.ord) AS k
+                   FROM ({rows}) r LEFT JOIN pkey p ON p.pk = r.contact),
              b AS (SELECT case_key, SUM(COUNT(*)) OVER (ORDER BY case_key) - COUNT(*) AS before
                    FROM r GROUP BY case_key)
         SELECT r.case_key, r.contact, r.cls, r.hop, r.score, r.close_minutes, r.first_s, r.last_s, r.via,
@@ -325,7 +330,7 @@ def _outputs(
         "case_key": _named(case_name, t.column("case_key")).tolist(),
         "contact": _named(person, t.column("contact")).tolist(),
         "cls": strings(t.column("cls")).tolist(),
-        "via": _named(person, t.column("via")).tolist(),
+        "via": _named(ranked, t.column("via")).tolist(),
         **{c: t.column(c).to_numpy().tolist() for c in ("hop", "first_s", "last_s")},
         **{c: t.column(c).cast(pa.float64()).to_numpy().tolist() for c in ("score", "close_minutes")},
     }
@@ -350,7 +355,7 @@ def _outputs(
     schema = schema.append(pa.field("via", pa.string()))
     plain = pa.schema([f for f in schema if f.name not in ("case_key", "contact", "via")])
     frame = t.select(plain.names).cast(plain).to_pandas()
-    named = {"case_key": (case_name, "case_key"), "contact": (person, "contact"), "via": (person, "via")}
+    named = {"case_key": (case_name, "case_key"), "contact": (person, "contact"), "via": (ranked, "via")}
     data = {
         f.name: _named(named[f.name][0], t.column(named[f.name][1])) if f.name in named else frame[f.name]
         for f in schema

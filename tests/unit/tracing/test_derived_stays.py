@@ -121,6 +121,11 @@ def test_an_empty_lake_builds_no_stays(tmp_path: Path) -> None:
     assert _stay_cell(tmp_path, ledger(LEDGER), derived, lo, lo + 86400) == []
 
 
+def _numbers(path: Path, col: str) -> dict[str, int]:
+    t = pq.read_table(path)
+    return dict(zip(t.column("pid").to_pylist(), t.column(col).to_pylist(), strict=True))
+
+
 def _t_gps(lake: Path, led: pa.Table, derived: Path | None, lo_s: int, hi_s: int) -> list[tuple[object, ...]]:
     with duckdb_engine() as eng:
         register_lake(eng, lake, stays=derived)
@@ -145,6 +150,10 @@ def test_derived_gps_points_equal_the_points_from_the_lake(
     derived = stays.fresh(tmp_path, load_policy().rules)
     assert derived is not None
     assert json.loads((derived / "_state.json").read_text())["gps_points"] == len(rows)
+    # a GPS pseudonym keeps its cell number (persons are numbered by it); the others come after
+    pn = _numbers(derived / "pids.parquet", "pn")
+    gn = _numbers(derived / "gps_pids.parquet", "gn")
+    assert gn["ph1"] == pn["ph1"] and gn["ph9"] == max(pn.values()) + 1
     # the period's edges fall on points (start included, end excluded) and between them
     periods = [(t0, t0 + timedelta(minutes=15)), (t0 + timedelta(minutes=1), at(2, 0)), (at(1, 0), at(3, 0))]
     for lo, hi in periods:
@@ -291,3 +300,24 @@ def test_the_duckdb_file_holds_the_parquet_rows_and_gives_the_same_prepared_tabl
     assert _prepared(tmp_path, led, lo_s, hi_s, derived=True) == native
     db.unlink()
     assert _prepared(tmp_path, led, lo_s, hi_s, derived=True) == native
+
+
+def test_persons_are_numbered_by_their_phones_derived_numbers_and_ranked_by_name(tmp_path: Path) -> None:
+    # with the derived stays, a person's number is its cell phone's (``pn``): the stays are read as
+    # stored; ``ord`` keeps the pseudonyms' order, which outputs are sorted by
+    _cell(tmp_path)
+    stays.build_stays(tmp_path)
+    derived = stays.fresh(tmp_path, load_policy().rules)
+    pn = _numbers(stays.stays_dir(tmp_path) / "pids.parquet", "pn")
+    lo, hi = int(at(1, 0).timestamp()), int(at(4, 0).timestamp())
+    with duckdb_engine() as eng:
+        register_lake(eng, tmp_path, stays=derived)
+        eng.register_arrow("ledger", ledger(LEDGER))
+        pipeline.prepare(eng, load_policy(), lo, hi, sources=["cell"], derived=True)
+        keys = {r["s"]: (r["pk"], r["ord"]) for r in eng.sql("SELECT s, pk, ord FROM pkey").to_pylist()}
+        assert eng.native("dv_stays") and eng.scalar(
+            "SELECT COUNT(*) FROM duckdb_views() WHERE view_name = 'stay_cell'") == 1
+    assert [keys[p][0] for p in ("id1", "id2", "id3")] == [pn["ph1"], pn["ph2"], pn["ph3"]]
+    assert keys["ph4"][0] == pn["ph4"]  # a phone the ledger does not know is its own person
+    assert sorted(keys, key=lambda s: keys[s][1]) == sorted(keys)
+    assert len({k[0] for k in keys.values()}) == len(keys)  # one number per pseudonym
