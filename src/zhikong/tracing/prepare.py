@@ -88,12 +88,12 @@ def prepare(
         # so the stays (and the GPS points, numbered alike) are read on person numbers as stored,
         # without a join; the other pseudonyms come after every derived number, in pseudonym order
         pkey = f"""
-            WITH u AS ({universe}),
+            WITH u AS (SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS ord FROM ({universe}) d),
             n AS (SELECT GREATEST((SELECT COALESCE(MAX(pn), 0) FROM dv_pids),
                                   (SELECT COALESCE(MAX(gn), 0) FROM dv_gps_pids)) AS n)
             SELECT u.s, COALESCE(CAST(c.pn AS BIGINT),
-                                 n.n + ROW_NUMBER() OVER (PARTITION BY c.pn IS NULL ORDER BY u.s)) AS pk,
-                   ROW_NUMBER() OVER (ORDER BY u.s) AS ord
+                                 n.n + ROW_NUMBER() OVER (PARTITION BY c.pn IS NULL ORDER BY u.ord)) AS pk,
+                   u.ord
             FROM u CROSS JOIN n LEFT JOIN cell_person c ON c.person = u.s"""
     else:
         pkey = (
