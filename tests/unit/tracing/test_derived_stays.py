@@ -321,3 +321,19 @@ def test_persons_are_numbered_by_their_phones_derived_numbers_and_ranked_by_name
     assert keys["ph4"][0] == pn["ph4"]  # a phone the ledger does not know is its own person
     assert sorted(keys, key=lambda s: keys[s][1]) == sorted(keys)
     assert len({k[0] for k in keys.values()}) == len(keys)  # one number per pseudonym
+
+
+def test_an_engine_reads_a_new_generation_of_the_duckdb_file(tmp_path: Path) -> None:
+    # a long-lived engine (a worker's) registers the lake again for its next trace: after a rebuild
+    # the file under the same name is another one, attached again
+    _cell(tmp_path)
+    stays.build_stays(tmp_path)
+    d = stays.stays_dir(tmp_path)
+    count = "SELECT COUNT(*) FROM dv_stays"
+    with duckdb_engine() as eng:
+        register_lake(eng, tmp_path, stays=d)
+        before = eng.scalar(count)
+        write_source(tmp_path, "cell", pings("ph5", "D", at(3, 9), 30))
+        stays.build_stays(tmp_path)
+        register_lake(eng, tmp_path, stays=d)
+        assert eng.native("dv_stays") and eng.scalar(count) == before + 1

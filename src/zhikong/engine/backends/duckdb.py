@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -33,8 +34,10 @@ class DuckDBEngine(QueryEngine):
         self._arrow: dict[str, pa.Table] = {}
         #: what this engine created under each name (``TABLE`` or ``VIEW``): dropping needs no catalog query
         self._kinds: dict[str, str] = {}
-        #: the DuckDB database files attached (read-only), by path: their catalog names
-        self._attached: dict[str, str] = {}
+        #: the DuckDB database files attached (read-only), by path, inode and modification time:
+        #: their catalog names
+        self._attached: dict[tuple[str, int, int], str] = {}
+        self._serial = 0
         #: the views over tables of those files
         self._native: set[str] = set()
 
@@ -62,13 +65,18 @@ class DuckDBEngine(QueryEngine):
         self._kinds[name] = "TABLE"
 
     def _register_duckdb(self, name: str, path: str, table: str) -> bool:
-        db = self._attached.get(path)
+        # a file replaced since it was attached (a new generation under the same name) is attached
+        # again; views of the old one read the old file until they are registered again
+        st = os.stat(path)
+        key = (path, st.st_ino, st.st_mtime_ns)
+        db = self._attached.get(key)
         try:
             if db is None:
-                db = f"zk_db{len(self._attached) + 1}"
+                self._serial += 1
+                db = f"zk_db{self._serial}"
                 quoted = "'" + path.replace("'", "''") + "'"
                 self.con.execute(f"ATTACH {quoted} AS {db} (READ_ONLY)")
-                self._attached[path] = db
+                self._attached[key] = db
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {db}.{table}")
         except duckdb.Error:  # not a database this DuckDB reads, or no such table
             return False
