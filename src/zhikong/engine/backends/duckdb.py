@@ -67,7 +67,10 @@ class DuckDBEngine(QueryEngine):
     def _register_duckdb(self, name: str, path: str, table: str) -> bool:
         # a file replaced since it was attached (a new generation under the same name) is attached
         # again; views of the old one read the old file until they are registered again
-        st = os.stat(path)
+        try:
+            st = os.stat(path)
+        except OSError:  # gone meanwhile (a generation swapped out)
+            return False
         key = (path, st.st_ino, st.st_mtime_ns)
         db = self._attached.get(key)
         try:
