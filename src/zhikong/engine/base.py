@@ -62,6 +62,19 @@ class QueryEngine(ABC):
     def _drop(self, name: str) -> None:
         """Forget table or view ``name`` if it exists."""
 
+    def _create_view(self, name: str, sql: str) -> None:
+        """Keep ``sql`` (this backend's dialect) as view ``name``; by default computed once instead."""
+        self._materialise(name, sql)
+
+    def native(self, name: str) -> bool:
+        """Whether ``name`` was registered from a DuckDB database file (:meth:`register_duckdb`)."""
+        return False
+
+    def _register_duckdb(self, name: str, path: str, table: str) -> bool:
+        """Make table ``table`` of the DuckDB database file ``path`` readable as view ``name``
+        (read-only); False when this backend cannot read DuckDB files (the default)."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the backend's resources."""
 
@@ -96,6 +109,21 @@ class QueryEngine(ABC):
             raise EngineError(f"{self.dialect.name}: cannot create table {name}: {_first_line(e)}") from e
 
     @final
+    def create_view(self, name: str, sql: str) -> None:
+        """Keep ``sql`` as view ``name`` (replaced if any), computed wherever it is read, where the
+        backend has views over its own tables (DuckDB); else the same as :meth:`create_table`. For a
+        query cheaper to repeat than to copy: a filter and a small join of a native table."""
+        _check_name(name)
+        rendered = self.render(sql)
+        try:
+            self._drop(name)
+            self._create_view(name, rendered)
+        except EngineError:
+            raise
+        except Exception as e:
+            raise EngineError(f"{self.dialect.name}: cannot create view {name}: {_first_line(e)}") from e
+
+    @final
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make ``table`` queryable as ``name``."""
         _check_name(name)
@@ -127,6 +155,19 @@ class QueryEngine(ABC):
         except Exception as e:
             raise EngineError(f"{self.dialect.name}: cannot read Parquet {p}: {_first_line(e)}") from e
         return True
+
+    @final
+    def register_duckdb(self, name: str, path: Path | str, table: str) -> bool:
+        """Register table ``table`` of a DuckDB database file as ``name``, read-only, when the backend
+        reads such files (DuckDB does; Spark does not) and the file opens; else ``False`` (and
+        nothing registered), so the caller reads the same data elsewhere (e.g. from Parquet)."""
+        _check_name(name)
+        _check_name(table)
+        p = Path(path)
+        if not p.is_file():
+            return False
+        self._drop(name)
+        return self._register_duckdb(name, str(p), table)
 
     @final
     def drop(self, *names: str) -> None:

@@ -17,7 +17,7 @@ IDX_SCHEMA = pa.schema(
     ]
 )
 
-#: hop-2 index rows are numbered case × VIA_BASE + close contact (person numbers are below it)
+#: hop-2 index rows are numbered case × VIA_BASE + the close contact's rank (``pkey.ord``; ranks are below it)
 VIA_BASE = 1 << 32
 
 

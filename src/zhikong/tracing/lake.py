@@ -16,6 +16,7 @@ import pyarrow as pa
 from zhikong.engine import QueryEngine
 from zhikong.lake.schemas import REFERENCE, SOURCES
 from zhikong.tracing.roster import register_roster
+from zhikong.tracing.stays import DB_FILE, DB_TABLES
 
 TRACED_SOURCES = ("cell", "venue_scan", "camera", "travel", "gps", "proximity")
 
@@ -31,13 +32,17 @@ def register_lake(
     its GPS points as ``dv_gps_pids`` and ``dv_gps``, the days with stays as ``dv_days``, the short
     and anchor stays as ``dv_short`` and ``dv_anchor``, the other sources' pseudonyms as
     ``dv_src_pids`` and their rows on numbers as ``dv_venue_scan``, ``dv_camera`` and
-    ``dv_proximity`` (a trace reads each only when it is fresh: ``stays.fresh_parts``).
+    ``dv_proximity`` (a trace reads each only when it is fresh: ``stays.fresh_parts``). The stays, GPS
+    points and anchor stays are read from the generation's DuckDB file (``stays.DB_FILE``) where the
+    engine reads one (``engine.native`` then says so), else from their Parquet files.
     ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
         engine.register_parquet("dv_pids", stays / "pids.parquet", hive=False)
         engine.register_parquet("dv_towers", stays / "towers.parquet", hive=False)
-        if not engine.register_parquet("dv_stays", stays / "stays", hive=False):
+        # the largest from the generation's DuckDB file where the backend reads it (the same rows)
+        native = {t for t in DB_TABLES if engine.register_duckdb(f"dv_{t}", stays / DB_FILE, t)}
+        if "stays" not in native and not engine.register_parquet("dv_stays", stays / "stays", hive=False):
             engine.register_arrow(
                 "dv_stays",
                 pa.table({"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
@@ -45,7 +50,7 @@ def register_lake(
                           "gk": pa.array([], pa.int32())}),
             )
         engine.register_parquet("dv_gps_pids", stays / "gps_pids.parquet", hive=False)
-        if not engine.register_parquet("dv_gps", stays / "gps", hive=False):
+        if "gps" not in native and not engine.register_parquet("dv_gps", stays / "gps", hive=False):
             engine.register_arrow(
                 "dv_gps",
                 pa.table({"gn": pa.array([], pa.int32()), "t": pa.array([], pa.int64()),
@@ -57,6 +62,8 @@ def register_lake(
         for name in ("src_pids", "venue_scan", "camera", "proximity"):
             engine.register_parquet(f"dv_{name}", stays / f"{name}.parquet", hive=False)
         for name in ("short", "anchor"):
+            if name in native:
+                continue
             if not engine.register_parquet(f"dv_{name}", stays / name, hive=False):
                 cols = {"pn": pa.array([], pa.int32()), "tk": pa.array([], pa.int32()),
                         "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}

@@ -91,10 +91,11 @@ def _tower_named(sql: str) -> str:
 
 def _named(sql: str, columns: list[str], number: str = "") -> str:
     """``sql``'s rows with ``contact`` (a person number) and ``case_key`` (a case number, see
-    :func:`register_index`) named again (and the person number as column ``number`` when given)."""
+    :func:`register_index`) named again (and the contact's rank, ``pkey.ord``, as column ``number``
+    when given)."""
     named = {"contact": "k.s AS contact", "case_key": "c.case_key"}
     cols = ", ".join(named.get(c, f"q.{c}") for c in columns)
-    extra = f", q.contact AS {number}" if number else ""
+    extra = f", k.ord AS {number}" if number else ""
     return (
         f"SELECT {cols}{extra} FROM ({sql}) q JOIN pkey k ON k.pk = q.contact "
         "JOIN idx_case c ON c.ck = q.case_key"
@@ -387,7 +388,7 @@ def _rank(col: pa.ChunkedArray) -> pa.Array:
 
 def _sorted(ev: pa.Table) -> pa.Table:
     """Evidence in (case_key, hop, contact, source, start_s, place) order. The contact is sorted by
-    its person number, which follows the pseudonyms' order (``pkey``); strings by their ranks."""
+    its rank in pseudonym order (``pkey.ord``); strings by their ranks."""
     keys = pa.table(
         {
             "c": _rank(ev.column("case_key")),

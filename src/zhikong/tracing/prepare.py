@@ -55,8 +55,9 @@ def prepare(
         SELECT pid_phone AS pid, MIN(COALESCE(pid_id, pid_phone)) AS person FROM ledger
         WHERE pid_phone IS NOT NULL GROUP BY pid_phone""",
     )
-    # Person keys: every pseudonym (the ledger's, and those in the sources) gets a number in
-    # pseudonym order (``pkey``); each source pid maps to the number of its person (``pidk``).
+    # Person keys: every pseudonym (the ledger's, and those in the sources) gets a number (``pkey``:
+    # in pseudonym order, or with the derived stays the persons' cell phones' numbers first) and its
+    # rank in pseudonym order (``ord``); each source pid maps to the number of its person (``pidk``).
     # All tables and detectors below work on these numbers, which join, sort and group several
     # times faster than 64-character pseudonyms; outputs are named again (``_named``).
     window = f"ts >= {lo} AND ts < {hi}"
@@ -79,11 +80,27 @@ def prepare(
     cell = bool(want & ({"cell", "companion"} | STRUCTURAL))
     if cell:  # cell stays come from the whole stream of pings (see ``_cell_stays``)
         pids.append("SELECT pid AS s FROM dv_pids" if derived else "SELECT DISTINCT pid AS s FROM src_cell")
-    engine.create_table(
-        "pkey",
-        f"""SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS pk FROM (
-              SELECT DISTINCT s FROM ({" UNION ALL ".join(pids)}) u WHERE s IS NOT NULL) d""",
-    )
+    universe = f"SELECT DISTINCT s FROM ({' UNION ALL '.join(pids)}) u WHERE s IS NOT NULL"
+    # ``ord``: the pseudonym's rank, what outputs are ordered by (ties of scores, hop-2 paths)
+    aligned = derived and cell and _aligned(engine)
+    if aligned:
+        # a person with a cell phone gets the phone's number in the derived stays (``dv_pids.pn``),
+        # so the stays (and the GPS points, numbered alike) are read on person numbers as stored,
+        # without a join; the other pseudonyms come after every derived number, in pseudonym order
+        pkey = f"""
+            WITH u AS (SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS ord FROM ({universe}) d),
+            n AS (SELECT GREATEST((SELECT COALESCE(MAX(pn), 0) FROM dv_pids),
+                                  (SELECT COALESCE(MAX(gn), 0) FROM dv_gps_pids)) AS n)
+            SELECT u.s, COALESCE(CAST(c.pn AS BIGINT),
+                                 n.n + ROW_NUMBER() OVER (PARTITION BY c.pn IS NULL ORDER BY u.ord)) AS pk,
+                   u.ord
+            FROM u CROSS JOIN n LEFT JOIN cell_person c ON c.person = u.s"""
+    else:
+        pkey = (
+            "SELECT s, pk, pk AS ord FROM ("
+            f"SELECT s, ROW_NUMBER() OVER (ORDER BY s) AS pk FROM ({universe}) d) q"
+        )
+    engine.create_table("pkey", pkey)
     engine.create_table(
         "pidk",
         """SELECT k.s AS pid, COALESCE(kp.pk, k.pk) AS pk FROM pkey k
@@ -107,7 +124,7 @@ def prepare(
     # the structure detectors (``structure``) read cell and venue stays
     structural = bool(want & STRUCTURAL)
     from_derived = cell and _cell_stays(
-        engine, policy, lo_s, hi_s, derived, grid="companion" in want, parts=parts
+        engine, policy, lo_s, hi_s, aligned, grid="companion" in want, parts=parts
     )
     if listed:  # the other sources' pseudonym numbers → person numbers
         engine.create_table(
@@ -163,17 +180,27 @@ def prepare(
         # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
         # (derived: the same points on numbers, floor(ts) in [lo, hi) ⇔ ts in [lo, hi), with their bins
         # and cells when derived by the same rules)
+        make = engine.create_table
         if derived:
             cells = "s.b, s.gx, s.gy" if "gps_grid" in parts else stays.gps_cells("s.t", "s.x", "s.y", r)
+            engine.create_table(
+                "gps_pk", "SELECT p.gn, k.pk FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid"
+            )
+            same = aligned and engine.scalar(  # the points' numbers are their persons' (``pkey``)
+                "SELECT COUNT(*) FROM dv_gps_pids p LEFT JOIN gps_pk m ON m.gn = p.gn "
+                "WHERE m.pk IS NULL OR m.pk <> p.gn"
+            ) == 0
+            person, join = ("CAST(s.gn AS BIGINT)", "") if same else ("m.pk", "JOIN gps_pk m ON m.gn = s.gn")
             points = (
-                f"SELECT m.pk AS person, s.t, s.x, s.y, {cells} FROM dv_gps s JOIN (SELECT p.gn, k.pk "
-                f"FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid) m ON m.gn = s.gn "
+                f"SELECT {person} AS person, s.t, s.x, s.y, {cells} FROM dv_gps s {join} "
                 f"WHERE s.t >= {lo_s} AND s.t < {hi_s}"
             )
+            if engine.native("dv_gps"):  # a view, as ``stay_cell`` (``_cell_stays``)
+                make = engine.create_view
         else:
             raw = mapped("gps", f"{epoch_sql('s.ts')} AS t, s.x, s.y")
             points = f"SELECT person, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
-        engine.create_table("t_gps", points)
+        make("t_gps", points)
     if "travel" in want:
         engine.create_table(
             "t_travel",
@@ -203,7 +230,8 @@ def prepare(
         structure.prepare(
             engine, policy, numbered=True, period=(lo_s, hi_s) if from_derived else None, parts=parts,
         )
-    engine.drop("dv_pk", "dv_sk")
+    # (``dv_pk`` and ``gps_pk`` stay: ``stay_cell`` and ``t_gps`` may be views reading them)
+    engine.drop("dv_sk")
 
 
 def _tower_grid(engine: QueryEngine, policy: Policy) -> None:
@@ -214,6 +242,21 @@ def _tower_grid(engine: QueryEngine, policy: Policy) -> None:
         "tower_grid", stays.tower_grid_sql("cell_tower", "ref_tower", policy.companion.cell_m)
     )
 
+
+
+def _aligned(engine: QueryEngine) -> bool:
+    """``cell_person(pn, person)``: the person (pseudonym) of each derived cell pseudonym number;
+    whether it is one to one (no person has two cell phones), so persons can be numbered by their
+    phones' numbers (``prepare``'s ``pkey``) and the derived stays read as they are."""
+    engine.create_table(
+        "cell_person",
+        "SELECT DISTINCT p.pn, COALESCE(m.person, p.pid) AS person FROM dv_pids p "
+        "LEFT JOIN pmap m ON m.pid = p.pid",
+    )
+    return bool(engine.scalar(
+        "SELECT COUNT(*) = COUNT(DISTINCT pn) AND COUNT(DISTINCT pn) = COUNT(DISTINCT person) "
+        "FROM cell_person"
+    ))
 
 
 def _cell_stays(
@@ -234,10 +277,11 @@ def _cell_stays(
 
     Stays are derived from each person's whole stream of pings (``stays.stays_sql``) and then
     selected by the period, so a stay is the same whatever the period of the trace. They are read
-    from the lake's derived stays (``dv_*``, see ``zhikong.tracing.stays``) when ``derived`` and when
-    the ledger gives no person two cell pseudonyms (derived stays are per pseudonym); otherwise
-    computed here from the pings, with the same SQL. Returns whether they were read from the derived
-    stays (then ``dv_pk(pn, pk)`` maps their pseudonym numbers to person numbers, one to one).
+    from the lake's derived stays (``dv_*``, see ``zhikong.tracing.stays``) when ``derived``: they are
+    registered and persons are numbered by their cell pseudonyms' numbers (``_aligned``: the ledger
+    gives no person two cell pseudonyms; derived stays are per pseudonym); otherwise computed here
+    from the pings, with the same SQL. Returns whether they were read from the derived stays (then
+    ``dv_pk(pn, pk)`` maps their pseudonym numbers to person numbers, one to one: ``pk = pn``).
     """
     def select(stays: str, person: str, derived_grid: bool = False) -> str:
         grid_join = "LEFT JOIN tower_grid g ON g.tk = s.place" if grid and not derived_grid else ""
@@ -256,12 +300,15 @@ def _cell_stays(
             engine.create_table("cell_tower", "SELECT tk, tower_id FROM dv_towers")
             if grid:
                 _tower_grid(engine, policy)
-            engine.create_table(  # the grid cells derived with the stays, when by the same cell size
+            # on person numbers as stored (``pk = pn``), with the grid cells derived with the stays
+            # when by the same cell size. From the lake's DuckDB file (``engine.native``), a view:
+            # reading the stays where needed costs less than copying tens of millions of rows once
+            make = engine.create_view if engine.native("dv_stays") else engine.create_table
+            make(
                 "stay_cell",
                 select(
-                    "(SELECT m.pk, d.tk AS place, d.start_s, d.end_s, d.gk FROM dv_stays d "
-                    "JOIN dv_pk m ON m.pn = d.pn) s",
-                    "s.pk",
+                    "(SELECT d.pn, d.tk AS place, d.start_s, d.end_s, d.gk FROM dv_stays d) s",
+                    "CAST(s.pn AS BIGINT)",
                     grid and "grid" in parts,
                 ),
             )

@@ -69,22 +69,44 @@ EVIDENCE_TABLE_SCHEMA = pa.schema(
 NAME_COLUMNS = ("case_key", "contact", "via")
 
 
-def name_dictionary(keys: np.ndarray, names: pa.Array) -> pa.Array:
-    """The dictionary for :func:`named` from numbers ``keys`` (1, 2, … n in any order, as the engine
-    numbers cases and persons) and their ``names``: the name of number k at k − 1."""
-    order = np.argsort(keys, kind="stable")
-    if len(keys) and not np.array_equal(keys[order], np.arange(1, len(keys) + 1)):
-        raise ValueError("names must be numbered 1 … n")
-    return names.take(pa.array(order)) if len(order) else names
+@dataclass(frozen=True, eq=False)
+class Names:
+    """Names by the engine's numbers (cases 1 … n; persons by any distinct non-negative number, e.g.
+    their cell phones' derived numbers): ``dictionary`` holds each name once, ``slot`` gives a
+    number's place in it (−1 for a number with no name)."""
 
+    dictionary: pa.Array
+    slot: np.ndarray
 
-def named(numbers: pa.ChunkedArray, dictionary: pa.Array) -> pa.ChunkedArray:
-    """``numbers`` (1-based, null for none) as a dictionary column on ``dictionary``, without copying
-    a name."""
-    chunks = [
-        pa.DictionaryArray.from_arrays(pc.subtract(c.cast(pa.int64()), 1), dictionary) for c in numbers.chunks
-    ]
-    return pa.chunked_array(chunks, type=NAME)
+    @classmethod
+    def of(cls, keys: np.ndarray, names: pa.Array) -> Names:
+        """The names ``names`` of the distinct numbers ``keys``, in number order."""
+        order = np.argsort(keys, kind="stable")
+        ranked = keys[order]
+        if len(ranked) and (ranked[0] < 0 or bool((ranked[1:] == ranked[:-1]).any())):
+            raise ValueError("names must have distinct non-negative numbers")
+        slot = np.full(int(ranked[-1]) + 1 if len(ranked) else 1, -1, dtype=np.int64)
+        slot[ranked] = np.arange(len(ranked))
+        return cls(names.take(pa.array(order)) if len(order) else names, slot)
+
+    def column(self, numbers: pa.ChunkedArray) -> pa.ChunkedArray:
+        """``numbers`` (null for none) as a dictionary column on :attr:`dictionary`, without copying
+        a name."""
+        chunks = []
+        for c in numbers.chunks:
+            idx = self.slot[c.cast(pa.int64()).fill_null(0).to_numpy()]
+            mask = c.is_null().to_numpy(zero_copy_only=False) if c.null_count else None
+            indices = pa.array(idx, pa.int64(), mask=mask)
+            chunks.append(pa.DictionaryArray.from_arrays(indices, self.dictionary))
+        return pa.chunked_array(chunks, type=NAME)
+
+    def strings(self, numbers: pa.ChunkedArray) -> np.ndarray:
+        """The names of ``numbers`` (None for null) as a numpy object array."""
+        values = np.array([*self.dictionary.to_pylist(), None], dtype=object)
+        idx = self.slot[numbers.cast(pa.int64()).fill_null(0).to_numpy()]
+        if numbers.null_count:
+            idx[numbers.is_null().to_numpy()] = -1
+        return values[idx]
 
 
 def _plain(t: pa.DataType) -> pa.DataType:

@@ -11,7 +11,9 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``stays/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s, gk)`` for the stays starting on
   that local day, sorted by tower and start, so a reader can skip row groups by tower or time; ``gk``
   is the tower's cell of the companion rule's grid (:func:`tower_grid_sql`, part ``grid``);
-* ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym, in pseudonym order;
+* ``gps_pids.parquet`` — ``(gn, pid)``: a number for every GPS pseudonym: its cell number ``pn``
+  when it is a cell pseudonym too, else a number after all of those, in pseudonym order (so a trace
+  that numbers persons by their phones' ``pn`` reads the points as they are);
 * ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y, b, gx, gy)``: every GPS point (epoch seconds,
   local metres as in the lake) with its time bin ``b`` (``t // (gps_bin_minutes × 60)``) and distance
   cell ``(gx, gy)`` (``floor(x / gps_distance_m)``…), by local day, sorted by time: a trace reads
@@ -29,6 +31,11 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``anchor/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the stays a workplace can
   be inferred from (``structure``'s ``stay_anchor``): on the nearest tower of a venue of an
   ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day;
+* ``tables.duckdb`` — the stays, the GPS points and the anchor stays again (tables ``stays``,
+  ``gps``, ``anchor``, the same columns, without the day), as native tables of a DuckDB database
+  file: a trace on the DuckDB backend attaches it read-only and reads them several times faster than
+  the Parquet files (Spark, and a DuckDB that cannot open the file, read the Parquet files, the
+  portable format; see :data:`DB_FILE`);
 * ``_state.json`` — the stay rules used and a fingerprint of the cell and GPS partitions and the
   tower table they were derived from, and per optional *part* what it was derived from: the GPS
   time bins and distance cells (``gps_grid``: ``gps_bin_minutes``, ``gps_distance_m``), the short
@@ -60,6 +67,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -84,6 +92,10 @@ PID_SOURCES = {
 PARTS = ("grid", "gps_grid", "short", "anchor", "pids")
 #: the columns of the short stays' files (part ``short``): a lake derived without the runs has it stale
 SHORT_COLUMNS = "pn,tk,start_s,end_s,run_s,run_e"
+#: the DuckDB database file of a generation, with :data:`DB_TABLES` (each also in Parquet)
+DB_FILE = "tables.duckdb"
+#: the tables of :data:`DB_FILE`: the largest a trace reads whole
+DB_TABLES = ("stays", "gps", "anchor")
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
 
@@ -254,8 +266,10 @@ def build_stays(
     own = engine is None
     eng = engine or duckdb_engine(memory_limit=memory_limit)
     tmp = out.parent / f".{STAYS}.tmp-{uuid.uuid4().hex[:8]}"
+    db: _TableFile | None = None
     try:
         tmp.mkdir(parents=True)
+        db = _TableFile(tmp / DB_FILE, memory_limit)
         pp_s, gap_s = rule_seconds(rules)
         if files:
             eng.register_parquet("bs_cell", cell, hive=True)
@@ -283,7 +297,7 @@ def build_stays(
         eng.create_table("bs_stays", stays_sql("bs_pings", pp_s, gap_s))
         eng.drop("bs_pings")
         n_short = _short(eng, lake_dir, rules, tmp)
-        _anchor(eng, lake_dir, rules, tmp)
+        _anchor(eng, lake_dir, rules, tmp, db)
         days = eng.sql(f"SELECT DISTINCT {structure._midnight('start_s')} AS d0 FROM bs_stays ORDER BY d0")
         pq.write_table(days.cast(pa.schema([("d0", pa.int64())])), tmp / "days.parquet")
         # each tower's cell of the companion rule's grid (null without a position)
@@ -298,8 +312,8 @@ def build_stays(
             "LEFT JOIN bs_grid g ON g.tk = s.place ORDER BY d, tk, s.start_s, pn"
         )
         eng.drop("bs_stays")
-        n_stays = _write_days(t, tmp / "stays")
-        n_gps = _gps(eng, lake_dir, tmp, rules)
+        n_stays = _write_days(t, tmp / "stays", db, "stays")
+        n_gps = _gps(eng, lake_dir, tmp, rules, pid_tbl, db)
         _src_pids(eng, lake_dir, tmp)
         pq.write_table(pid_tbl, tmp / "pids.parquet")
         pq.write_table(tower_tbl, tmp / "towers.parquet")
@@ -307,9 +321,12 @@ def build_stays(
             {**state, "pings": pings, "stays": n_stays,
              "people": pid_tbl.num_rows, "gps_points": n_gps, "short_stays": n_short},
             indent=1))
+        db.close()
         _swap(tmp, out)
         return StaysBuild(out, True, pings, n_stays, pid_tbl.num_rows, time.perf_counter() - t0)
     finally:
+        if db is not None:
+            db.close()
         if tmp.exists():
             shutil.rmtree(tmp)
         for name in ("bs_cell", "bs_tower", "bs_pids", "bs_towers", "bs_pings", "bs_stays", "bs_gps",
@@ -380,7 +397,9 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
     return _write_days(t, out / "short")
 
 
-def _anchor(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
+def _anchor(
+    eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path, db: _TableFile | None = None
+) -> int:
     """Write the stays of ``bs_stays`` a workplace can be inferred from (``anchor/day=…``); their count."""
     if not _venue_towers(eng, lake_dir, rules.anchor_hours):
         return 0
@@ -394,7 +413,7 @@ def _anchor(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> in
         "ORDER BY d, tk, start_s, pn"
     )
     eng.drop("bs_vt")
-    return _write_days(t, out / "anchor")
+    return _write_days(t, out / "anchor", db, "anchor")
 
 
 def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:
@@ -440,16 +459,26 @@ def _src_pids(eng: QueryEngine, lake_dir: Path, out: Path) -> None:
         eng.drop(f"bs_{src}")
 
 
-def _gps(eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules) -> int:
+def _gps(
+    eng: QueryEngine,
+    lake_dir: Path,
+    out: Path,
+    rules: StayRules,
+    cell_pids: pa.Table,
+    db: _TableFile | None = None,
+) -> int:
     """Write the GPS points on pseudonym numbers with their time bin and distance cell
     (``gps_pids.parquet``, ``gps/day=…``); their count. (At 100,000 people the points'
-    64-character pseudonyms cost a trace more than the points.)"""
+    64-character pseudonyms cost a trace more than the points.) A pseudonym of ``cell_pids(pn,
+    pid)`` keeps its number there (:func:`_numbered_after`)."""
     gps = lake_dir / "gps"
     if not (gps.is_dir() and any(gps.rglob("*.parquet"))):
         pq.write_table(_numbered(pa.array([], pa.string()), "gn", "pid"), out / "gps_pids.parquet")
         return 0
     eng.register_parquet("bs_gps", gps, hive=True)
-    gpids = _numbered(eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), "gn", "pid")
+    gpids = _numbered_after(
+        eng.sql("SELECT DISTINCT pid FROM bs_gps WHERE pid IS NOT NULL").column(0), cell_pids
+    )
     eng.register_arrow("bs_gpids", gpids)
     t = eng.sql(
         f"SELECT CAST({day_no('t')} AS INT) AS d, gn, t, x, y, "
@@ -457,7 +486,7 @@ def _gps(eng: QueryEngine, lake_dir: Path, out: Path, rules: StayRules) -> int:
         f"SELECT p.gn, {epoch_sql('g.ts')} AS t, g.x, g.y FROM bs_gps g "
         "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
     )
-    n = _write_days(t, out / "gps")
+    n = _write_days(t, out / "gps", db, "gps")
     pq.write_table(gpids, out / "gps_pids.parquet")
     return n
 
@@ -482,12 +511,15 @@ def gps_cells(t: str, x: str, y: str, rules: StayRules) -> str:
             f"CAST(FLOOR(CAST({y} AS DOUBLE) / {d}) AS INT) AS gy")
 
 
-def _write_days(t: pa.Table, root: Path) -> int:
+def _write_days(t: pa.Table, root: Path, db: _TableFile | None = None, table: str = "") -> int:
     """Write ``t`` (sorted by its local day number ``d``) as ``root/day=…/part.parquet``, one file
     per day without the ``d`` column; the number of rows. Uncompressed: every trace reads them
-    whole, and decompressing (zstd) took as long as the rest of the read (on disk ~2× the size)."""
+    whole, and decompressing (zstd) took as long as the rest of the read (on disk ~2× the size).
+    With ``db``, also as its table ``table`` (without ``d``)."""
     d = t.column("d").to_numpy()
     t = t.drop_columns(["d"])
+    if db is not None and t.num_rows:
+        db.write(table, t)
     cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
     for a, b in itertools.pairwise(cuts):
         if b > a:
@@ -498,10 +530,61 @@ def _write_days(t: pa.Table, root: Path) -> int:
     return t.num_rows
 
 
+#: DuckDB column types of the derived tables' Arrow types
+_SQL_TYPES = {pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float32(): "FLOAT", pa.float64(): "DOUBLE"}
+
+
+class _TableFile:
+    """The DuckDB database file :data:`DB_FILE` of a generation being written (see the module
+    docstring): tables written from Arrow, in no particular row order (written in parallel)."""
+
+    def __init__(self, path: Path, memory_limit: str = "") -> None:
+        self.con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(path))
+        self.con.execute("SET preserve_insertion_order = false")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+
+    def write(self, name: str, t: pa.Table) -> None:
+        assert self.con is not None and name in DB_TABLES
+        # coordinates stored plain: they barely compress (~same size) and read faster so
+        cols = ", ".join(
+            f"{f.name} {_SQL_TYPES[f.type]}"
+            + (" USING COMPRESSION uncompressed" if pa.types.is_floating(f.type) else "")
+            for f in t.schema
+        )
+        self.con.register("zk_rows", t)
+        try:
+            self.con.execute(f"CREATE TABLE {name} ({cols})")
+            self.con.execute(f"INSERT INTO {name} SELECT * FROM zk_rows")
+        finally:
+            self.con.unregister("zk_rows")
+
+    def close(self) -> None:
+        """Write the file out (a checkpoint, no write-ahead log left) and close it."""
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
 def _numbered(values: pa.Array | pa.ChunkedArray, num: str, name: str) -> pa.Table:
     values = pc.unique(values)
     values = values.take(pc.sort_indices(values))
     return pa.table({num: pa.array(range(1, len(values) + 1), pa.int32()), name: values.cast(pa.string())})
+
+
+def _numbered_after(values: pa.Array | pa.ChunkedArray, known: pa.Table) -> pa.Table:
+    """``(gn, pid)``: the distinct ``values`` in order, each with its number ``pn`` in ``known(pn,
+    pid)``, or when not there a number after all of ``known``'s, in order."""
+    t = _numbered(values, "gn", "pid")
+    pids = t.column("pid")
+    idx = pc.index_in(pids, value_set=known.column("pid").combine_chunks())
+    found = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+    pn = known.column("pn").to_numpy()
+    gn = np.empty(len(pids), dtype=np.int64)
+    gn[found] = pn[idx.drop_null().to_numpy()]
+    top = int(pn.max()) if len(pn) else 0
+    gn[~found] = np.arange(top + 1, top + 1 + int((~found).sum()))
+    return pa.table({"gn": pa.array(gn, pa.int32()), "pid": pids})
 
 
 def _iso(dayno: int) -> str:

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from zhikong.core.errors import InvalidInput
 from zhikong.core.time import utcnow
@@ -26,9 +24,8 @@ from zhikong.tracing.policy import Policy
 from zhikong.tracing.result import (
     CONTACT_SCHEMA,
     EVIDENCE_TABLE_SCHEMA,
+    Names,
     TraceResult,
-    name_dictionary,
-    named,
     rounded_contributions,
 )
 from zhikong.tracing.risk import register_weights, scored_sql, summarise
@@ -179,12 +176,16 @@ def trace(
         _secondary(engine, policy)
     case_name = _dictionary(engine, "SELECT case_key AS k, name FROM tr_case")
     person = _dictionary(engine, "SELECT pk AS k, s AS name FROM pkey")
-    table, contributions, evidence = _outputs(engine, hop2, case_name, person)
-    t = engine.sql("SELECT case_key, contact, score, close_minutes FROM tr_s1 ORDER BY case_key, contact")
+    ranked = _dictionary(engine, "SELECT ord AS k, s AS name FROM pkey")
+    table, contributions, evidence = _outputs(engine, hop2, case_name, person, ranked)
+    t = engine.sql(
+        "SELECT s.case_key, s.contact, s.score, s.close_minutes FROM tr_s1 s "
+        "LEFT JOIN pkey k ON k.pk = s.contact ORDER BY s.case_key, k.ord"
+    )
     ranking = pd.DataFrame(
         {
-            "case_key": _strings(case_name, t.column("case_key")),
-            "contact": _strings(person, t.column("contact")),
+            "case_key": case_name.strings(t.column("case_key")),
+            "contact": person.strings(t.column("contact")),
             **{c: t.column(c).cast(pa.float64()).to_numpy() for c in ("score", "close_minutes")},
         },
         copy=False,
@@ -213,14 +214,15 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     contacts of the case at hop 1 and index persons are not secondary contacts."""
     close = ", ".join(f"'{d}'" for d in policy.close_contact.close_range) or "''"
     # one hop-2 index row per close pair, numbered in (case, close contact) order: the detectors
-    # group by it, and the evidence comes out in that order. The number is case × VIA_BASE + close
-    # contact, so the evidence gives both back by arithmetic rather than by a join of every row
+    # group by it, and the evidence comes out in that order. The number is case × VIA_BASE + the
+    # close contact's rank (``pkey.ord``, pseudonym order), so the evidence gives both back by
+    # arithmetic rather than by a join of every row (its ``via`` is that rank)
     engine.create_table(
         "tr_via",
         f"""
-        SELECT s.case_key * {VIA_BASE} + s.contact AS ck2, s.case_key, s.contact AS via,
+        SELECT s.case_key * {VIA_BASE} + p.ord AS ck2, s.case_key, s.contact AS via,
                k.onset_s, GREATEST(k.start_s, COALESCE(f.first_s, k.start_s)) AS start_s, k.end_s
-        FROM tr_s1 s JOIN tr_case k ON k.case_key = s.case_key
+        FROM tr_s1 s JOIN tr_case k ON k.case_key = s.case_key JOIN pkey p ON p.pk = s.contact
         LEFT JOIN (SELECT case_key, contact, MIN(start_s) AS first_s FROM tr_ev1
                    WHERE distance IN ({close}) GROUP BY case_key, contact) f
           ON f.case_key = s.case_key AND f.contact = s.contact
@@ -279,14 +281,15 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
 
 
 def _outputs(
-    engine: QueryEngine, hop2: bool, case_name: pa.Array, person: pa.Array
+    engine: QueryEngine, hop2: bool, case_name: Names, person: Names, ranked: Names
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """The classified contacts (by case, score descending, contact), their contributions and the
     evidence (hop 1: every row; then the secondary contacts' rows) as :class:`TraceResult` tables.
     The evidence is in no particular order (:func:`sort_evidence`). Names are not joined in SQL
     (that made the engine carry a million long strings through the joins and the conversion):
-    ``case_name`` and ``person`` are the names by number (:func:`_dictionary`), which the name
-    columns take as their dictionary (:func:`result.named`)."""
+    ``case_name`` and ``person`` are the names by number, ``ranked`` by rank (``pkey.ord``: the
+    ``via`` column) (:func:`_dictionary`), which the name columns take as their dictionary
+    (:meth:`result.Names.column`)."""
     rows = (
         "SELECT case_key, contact, cls, 1 AS hop, score, close_minutes, first_s, last_s, "
         "CAST(NULL AS BIGINT) AS via FROM tr_c1"
@@ -299,13 +302,13 @@ def _outputs(
             UNION ALL
             SELECT case_key, contact, 'secondary' AS cls, 2 AS hop, score, close_minutes, first_s, last_s, via
             FROM tr_s2 WHERE is_close"""
-    # numbered from 0 by case, score descending, contact: within each case (the engine sorts the
-    # cases in parallel), after the contacts of the cases before it
+    # numbered from 0 by case, score descending, contact (its name's rank): within each case (the
+    # engine sorts the cases in parallel), after the contacts of the cases before it
     engine.create_table(
         "tr_out",
         f"""
-        WITH r AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY case_key ORDER BY score DESC, contact) AS k
-                   FROM ({rows}) r),
+        WITH r AS (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.case_key ORDER BY r.score DESC, p.ord) AS k
+                   FROM ({rows}) r LEFT JOIN pkey p ON p.pk = r.contact),
              b AS (SELECT case_key, SUM(COUNT(*)) OVER (ORDER BY case_key) - COUNT(*) AS before
                    FROM r GROUP BY case_key)
         SELECT r.case_key, r.contact, r.cls, r.hop, r.score, r.close_minutes, r.first_s, r.last_s, r.via,
@@ -316,7 +319,7 @@ def _outputs(
         "SELECT case_key, contact, cls, hop, score, close_minutes, first_s, last_s, via "
         "FROM tr_out ORDER BY n"
     )
-    names = {"case_key": case_name, "contact": person, "via": person}
+    names = {"case_key": case_name, "contact": person, "via": ranked}
     contacts = _typed(t, CONTACT_SCHEMA, names)
     # each contact's sources with a positive score, in the order of their first evidence row
     parts = [
@@ -339,24 +342,19 @@ def _outputs(
     return contacts, rounded_contributions(contrib), evidence
 
 
-def _typed(t: pa.Table, schema: pa.Schema, names: dict[str, pa.Array]) -> pa.Table:
+def _typed(t: pa.Table, schema: pa.Schema, names: dict[str, Names]) -> pa.Table:
     """The columns of ``schema`` from ``t``, cast to its types, name columns on ``names``."""
-    cols = [named(t.column(f.name), names[f.name]) if f.name in names else t.column(f.name).cast(f.type)
-            for f in schema]
+    cols = [
+        names[f.name].column(t.column(f.name)) if f.name in names else t.column(f.name).cast(f.type)
+        for f in schema
+    ]
     return pa.table(cols, schema=schema)
 
 
-def _dictionary(engine: QueryEngine, sql: str) -> pa.Array:
-    """Names by number from ``sql`` (columns ``k``, numbered 1 … n, and ``name``), as a string array
-    with the name of number k at k − 1 (:func:`result.name_dictionary`)."""
+def _dictionary(engine: QueryEngine, sql: str) -> Names:
+    """Names by number from ``sql`` (columns ``k``, a distinct non-negative number, and ``name``)."""
     t = engine.sql(sql)
-    return name_dictionary(t.column("k").to_numpy(), t.column("name").combine_chunks().cast(pa.string()))
-
-
-def _strings(names: pa.Array, numbers: pa.ChunkedArray) -> np.ndarray:
-    """The names of ``numbers`` (1-based; None for null) as a numpy object array."""
-    values = np.array([*names.to_pylist(), None], dtype=object)
-    return values[pc.subtract(numbers, 1).fill_null(-1).to_numpy()]
+    return Names.of(t.column("k").to_numpy(), t.column("name").combine_chunks().cast(pa.string()))
 
 
 #: the columns :func:`sort_evidence` orders by: the order evidence rows were listed in before the

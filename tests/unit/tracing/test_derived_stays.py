@@ -121,6 +121,11 @@ def test_an_empty_lake_builds_no_stays(tmp_path: Path) -> None:
     assert _stay_cell(tmp_path, ledger(LEDGER), derived, lo, lo + 86400) == []
 
 
+def _numbers(path: Path, col: str) -> dict[str, int]:
+    t = pq.read_table(path)
+    return dict(zip(t.column("pid").to_pylist(), t.column(col).to_pylist(), strict=True))
+
+
 def _t_gps(lake: Path, led: pa.Table, derived: Path | None, lo_s: int, hi_s: int) -> list[tuple[object, ...]]:
     with duckdb_engine() as eng:
         register_lake(eng, lake, stays=derived)
@@ -145,6 +150,10 @@ def test_derived_gps_points_equal_the_points_from_the_lake(
     derived = stays.fresh(tmp_path, load_policy().rules)
     assert derived is not None
     assert json.loads((derived / "_state.json").read_text())["gps_points"] == len(rows)
+    # a GPS pseudonym keeps its cell number (persons are numbered by it); the others come after
+    pn = _numbers(derived / "pids.parquet", "pn")
+    gn = _numbers(derived / "gps_pids.parquet", "gn")
+    assert gn["ph1"] == pn["ph1"] and gn["ph9"] == max(pn.values()) + 1
     # the period's edges fall on points (start included, end excluded) and between them
     periods = [(t0, t0 + timedelta(minutes=15)), (t0 + timedelta(minutes=1), at(2, 0)), (at(1, 0), at(3, 0))]
     for lo, hi in periods:
@@ -266,3 +275,65 @@ def test_parts_follow_their_sources_and_rules(tmp_path: Path) -> None:
     assert stays.fresh_parts(d, tmp_path, rules, cell_m) == set(stays.PARTS)
     assert (d / day.relative_to(stays.stays_dir(tmp_path))).stat().st_ino == inode  # linked, not rebuilt
     assert "idQ" in pq.read_table(d / "src_pids.parquet").column("pid").to_pylist()
+
+
+def test_the_duckdb_file_holds_the_parquet_rows_and_gives_the_same_prepared_tables(tmp_path: Path) -> None:
+    # the largest derived tables again as native tables of a DuckDB file (read through views); a
+    # file this DuckDB cannot open, or none (an older lake), leaves the Parquet files to be read
+    led = _scenario_with_work_and_visits(tmp_path)
+    write_source(tmp_path, "gps", gps_track("phB", at(11, 8), 30, 100.0, 200.0))
+    stays.build_stays(tmp_path)
+    d = stays.stays_dir(tmp_path)
+    db = d / stays.DB_FILE
+    with duckdb_engine() as eng:
+        for table in stays.DB_TABLES:
+            assert eng.register_duckdb(f"f_{table}", db, table) and eng.native(f"f_{table}")
+            assert eng.register_parquet(f"p_{table}", d / table, hive=False)
+            got, want = (eng.sql(f"SELECT * FROM {p}_{table} ORDER BY ALL") for p in ("f", "p"))
+            assert got.num_rows > 0 and got.equals(want), table
+        assert not eng.register_duckdb("f_none", db, "no_such_table")
+    lo_s, hi_s = int(at(10, 0).timestamp()), int(at(14, 0).timestamp())
+    native = _prepared(tmp_path, led, lo_s, hi_s, derived=True)
+    lake = _prepared(tmp_path, led, lo_s, hi_s, derived=False)
+    assert native["t_gps"] and all(native[k] == lake[k] for k in PREPARED)
+    db.write_bytes(b"not a database")
+    assert _prepared(tmp_path, led, lo_s, hi_s, derived=True) == native
+    db.unlink()
+    assert _prepared(tmp_path, led, lo_s, hi_s, derived=True) == native
+
+
+def test_persons_are_numbered_by_their_phones_derived_numbers_and_ranked_by_name(tmp_path: Path) -> None:
+    # with the derived stays, a person's number is its cell phone's (``pn``): the stays are read as
+    # stored; ``ord`` keeps the pseudonyms' order, which outputs are sorted by
+    _cell(tmp_path)
+    stays.build_stays(tmp_path)
+    derived = stays.fresh(tmp_path, load_policy().rules)
+    pn = _numbers(stays.stays_dir(tmp_path) / "pids.parquet", "pn")
+    lo, hi = int(at(1, 0).timestamp()), int(at(4, 0).timestamp())
+    with duckdb_engine() as eng:
+        register_lake(eng, tmp_path, stays=derived)
+        eng.register_arrow("ledger", ledger(LEDGER))
+        pipeline.prepare(eng, load_policy(), lo, hi, sources=["cell"], derived=True)
+        keys = {r["s"]: (r["pk"], r["ord"]) for r in eng.sql("SELECT s, pk, ord FROM pkey").to_pylist()}
+        assert eng.native("dv_stays") and eng.scalar(
+            "SELECT COUNT(*) FROM duckdb_views() WHERE view_name = 'stay_cell'") == 1
+    assert [keys[p][0] for p in ("id1", "id2", "id3")] == [pn["ph1"], pn["ph2"], pn["ph3"]]
+    assert keys["ph4"][0] == pn["ph4"]  # a phone the ledger does not know is its own person
+    assert sorted(keys, key=lambda s: keys[s][1]) == sorted(keys)
+    assert len({k[0] for k in keys.values()}) == len(keys)  # one number per pseudonym
+
+
+def test_an_engine_reads_a_new_generation_of_the_duckdb_file(tmp_path: Path) -> None:
+    # a long-lived engine (a worker's) registers the lake again for its next trace: after a rebuild
+    # the file under the same name is another one, attached again
+    _cell(tmp_path)
+    stays.build_stays(tmp_path)
+    d = stays.stays_dir(tmp_path)
+    count = "SELECT COUNT(*) FROM dv_stays"
+    with duckdb_engine() as eng:
+        register_lake(eng, tmp_path, stays=d)
+        before = eng.scalar(count)
+        write_source(tmp_path, "cell", pings("ph5", "D", at(3, 9), 30))
+        stays.build_stays(tmp_path)
+        register_lake(eng, tmp_path, stays=d)
+        assert eng.native("dv_stays") and eng.scalar(count) == before + 1

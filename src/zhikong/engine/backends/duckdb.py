@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -33,6 +34,12 @@ class DuckDBEngine(QueryEngine):
         self._arrow: dict[str, pa.Table] = {}
         #: what this engine created under each name (``TABLE`` or ``VIEW``): dropping needs no catalog query
         self._kinds: dict[str, str] = {}
+        #: the DuckDB database files attached (read-only), by path, inode and modification time:
+        #: their catalog names
+        self._attached: dict[tuple[str, int, int], str] = {}
+        self._serial = 0
+        #: the views over tables of those files
+        self._native: set[str] = set()
 
     def _execute(self, sql: str) -> pa.Table:
         rel = self.con.sql(sql)
@@ -57,10 +64,41 @@ class DuckDBEngine(QueryEngine):
         self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         self._kinds[name] = "TABLE"
 
+    def _register_duckdb(self, name: str, path: str, table: str) -> bool:
+        # a file replaced since it was attached (a new generation under the same name) is attached
+        # again; views of the old one read the old file until they are registered again
+        try:
+            st = os.stat(path)
+        except OSError:  # gone meanwhile (a generation swapped out)
+            return False
+        key = (path, st.st_ino, st.st_mtime_ns)
+        db = self._attached.get(key)
+        try:
+            if db is None:
+                self._serial += 1
+                db = f"zk_db{self._serial}"
+                quoted = "'" + path.replace("'", "''") + "'"
+                self.con.execute(f"ATTACH {quoted} AS {db} (READ_ONLY)")
+                self._attached[key] = db
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {db}.{table}")
+        except duckdb.Error:  # not a database this DuckDB reads, or no such table
+            return False
+        self._kinds[name] = "VIEW"
+        self._native.add(name)
+        return True
+
+    def native(self, name: str) -> bool:
+        return name in self._native
+
+    def _create_view(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE TEMP VIEW {name} AS {sql}")
+        self._kinds[name] = "VIEW"
+
     def _drop(self, name: str) -> None:
         if name in self._arrow:
             self.con.unregister(name)
             del self._arrow[name]
+        self._native.discard(name)
         kind = self._kinds.pop(name, None)
         if kind is not None:
             self.con.execute(f"DROP {kind} IF EXISTS {name}")
