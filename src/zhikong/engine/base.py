@@ -66,6 +66,11 @@ class QueryEngine(ABC):
         """Keep ``sql`` (this backend's dialect) as view ``name``; by default computed once instead."""
         self._materialise(name, sql)
 
+    def _keep_rows(self, name: str, sql: str) -> None:
+        """Keep the rows of ``sql`` (this backend's dialect) as ``name``; by default fetched as Arrow
+        and registered, so the table carries no plan along (a cached Spark table would)."""
+        self._register_arrow(name, self._execute(sql))
+
     def native(self, name: str) -> bool:
         """Whether ``name`` was registered from a DuckDB database file (:meth:`register_duckdb`)."""
         return False
@@ -122,6 +127,21 @@ class QueryEngine(ABC):
             raise
         except Exception as e:
             raise EngineError(f"{self.dialect.name}: cannot create view {name}: {_first_line(e)}") from e
+
+    @final
+    def keep_rows(self, name: str, sql: str) -> None:
+        """Compute ``sql`` once and keep its rows as ``name`` (replaced if any) for the statements
+        that follow: a temporary table where the backend's own tables are cheapest to read again
+        (DuckDB: no copy out to Arrow and back in), else fetched Arrow registered as ``name``."""
+        _check_name(name)
+        rendered = self.render(sql)
+        try:
+            self._drop(name)
+            self._keep_rows(name, rendered)
+        except EngineError:
+            raise
+        except Exception as e:
+            raise EngineError(f"{self.dialect.name}: cannot keep rows as {name}: {_first_line(e)}") from e
 
     @final
     def register_arrow(self, name: str, table: pa.Table) -> None:

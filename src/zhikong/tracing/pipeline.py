@@ -331,9 +331,9 @@ def exposures(
     parts = []
     for src, sql in detect(engine, policy, skip=skip).items():
         if sources is None or src in sources:
-            # kept as Arrow: a cached Spark table would carry the detector's whole plan along
-            rows = engine.sql(f"SELECT {cols} FROM ({sql}) q")
-            engine.register_arrow(f"ev_{src}", rows)
+            # kept as a DuckDB table (no copy out to Arrow and back), as Arrow on Spark (a cached
+            # Spark table would carry the detector's whole plan along)
+            engine.keep_rows(f"ev_{src}", f"SELECT {cols} FROM ({sql}) q")
             parts.append(f"SELECT * FROM ev_{src}")
     if not parts:  # no detector: no rows, with the columns
         types = zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True)

@@ -92,15 +92,26 @@ def register_weights(engine: QueryEngine, policy: Policy) -> None:
 def scored_sql(evidence: str, cases: str, policy: Policy) -> str:
     """The rows of query ``evidence`` (with ``case_key``, ``source``, ``distance``, ``minutes``,
     ``start_s``) with their ``score``; ``cases`` is a table of ``case_key`` and ``onset_s``.
-    Needs :func:`register_weights`."""
+
+    The weights are the policy's (those of :func:`register_weights`), written into the statement
+    as ``CASE`` expressions: the same doubles, multiplied in the same order, without joining the
+    (millions of) evidence rows to three small tables on strings (a row without a day from onset
+    has no score and is left out, as by the join on the day's weight)."""
     lo, hi = _days(policy)
-    day = "CAST(FLOOR((e.start_s - o.onset_s) / 86400.0) AS BIGINT)"
+    w = policy.weights
+    day = f"LEAST(GREATEST(CAST(FLOOR((e.start_s - o.onset_s) / 86400.0) AS BIGINT), {lo}), {hi})"
+    by_day = " ".join(f"WHEN {d} THEN {_double(policy.infectiousness_at(d))}" for d in range(lo, hi + 1))
     return f"""
-        SELECT e.*, e.minutes * COALESCE(wd.w, 0.0) * COALESCE(ws.w, 0.0) * wi.w AS score
+        SELECT e.*, e.minutes * {_weight("e.distance", w.distance)} * {_weight("e.source", w.source)}
+               * (CASE {day} {by_day} END) AS score
         FROM ({evidence}) e JOIN {cases} o ON o.case_key = e.case_key
-        LEFT JOIN w_distance wd ON wd.distance = e.distance
-        LEFT JOIN w_source ws ON ws.source = e.source
-        JOIN w_day wi ON wi.day = LEAST(GREATEST({day}, {lo}), {hi})"""
+        WHERE e.start_s IS NOT NULL AND o.onset_s IS NOT NULL"""
+
+
+def _weight(col: str, weights: dict[str, float]) -> str:
+    """SQL: the weight of ``col``'s value in ``weights`` (0 for a value not there, or null)."""
+    cases = " ".join(f"WHEN {_strings([str(k)])} THEN {_double(v)}" for k, v in weights.items())
+    return f"(CASE {col} {cases} ELSE {_double(0.0)} END)" if cases else _double(0.0)
 
 
 #: scores and close-range minutes are rounded to this many decimals (:func:`rounded`)

@@ -64,6 +64,9 @@ class DuckDBEngine(QueryEngine):
         self.con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
         self._kinds[name] = "TABLE"
 
+    def _keep_rows(self, name: str, sql: str) -> None:
+        self._materialise(name, sql)
+
     def _register_duckdb(self, name: str, path: str, table: str) -> bool:
         # a file replaced since it was attached (a new generation under the same name) is attached
         # again; views of the old one read the old file until they are registered again
