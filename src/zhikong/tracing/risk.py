@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -108,7 +109,7 @@ def scored_sql(evidence: str, cases: str, policy: Policy) -> str:
         WHERE e.start_s IS NOT NULL AND o.onset_s IS NOT NULL"""
 
 
-def _weight(col: str, weights: Mapping[str, float]) -> str:
+def _weight(col: str, weights: Mapping[Any, float]) -> str:
     """SQL: the weight of ``col``'s value in ``weights`` (0 for a value not there, or null)."""
     cases = " ".join(f"WHEN {_strings([str(k)])} THEN {_double(v)}" for k, v in weights.items())
     return f"(CASE {col} {cases} ELSE {_double(0.0)} END)" if cases else _double(0.0)
