@@ -103,7 +103,7 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
 
 
 def _overlap_sql(
-    stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False,
+    stays: str, source: str, distance_sql: str, *, kind: str = "", skip: bool = False,
     per_day: bool = True,
 ) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
@@ -112,17 +112,20 @@ def _overlap_sql(
     span of the index persons' time there (``env``), so the range join sees only candidates; both
     sides are split by day (:func:`by_day`), so it compares stays of the same day only.
 
-    ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
-    ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
-    pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`). Without
-    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's."""
-    kind_col, kind_key = (", o.kind", " kind") if kind else ("", "")
+    ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of ``kc``:
+    ``kind`` is an expression of the stays' ``kind`` (``s.kind``), which is the place's (a venue's
+    kind), giving a small number ``kc``; it is evaluated on the index persons' stays, and the rows
+    are grouped by it (a number, not the kind's name), so the class is evaluated per evidence row,
+    not per pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`).
+    Without ``per_day``, one row per case, contact and place (all days), its minutes the whole
+    period's."""
+    kind_x, kind_col, kind_key = (f", {kind} AS kc", ", x.kc", ", kc") if kind else ("", "", "")
     day = f", {day_no('s0')}" if per_day else ""
     same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
     return f"""
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
-                 GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
+                 GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}{kind_x}
           FROM {stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
         {others_sql(stays, skip=skip)},
@@ -136,15 +139,16 @@ def _overlap_sql(
           WHERE o.person <> x.person AND {first_day("x", "a", "o", "start_s")})
         SELECT case_key, hop, contact, '{source}' AS source, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                SUM(s1 - s0) / 60.0 AS minutes, {distance_sql} AS distance
-        FROM e GROUP BY case_key, hop, contact, place{"," + kind_key if kind_key else ""}{day}"""
+        FROM e GROUP BY case_key, hop, contact, place{kind_key}{day}"""
 
 
 def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[str, str]:
     """SQL of each detector, by source (all reading ``idx`` and the prepared tables).
 
-    ``skip``: the detectors with many rows (venue scans, cell towers, GPS, workplaces) leave out the
-    pairs of ``idx_skip`` (:func:`columns.unskipped`: at hop 2, the contacts a case's secondary
-    contacts exclude) before they aggregate; others keep them (the caller leaves them out after)."""
+    ``skip``: the detectors with many rows (:data:`SKIPPED_INSIDE`: venue scans, cell towers, GPS,
+    workplaces) leave out the pairs of ``idx_skip`` (:func:`columns.unskipped`: at hop 2, the
+    contacts a case's secondary contacts exclude) before they aggregate; others keep them
+    (:func:`exposures` leaves them out after)."""
     gps_where = f"WHERE {unskipped(case_base('i.case_key'), 'm.contact')}" if skip else ""
     r = policy.rules
     near_kinds = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
@@ -156,8 +160,8 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
         "venue_scan": _overlap_sql(
             "stay_venue",
             "venue_scan",
-            f"CASE WHEN kind IN ({near_kinds}) THEN 'near' ELSE 'same_place' END",
-            kind=True,
+            "CASE WHEN kc = 1 THEN 'near' ELSE 'same_place' END",
+            kind=f"CASE WHEN s.kind IN ({near_kinds}) THEN 1 ELSE 0 END",
             skip=skip,
         ),
         "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'", skip=skip)),
@@ -189,16 +193,20 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
         # GPS: points of the index persons (once per person, whatever their cases) meet the others'
         # points of the same time bin within d metres (the same or an adjacent d-metre grid cell:
         # three columns of cells, each a range of three rows, so one build row per column), then
-        # per case, contact and bin, and per day (the bins counted without a COUNT(DISTINCT))
+        # per case, contact and bin, and per day (the bins counted without a COUNT(DISTINCT)). The
+        # bin and column are matched by the points' key ``k`` alone (``stays.gps_key``: the adjacent
+        # columns' keys are k ± 1; equal keys of other bins are too far apart for the distance):
+        # one column, so DuckDB drops the others' points whose key no index point has while it
+        # reads them, instead of probing the join with each of the 16 M points
         "gps": f"""
             WITH ip AS (SELECT person, MIN(start_s) AS a, MAX(end_s) AS b FROM idx GROUP BY person),
             xp AS (
-              SELECT g.person, g.t, CAST(g.x AS DOUBLE) AS x, CAST(g.y AS DOUBLE) AS y, g.b, g.gx, g.gy
+              SELECT g.person, g.t, CAST(g.x AS DOUBLE) AS x, CAST(g.y AS DOUBLE) AS y, g.b, g.gx, g.gy, g.k
               FROM t_gps g JOIN ip ON g.person = ip.person WHERE g.t >= ip.a AND g.t < ip.b),
             m AS (
               SELECT xp.person, xp.t, o.person AS contact, xp.b, xp.gx, xp.gy
               FROM xp JOIN gps_dx f ON TRUE
-              JOIN t_gps o ON o.b = xp.b AND o.gx = xp.gx + f.dx AND o.gy BETWEEN xp.gy - 1 AND xp.gy + 1
+              JOIN t_gps o ON o.k = xp.k + f.dx AND o.gy BETWEEN xp.gy - 1 AND xp.gy + 1
               WHERE o.person <> xp.person
                 AND (CAST(o.x AS DOUBLE) - xp.x) * (CAST(o.x AS DOUBLE) - xp.x)
                   + (CAST(o.y AS DOUBLE) - xp.y) * (CAST(o.y AS DOUBLE) - xp.y) <= {d * d}),
@@ -323,7 +331,8 @@ def exposures(
     (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
     ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
     returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them.
-    ``skip``: see :func:`detect`."""
+    ``skip``: the pairs of ``idx_skip`` are left out of every detector's rows: those of
+    :data:`SKIPPED_INSIDE` before they aggregate (:func:`detect`), the others' rows (a few) after."""
     engine.register_arrow("gps_dx", GPS_DX)
     _prepare_visits(engine, policy, sources)
     # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
@@ -333,6 +342,10 @@ def exposures(
         if sources is None or src in sources:
             # kept as a DuckDB table (no copy out to Arrow and back), as Arrow on Spark (a cached
             # Spark table would carry the detector's whole plan along)
+            if skip and src not in SKIPPED_INSIDE:  # as an anti-join on one number (``_secondary``)
+                sql = f"""
+                    SELECT q.* FROM ({sql}) q
+                    LEFT JOIN idx_skip x ON x.k = {case_base("q.case_key")} + q.contact WHERE x.k IS NULL"""
             engine.keep_rows(f"ev_{src}", f"SELECT {cols} FROM ({sql}) q")
             parts.append(f"SELECT * FROM ev_{src}")
     if not parts:  # no detector: no rows, with the columns
@@ -351,6 +364,9 @@ def _prepare_visits(engine: QueryEngine, policy: Policy, sources: Collection[str
     if policy.rules.visit_kinds and (sources is None or "venue_visit" in sources):
         structure.prepare_visits(engine, policy)
 
+
+#: the detectors that leave out the pairs of ``idx_skip`` themselves, before they aggregate (``skip``)
+SKIPPED_INSIDE = frozenset({"venue_scan", "cell", "gps", "venue_cell"})
 
 #: the GPS detector's columns of grid cells: the same and both adjacent ones
 GPS_DX = pa.table({"dx": [-1, 0, 1]})

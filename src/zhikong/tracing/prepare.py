@@ -179,10 +179,13 @@ def prepare(
         # each point with its time bin and distance grid cell, computed once for every detector run;
         # 16 M rows at 100k: the coordinates keep the lake's type (4-byte floats), the cells are INT
         # (derived: the same points on numbers, floor(ts) in [lo, hi) ⇔ ts in [lo, hi), with their bins
-        # and cells when derived by the same rules)
-        make = engine.create_table
+        # and cells when derived by the same rules), and their key (``stays.gps_key``, which the GPS
+        # detector joins on): the derived database file's column when it has one, else computed
+        make, keyed = engine.create_table, False
         if derived:
             cells = "s.b, s.gx, s.gy" if "gps_grid" in parts else stays.gps_cells("s.t", "s.x", "s.y", r)
+            if "gps_grid" in parts and "k" in engine.sql("SELECT * FROM dv_gps LIMIT 0").column_names:
+                cells, keyed = f"{cells}, s.k", True
             engine.create_table(
                 "gps_pk", "SELECT p.gn, k.pk FROM dv_gps_pids p JOIN pidk k ON k.pid = p.pid"
             )
@@ -200,6 +203,8 @@ def prepare(
         else:
             raw = mapped("gps", f"{epoch_sql('s.ts')} AS t, s.x, s.y")
             points = f"SELECT person, t, x, y, {stays.gps_cells('t', 'x', 'y', r)} FROM ({raw}) g"
+        if not keyed:
+            points = f"SELECT g.*, {stays.gps_key('g.b', 'g.gx')} AS k FROM ({points}) g"
         make("t_gps", points)
     if "travel" in want:
         engine.create_table(

@@ -17,7 +17,8 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
 * ``gps/day=YYYY-MM-DD/part.parquet`` — ``(gn, t, x, y, b, gx, gy)``: every GPS point (epoch seconds,
   local metres as in the lake) with its time bin ``b`` (``t // (gps_bin_minutes × 60)``) and distance
   cell ``(gx, gy)`` (``floor(x / gps_distance_m)``…), by local day, sorted by time: a trace reads
-  numbers instead of pseudonyms;
+  numbers instead of pseudonyms (the database file's table ``gps`` has the key ``k`` of :func:`gps_key`
+  too; a file without it is read with the key computed);
 * ``days.parquet`` — ``(d0)``: the local midnights of the days some stay starts on;
 * ``src_pids.parquet`` — ``(sn, pid, venue)``: every pseudonym of the other traced sources (venue
   scans, cameras, tickets, proximity, both sides) numbered in pseudonym order, so a trace numbers
@@ -481,12 +482,13 @@ def _gps(
     )
     eng.register_arrow("bs_gpids", gpids)
     t = eng.sql(
+        f"SELECT *, {gps_key('b', 'gx')} AS k FROM ("
         f"SELECT CAST({day_no('t')} AS INT) AS d, gn, t, x, y, "
         f"{gps_cells('t', 'x', 'y', rules)} FROM ("
         f"SELECT p.gn, {epoch_sql('g.ts')} AS t, g.x, g.y FROM bs_gps g "
-        "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
+        "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q) q ORDER BY d, t, gn"
     )
-    n = _write_days(t, out / "gps", db, "gps")
+    n = _write_days(t, out / "gps", db, "gps", db_only=("k",))
     pq.write_table(gpids, out / "gps_pids.parquet")
     return n
 
@@ -511,15 +513,32 @@ def gps_cells(t: str, x: str, y: str, rules: StayRules) -> str:
             f"CAST(FLOOR(CAST({y} AS DOUBLE) / {d}) AS INT) AS gy")
 
 
-def _write_days(t: pa.Table, root: Path, db: _TableFile | None = None, table: str = "") -> int:
+#: the GPS key's factor of the time bin and offset of the distance cell's column (:func:`gps_key`)
+GPS_KEY_BIN, GPS_KEY_OFFSET = 1 << 20, 1 << 19
+
+
+def gps_key(b: str, gx: str) -> str:
+    """SQL of a GPS point's key ``k``: its time bin ``b`` and its distance cell's column ``gx`` in one
+    number, ``b × 2^20 + gx + 2^19``, so the adjacent column's key is ``k ± 1``. The GPS detector
+    joins on it alone, an equality on one column of the points, which DuckDB filters the points
+    by while it reads them (a hash filter of the keys wanted: ``pipeline``). Two points with equal
+    keys (up to ±1) are in the same bin, or their columns are more than 2^20 - 2 cells apart,
+    further than the detector's distance, whatever their coordinates."""
+    return f"(CAST({b} AS BIGINT) * {GPS_KEY_BIN} + {gx} + {GPS_KEY_OFFSET})"
+
+
+def _write_days(
+    t: pa.Table, root: Path, db: _TableFile | None = None, table: str = "", db_only: tuple[str, ...] = ()
+) -> int:
     """Write ``t`` (sorted by its local day number ``d``) as ``root/day=…/part.parquet``, one file
-    per day without the ``d`` column; the number of rows. Uncompressed: every trace reads them
-    whole, and decompressing (zstd) took as long as the rest of the read (on disk ~2× the size).
-    With ``db``, also as its table ``table`` (without ``d``)."""
+    per day without the ``d`` column (nor those of ``db_only``); the number of rows. Uncompressed:
+    every trace reads them whole, and decompressing (zstd) took as long as the rest of the read (on
+    disk ~2× the size). With ``db``, also as its table ``table`` (without ``d``)."""
     d = t.column("d").to_numpy()
     t = t.drop_columns(["d"])
     if db is not None and t.num_rows:
         db.write(table, t)
+    t = t.drop_columns(list(db_only))
     cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
     for a, b in itertools.pairwise(cuts):
         if b > a:

@@ -243,9 +243,9 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
     cols = ", ".join(f"e.{c}" for c in pipeline.EVIDENCE_COLUMNS if c != "case_key")
     # the pairs left out (the case's close contacts, and every case's index persons) on one number,
     # case × VIA_BASE + contact, like the rows' ``ck2``: the detectors with many rows leave them out
-    # before they aggregate (two thirds of the pairs of venue scans and workplaces), and the rest
-    # here, in an anti-join on one small key (on two keys, the engine built its hash table of the
-    # millions of evidence rows)
+    # before they aggregate (two thirds of the pairs of venue scans and workplaces), the others'
+    # rows after, each in an anti-join on one small key (on two keys, the engine built its hash
+    # table of the millions of evidence rows), so the evidence is not joined to them again here
     engine.create_table(
         "idx_skip",
         f"""
@@ -260,9 +260,7 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
             f"""
             SELECT e.case_key // {VIA_BASE} AS case_key, {cols}, e.case_key AS ck2,
                    e.case_key % {VIA_BASE} AS via
-            FROM ({pipeline.exposures(engine, policy, hop2, skip=True)}) e
-            LEFT JOIN idx_skip x ON x.k = e.case_key - e.case_key % {VIA_BASE} + e.contact
-            WHERE x.k IS NULL""",
+            FROM ({pipeline.exposures(engine, policy, hop2, skip=True)}) e""",
             "tr_case",
             policy,
         ),
