@@ -191,6 +191,7 @@ def trace(
         copy=False,
     )
     engine.drop(*TABLES)
+    pipeline.drop_exposures(engine)  # the hop-2 detectors' tables (``tr_ev2`` read them)
     return TraceResult(
         table=table,
         contributions=contributions,
@@ -254,7 +255,10 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
         SELECT c.case_key * {VIA_BASE} + p.person AS k FROM tr_case c
         CROSS JOIN (SELECT DISTINCT person FROM tr_case WHERE person IS NOT NULL) p""",
     )
-    engine.create_table(
+    # a view of the detectors' tables (``ev_*``, kept until the outputs are read): its two readers
+    # (the summary and the evidence of the secondary contacts) score the rows again, which costs
+    # less than storing the 1.5 M scored rows once more (DuckDB; Spark computes it once)
+    engine.create_view(
         "tr_ev2",
         scored_sql(
             f"""
@@ -265,7 +269,6 @@ def _secondary(engine: QueryEngine, policy: Policy) -> None:
             policy,
         ),
     )
-    pipeline.drop_exposures(engine)
     # contributions listed in the order of the close contacts they came through
     summarise(
         engine,
