@@ -482,13 +482,12 @@ def _gps(
     )
     eng.register_arrow("bs_gpids", gpids)
     t = eng.sql(
-        f"SELECT *, {gps_key('b', 'gx')} AS k FROM ("
         f"SELECT CAST({day_no('t')} AS INT) AS d, gn, t, x, y, "
         f"{gps_cells('t', 'x', 'y', rules)} FROM ("
         f"SELECT p.gn, {epoch_sql('g.ts')} AS t, g.x, g.y FROM bs_gps g "
-        "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q) q ORDER BY d, t, gn"
+        "JOIN bs_gpids p ON p.pid = g.pid WHERE g.ts IS NOT NULL) q ORDER BY d, t, gn"
     )
-    n = _write_days(t, out / "gps", db, "gps", db_only=("k",))
+    n = _write_days(t, out / "gps", db, "gps", db_extra={"k": gps_key("b", "gx")})
     pq.write_table(gpids, out / "gps_pids.parquet")
     return n
 
@@ -528,17 +527,18 @@ def gps_key(b: str, gx: str) -> str:
 
 
 def _write_days(
-    t: pa.Table, root: Path, db: _TableFile | None = None, table: str = "", db_only: tuple[str, ...] = ()
+    t: pa.Table, root: Path, db: _TableFile | None = None, table: str = "",
+    db_extra: dict[str, str] | None = None,
 ) -> int:
     """Write ``t`` (sorted by its local day number ``d``) as ``root/day=…/part.parquet``, one file
-    per day without the ``d`` column (nor those of ``db_only``); the number of rows. Uncompressed:
-    every trace reads them whole, and decompressing (zstd) took as long as the rest of the read (on
-    disk ~2× the size). With ``db``, also as its table ``table`` (without ``d``)."""
+    per day without the ``d`` column; the number of rows. Uncompressed: every trace reads them
+    whole, and decompressing (zstd) took as long as the rest of the read (on disk ~2× the size).
+    With ``db``, also as its table ``table`` (without ``d``; with the BIGINT columns ``db_extra``,
+    SQL of the others, by name)."""
     d = t.column("d").to_numpy()
     t = t.drop_columns(["d"])
     if db is not None and t.num_rows:
-        db.write(table, t)
-    t = t.drop_columns(list(db_only))
+        db.write(table, t, db_extra)
     cuts = [0, *(np.flatnonzero(d[1:] != d[:-1]) + 1).tolist(), len(d)]
     for a, b in itertools.pairwise(cuts):
         if b > a:
@@ -563,7 +563,9 @@ class _TableFile:
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
 
-    def write(self, name: str, t: pa.Table) -> None:
+    def write(self, name: str, t: pa.Table, extra: dict[str, str] | None = None) -> None:
+        """Table ``name`` of the rows of ``t``, and the BIGINT columns ``extra`` (SQL of ``t``'s
+        columns, by name) computed as they are written."""
         assert self.con is not None and name in DB_TABLES
         # coordinates stored plain: they barely compress (~same size) and read faster so
         cols = ", ".join(
@@ -571,10 +573,13 @@ class _TableFile:
             + (" USING COMPRESSION uncompressed" if pa.types.is_floating(f.type) else "")
             for f in t.schema
         )
+        extra = extra or {}
+        cols += "".join(f", {k} BIGINT" for k in extra)
+        values = "".join(f", {v}" for v in extra.values())
         self.con.register("zk_rows", t)
         try:
             self.con.execute(f"CREATE TABLE {name} ({cols})")
-            self.con.execute(f"INSERT INTO {name} SELECT * FROM zk_rows")
+            self.con.execute(f"INSERT INTO {name} SELECT *{values} FROM zk_rows")
         finally:
             self.con.unregister("zk_rows")
 
