@@ -41,6 +41,7 @@ from zhikong.tracing.columns import STRUCTURAL as STRUCTURAL
 from zhikong.tracing.columns import case_base, unskipped
 from zhikong.tracing.intervals import by_day, case_of, day_no, first_day, others_sql
 from zhikong.tracing.policy import Policy
+from zhikong.tracing.prepare import GRID_SECS as GRID_SECS
 from zhikong.tracing.prepare import prepare as prepare
 
 #: the cell stays on the companion rule's grid cells (``grid``) instead of towers, as a stay table
@@ -243,7 +244,7 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
     return out
 
 
-def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> str:
+def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True, secs: str = GRID_SECS) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule); on case and person
     numbers unless ``named``.
@@ -254,7 +255,11 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> 
     summed over the whole period at once (in seconds, then divided), not per day and then added:
     the same pairs, as the rounded sums are the same (a sum of whole seconds / 60 lies at least
     1/6 of a millionth from a rounding boundary of the 6th decimal, further than the few units in
-    the last place that the order of adding makes)."""
+    the last place that the order of adding makes).
+
+    ``secs``: the grid stays' seconds the contacts' hours are summed from, ``(person, place,
+    secs)`` rows: one per stay (:data:`GRID_SECS`), or ``grid_secs`` where :func:`prepare` made it
+    (from the lake's derived grid days: fewer rows, the same sums)."""
     c = policy.companion
     if hours:
         pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
@@ -274,7 +279,7 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> 
 
     def res_all(pairs: str) -> str:
         return f"""
-        res_all AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours FROM {GRID_STAYS} s
+        res_all AS (SELECT s.person, s.place, SUM(s.secs) / 3600.0 AS hours FROM {secs} s
                     JOIN (SELECT DISTINCT contact, place FROM {pairs}) q
                       ON q.contact = s.person AND q.place = s.place
                     GROUP BY s.person, s.place)"""
