@@ -105,7 +105,7 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
 
 def _overlap_sql(
     stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False,
-    per_day: bool = True,
+    per_day: bool = True, own: str = "",
 ) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
@@ -116,7 +116,8 @@ def _overlap_sql(
     ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
     ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
     pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`). Without
-    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's."""
+    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's.
+    ``own``: the index persons' rows of ``stays``, where the caller has them (a CTE it reads twice)."""
     kind_col, kind_key = (", o.kind", " kind") if kind else ("", "")
     day = f", {day_no('s0')}" if per_day else ""
     same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
@@ -124,7 +125,7 @@ def _overlap_sql(
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
                  GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
-          FROM {stays} s JOIN idx i ON s.person = i.person
+          FROM {own or stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
         {others_sql(stays, skip=skip)},
         xd AS ({by_day("x", "a", "b")}),
@@ -261,19 +262,23 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True, sec
     secs)`` rows: one per stay (:data:`GRID_SECS`), or ``grid_secs`` where :func:`prepare` made it
     (from the lake's derived grid days: fewer rows, the same sums)."""
     c = policy.companion
+    # the index persons' grid stays, read once for their time with others and their own hours
+    own = f"own AS (SELECT s.* FROM {GRID_STAYS} s WHERE s.person IN (SELECT person FROM idx)),"
     if hours:
-        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
+        pairs = f"""{own}
+        ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", own="own")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
                  HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),"""
     else:  # the minutes of a pair summed in whole seconds, not per day: the same pairs (see above)
-        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", per_day=False)}),
+        pairs = f"""{own}
+        ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", per_day=False, own="own")}),
         pair AS (SELECT case_key, hop, contact, place, minutes, start_s, end_s FROM ge
                  WHERE ROUND(minutes, 6) > {c.min_minutes}),"""
     head = f"""
         WITH {pairs}
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
-                FROM {GRID_STAYS} s JOIN idx i ON TRUE
+                FROM own s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
                   AND s.person = i.person GROUP BY s.person, s.place),"""
 
