@@ -4,6 +4,7 @@ the lake or the stay rules change, replaced whole, and not used when they would 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -399,10 +400,11 @@ def test_grid_days_are_read_only_when_fresh_else_the_stays(tmp_path: Path) -> No
     # a DuckDB file this DuckDB cannot open: the grid days' Parquet files
     (d / stays.DB_FILE).write_bytes(b"not a database")
     assert _grid_hours(tmp_path, led, lo_s, hi_s, derived=True) == (made, want)
-    # a lake derived before the grid days (or for another cell size): the stays are summed
+    # a lake derived before the grid days (no such part, files or table): the stays are summed
     state = json.loads((d / "_state.json").read_text())
     del state["parts"]["grid_days"]
     (d / "_state.json").write_text(json.dumps(state))
+    shutil.rmtree(d / "grid_days")
     policy = load_policy()
     assert "grid_days" not in stays.fresh_parts(d, tmp_path, policy.rules, policy.companion.cell_m)
     made, got = _grid_hours(tmp_path, led, lo_s, hi_s, derived=True)
