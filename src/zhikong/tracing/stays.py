@@ -29,7 +29,7 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
   of its *run*, the phone's short stays there that day with no stay on another tower between them
   (``structure.short_runs_sql``), the same for any period containing its day;
 * ``anchor/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the stays a workplace can
-  be inferred from (``structure``'s ``stay_anchor``): on the nearest tower of a venue of an
+  be inferred from (``structure``'s ``stay_work``): on the nearest tower of a venue of an
   ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day;
 * ``tables.duckdb`` — the stays, the GPS points and the anchor stays again (tables ``stays``,
   ``gps``, ``anchor``, the same columns, without the day), as native tables of a DuckDB database

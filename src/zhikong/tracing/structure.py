@@ -148,7 +148,8 @@ def prepare(
     period: tuple[int, int] | None = None,
     parts: Collection[str] = (),
 ) -> None:
-    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``stay_short``
+    """``venue_tower`` (nearest tower of anchor and school venues), ``anchor_venue`` and
+    ``stay_work`` (the workplace detector's venues and stays, :func:`_stay_work`), ``stay_short``
     (the visit rule's short cell stays at visit venues' towers), ``obs_day``
     (local midnights of the days the cell feed or the venue scans have data: the days a school day
     can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
@@ -160,7 +161,7 @@ def prepare(
     in ``parts``, the short stays (``dv_short``) of the whole local days inside the period (every
     stay starting on such a day is in ``stay_cell``, so they are the same as computed from it; the
     days at the edges are computed here), and the stays a workplace is inferred from (``dv_anchor``:
-    all those ``stay_anchor`` reads, fewer than half the stays)."""
+    all those ``stay_work`` reads, fewer than half the stays)."""
     person = "k.pk" if numbered else "m.person"
     join = "JOIN pidk k ON k.pid = r.pid" if numbered else ""
     engine.create_table(
@@ -192,29 +193,56 @@ def prepare(
             schema=pa.schema([("kind", pa.string()), ("h0_s", pa.int64()), ("h1_s", pa.int64())]),
         ),
     )
-    # each anchor person's stays on the nearest tower of their anchor venues
-    anchor_stays = f"""
-          SELECT s.person, a.venue AS place, a.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
-          FROM stay_cell s JOIN a ON a.person = s.person
-          JOIN venue_tower vt ON vt.venue_id = a.venue AND vt.tk = s.place"""
-    if period is not None and "anchor" in parts:  # the derived candidates, on pseudonym numbers
-        anchor_stays = f"""
-          SELECT ap.person, ap.venue AS place, ap.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
-          FROM dv_anchor s JOIN (
-            SELECT a.person, a.venue, a.kind, m.pn, vt.tk FROM a JOIN dv_pk m ON m.pk = a.person
-            JOIN venue_tower vt ON vt.venue_id = a.venue) ap ON ap.pn = s.pn AND ap.tk = s.tk
-          WHERE s.start_s < {period[1]} AND s.end_s > {period[0]}"""
+    _stay_work(engine, period if "anchor" in parts else None)
+
+
+def _stay_work(engine: QueryEngine, period: tuple[int, int] | None) -> None:
+    """``anchor_venue`` and ``stay_work``, what the workplace detector (``venue_cell``) reads.
+
+    ``anchor_venue(vn, venue_id, kind, h0_s, h1_s, tk)``: a number ``vn`` for each venue and kind of
+    an anchor kind that ``stay_venue`` has (in that order), with the kind's hours and the venue's
+    nearest tower (``venue_tower.tk``, null without one). ``stay_work(person, place, start_s, end_s,
+    inferred)``: on these numbers (``place`` = ``vn``), the scanned stays at anchor venues
+    (``inferred`` 0) and the inferred ones (1): each anchor person's cell stays on the nearest tower
+    of the anchor venues they scanned, cut to the kind's hours of the stay's start day. So the
+    detector reads one table of integers at both hops, and names the places of its evidence only.
+
+    ``period``: ``stay_cell`` holds the lake's derived stays overlapping it, and the anchor stays are
+    read from the derived candidates (``dv_anchor``, on pseudonym numbers, mapped by ``dv_pk``)."""
     engine.create_table(
-        "stay_anchor",
+        "anchor_venue",
+        """
+        SELECT v.venue_id, v.kind, h.h0_s, h.h1_s, vt.tk,
+               ROW_NUMBER() OVER (ORDER BY v.venue_id, v.kind) AS vn
+        FROM (SELECT DISTINCT s.place AS venue_id, s.kind FROM stay_venue s
+              JOIN anchor_hours h ON h.kind = s.kind) v
+        JOIN anchor_hours h ON h.kind = v.kind
+        LEFT JOIN venue_tower vt ON vt.venue_id = v.venue_id""",
+    )
+    # each anchor person's anchor venues (those they scanned) with the venue's tower and hours
+    a = """
+        SELECT DISTINCT s.person, v.vn, v.tk, v.h0_s, v.h1_s FROM stay_venue s
+        JOIN anchor_venue v ON v.venue_id = s.place AND v.kind = s.kind"""
+    stays = "SELECT s.person, s.place AS tk, s.start_s, s.end_s FROM stay_cell s"
+    key = "person"
+    if period is not None:  # the derived candidates, on pseudonym numbers
+        stays = f"""
+          SELECT s.pn, s.tk, s.start_s, s.end_s FROM dv_anchor s
+          WHERE s.start_s < {period[1]} AND s.end_s > {period[0]}"""
+        a = f"SELECT a.*, m.pn FROM ({a}) a JOIN dv_pk m ON m.pk = a.person"
+        key = "pn"
+    d0 = _midnight("c.start_s")
+    engine.create_table(
+        "stay_work",
         f"""
-        WITH a AS (
-          SELECT DISTINCT s.person, s.place AS venue, s.kind FROM stay_venue s
-          JOIN anchor_hours h ON h.kind = s.kind),
-        c AS ({anchor_stays})
-        SELECT c.person, c.place, c.kind, GREATEST(c.start_s, c.d0 + h.h0_s) AS start_s,
-               LEAST(c.end_s, c.d0 + h.h1_s) AS end_s
-        FROM c JOIN anchor_hours h ON h.kind = c.kind
-        WHERE LEAST(c.end_s, c.d0 + h.h1_s) > GREATEST(c.start_s, c.d0 + h.h0_s)""",
+        SELECT s.person, v.vn AS place, s.start_s, s.end_s, 0 AS inferred FROM stay_venue s
+        JOIN anchor_venue v ON v.venue_id = s.place AND v.kind = s.kind
+        UNION ALL
+        SELECT person, place, start_s, end_s, 1 AS inferred FROM (
+          SELECT a.person, a.vn AS place, GREATEST(c.start_s, {d0} + a.h0_s) AS start_s,
+                 LEAST(c.end_s, {d0} + a.h1_s) AS end_s
+          FROM ({stays}) c JOIN ({a}) a ON a.{key} = c.{key} AND a.tk = c.tk) q
+        WHERE end_s > start_s""",
     )
 
 
@@ -410,41 +438,33 @@ def detectors(policy: Policy, *, skip: bool = False) -> dict[str, str]:
     r = policy.rules
     if r.anchor_hours:
         near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
-        anchor = ", ".join(f"'{k}'" for k in r.anchor_hours)
         day = f"({_midnight('s0')})"
         same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
-        # grouped by the stays' kind, the venue's (a function of the place), and the distance class
-        # taken from it per evidence row rather than per pair of stays
-        # scanned and inferred stays, written out where read (as a CTE read twice, DuckDB stored
-        # its millions of rows first instead of reading only those of the index persons and places)
-        st = f"""(
-              SELECT person, place, kind, start_s, end_s, 0 AS inferred FROM stay_venue
-              WHERE kind IN ({anchor})
-              UNION ALL
-              SELECT person, place, kind, start_s, end_s, 1 AS inferred FROM stay_anchor)"""
+        # on venue numbers (``stay_work``, ``anchor_venue``: a number stands for a venue and its
+        # kind), grouped by it and named with its kind and distance class per evidence row
         out["venue_cell"] = f"""
             WITH x AS (
-              SELECT i.case_key, i.hop, i.person, s.place, s.kind, s.inferred,
+              SELECT i.case_key, i.hop, i.person, s.place, s.inferred,
                      GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
-              FROM {st} s JOIN idx i ON s.person = i.person
+              FROM stay_work s JOIN idx i ON s.person = i.person
               WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
-            {others_sql(st, skip=skip)},
+            {others_sql("stay_work", skip=skip)},
             xd AS ({by_day("x", "a", "b")}),
             od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
-                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, x.kind
+                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1
               FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd{same_case}
                 AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0
                 AND {first_day("x", "a", "o", "start_s")}),
             per AS (
-              SELECT case_key, hop, contact, place, kind, MIN(s0) AS start_s, MAX(s1) AS end_s,
+              SELECT case_key, hop, contact, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                      {_largest_sum("combo", (1, 2, 3))} AS minutes
-              FROM e GROUP BY case_key, hop, contact, place, kind, {day})
-            SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes,
-                   CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
-            FROM per"""
+              FROM e GROUP BY case_key, hop, contact, place, {day})
+            SELECT p.case_key, p.hop, p.contact, 'cell' AS source, v.venue_id AS place, p.start_s, p.end_s,
+                   p.minutes, CASE WHEN v.kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
+            FROM per p JOIN anchor_venue v ON v.vn = p.place"""
     if r.visit_kinds:
         out["venue_visit"] = _visit_sql(policy)
     s = policy.school

@@ -181,8 +181,8 @@ PREPARED = {
     "JOIN pkey o ON o.pk = t.other",
     "obs_day": "SELECT d0 FROM obs_day",
     "stay_short": "SELECT k.s, t.tower, t.start_s, t.end_s FROM stay_short t JOIN pkey k ON k.pk = t.person",
-    "stay_anchor": "SELECT k.s, t.place, t.kind, t.start_s, t.end_s FROM stay_anchor t "
-    "JOIN pkey k ON k.pk = t.person",
+    "stay_anchor": "SELECT k.s, v.venue_id, v.kind, t.start_s, t.end_s FROM stay_work t "
+    "JOIN anchor_venue v ON v.vn = t.place JOIN pkey k ON k.pk = t.person WHERE t.inferred = 1",
 }
 
 
