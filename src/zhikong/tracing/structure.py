@@ -76,14 +76,20 @@ def venue_tower_sql(
     dy = "(CAST(v.y AS DOUBLE) - CAST(t.y AS DOUBLE))"
     tk = "w.tk" if towers else "q.tower_id"
     tk_join = f"LEFT JOIN {towers} w ON w.tower_id = q.tower_id" if towers else ""
+    d2 = f"{dx} * {dx} + {dy} * {dy}"
+    # the nearest: the least squared distance, then the least tower id (an aggregation of the
+    # pairs: ranking them in a window per venue took several times longer)
     return f"""
-        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM (
-          SELECT v.venue_id, v.kind, v.unit_code, t.tower_id,
-                 ROW_NUMBER() OVER (PARTITION BY v.venue_id ORDER BY {dx} * {dx} + {dy} * {dy}, t.tower_id)
-                   AS rn
+        WITH c AS (
+          SELECT v.venue_id, v.kind, v.unit_code, t.tower_id, {d2} AS d2
           FROM {venues} v JOIN {towers_ref} t ON ABS(v.x - t.x) < {m} AND ABS(v.y - t.y) < {m}
-          WHERE v.kind IN ({in_kinds})) q {tk_join}
-        WHERE q.rn = 1"""
+          WHERE v.kind IN ({in_kinds})),
+        q AS (
+          SELECT c.venue_id, MIN(c.kind) AS kind, MIN(c.unit_code) AS unit_code, MIN(c.tower_id) AS tower_id
+          FROM c JOIN (SELECT venue_id, MIN(d2) AS d2 FROM c GROUP BY venue_id) n
+            ON n.venue_id = c.venue_id AND n.d2 = c.d2
+          GROUP BY c.venue_id)
+        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM q {tk_join}"""
 
 
 def short_sql(stays: str, towers: str, max_s: int) -> str:
@@ -255,13 +261,14 @@ def _stay_short(engine: QueryEngine, policy: Policy, days: tuple[int, int] | Non
     # ``run_s``, ``run_e``: the runs (:func:`short_runs_sql`) derived with the short stays, null where
     # ``prepare_visits`` computes them (the days at the period's edges, or no derived part)
     nulls = "CAST(NULL AS BIGINT) AS run_s, CAST(NULL AS BIGINT) AS run_e"
+    # a view where the engine has them: read once (``prepare_visits``), cut to the towers reached
     if days is None:
         short = short_sql("stay_cell", towers, max_s)
-        engine.create_table("stay_short", f"SELECT q.*, {nulls} FROM ({short}) q")
+        engine.create_view("stay_short", f"SELECT q.*, {nulls} FROM ({short}) q")
         return
     a, b = days
     edge = f"(SELECT person, place, start_s, end_s FROM stay_cell WHERE start_s < {a} OR start_s >= {b})"
-    engine.create_table(
+    engine.create_view(
         "stay_short",
         f"""
         SELECT m.pk AS person, s.tk AS tower, s.start_s, s.end_s, s.run_s, s.run_e
@@ -334,7 +341,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
     )
     # The runs of the short stays come with them (``stay_short.run_s``, ``run_e``: derived with the
     # lake's short stays for the whole days) or are found here where they do not (the days at the
-    # period's edges: a run lies inside one day, and those days' stays are all without).
+    # period's edges: a run lies inside one day, and those days' stays are all without). Each run
+    # once, by its first stay (``run_s`` is the least start of its stays; only the largest end of
+    # the runs met counts, so a run met twice would change nothing either).
     engine.create_table(
         "visit_ext",
         f"""
@@ -347,10 +356,12 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         sc AS (
           SELECT c.* FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
         run AS (
-          SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM ({short_runs_sql(
+          SELECT person, tower, run_s AS start_s, run_e AS end_s FROM ({short_runs_sql(
               "SELECT person, tower, start_s, end_s FROM sc WHERE run_s IS NULL", "stay_cell")}) r
+          WHERE start_s = run_s
           UNION ALL
-          SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM sc WHERE run_s IS NOT NULL)
+          SELECT person, tower, run_s AS start_s, run_e AS end_s FROM sc
+          WHERE run_s IS NOT NULL AND start_s = run_s)
         SELECT v.person, v.venue, v.kind, v.start_s,
                GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
                CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
