@@ -102,11 +102,7 @@ class Names:
 
     def strings(self, numbers: pa.ChunkedArray) -> np.ndarray:
         """The names of ``numbers`` (None for null) as a numpy object array."""
-        values = np.array([*self.dictionary.to_pylist(), None], dtype=object)
-        idx = self.slot[numbers.cast(pa.int64()).fill_null(0).to_numpy()]
-        if numbers.null_count:
-            idx[numbers.is_null().to_numpy()] = -1
-        return values[idx]
+        return NameDecoder()(self.column(numbers))
 
 
 def _plain(t: pa.DataType) -> pa.DataType:

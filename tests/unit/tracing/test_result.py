@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -12,7 +13,7 @@ from tests.unit.tracing.scenario import at, build_scenario
 from zhikong.engine import duckdb_engine
 from zhikong.tracing.graph import ContactGraph
 from zhikong.tracing.policy import load_policy
-from zhikong.tracing.result import CONTACT_SCHEMA, CONTRIBUTION_SCHEMA, EVIDENCE_TABLE_SCHEMA
+from zhikong.tracing.result import CONTACT_SCHEMA, CONTRIBUTION_SCHEMA, EVIDENCE_TABLE_SCHEMA, NAME, Names
 from zhikong.tracing.risk import round3
 from zhikong.tracing.trace import IndexCase, TraceResult, sort_evidence, trace
 
@@ -105,3 +106,21 @@ def test_an_empty_result(tmp_path: Path) -> None:
     assert len(r) == 0 and r.counts() == {} and r.of_class("close") == [] and r.top(3) == []
     assert r.contacts == [] and r.pairs("close") == [] and r.contributions.num_rows == 0
     assert list(r.evidence.columns) == EVIDENCE_TABLE_SCHEMA.names and r.evidence.empty
+
+
+def test_names_by_numbers_with_gaps() -> None:
+    # persons are numbered by their phones' derived numbers: distinct, not 1 … n
+    names = Names.of(np.array([7, 2, 40]), pa.array(["g", "b", "z"]))
+    numbers = pa.chunked_array([pa.array([40, None, 2]), pa.array([7, 7])])
+    col = names.column(numbers)
+    assert col.type == NAME
+    assert col.cast(pa.string()).to_pylist() == ["z", None, "b", "g", "g"]
+    assert col.to_pandas().tolist()[:1] == ["z"]  # a categorical: every name in the dictionary once
+    assert names.strings(numbers).tolist() == ["z", None, "b", "g", "g"]
+    assert names.dictionary.to_pylist() == ["b", "g", "z"]
+
+
+@pytest.mark.parametrize("keys", [[1, 1, 2], [-1, 2, 3]])
+def test_names_need_distinct_non_negative_numbers(keys: list[int]) -> None:
+    with pytest.raises(ValueError, match="distinct non-negative"):
+        Names.of(np.array(keys), pa.array(["a", "b", "c"]))
