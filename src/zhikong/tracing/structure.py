@@ -199,10 +199,10 @@ def prepare(
             schema=pa.schema([("kind", pa.string()), ("h0_s", pa.int64()), ("h1_s", pa.int64())]),
         ),
     )
-    _stay_work(engine, period if "anchor" in parts else None)
+    _stay_work(engine, period if "anchor" in parts else None, cut=len(set(hours.values())) == 1)
 
 
-def _stay_work(engine: QueryEngine, period: tuple[int, int] | None) -> None:
+def _stay_work(engine: QueryEngine, period: tuple[int, int] | None, *, cut: bool = False) -> None:
     """``anchor_venue`` and ``stay_work``, what the workplace detector (``venue_cell``) reads.
 
     ``anchor_venue(vn, venue_id, kind, h0_s, h1_s, tk)``: a number ``vn`` for each venue and kind of
@@ -214,7 +214,9 @@ def _stay_work(engine: QueryEngine, period: tuple[int, int] | None) -> None:
     detector reads one table of integers at both hops, and names the places of its evidence only.
 
     ``period``: ``stay_cell`` holds the lake's derived stays overlapping it, and the anchor stays are
-    read from the derived candidates (``dv_anchor``, on pseudonym numbers, mapped by ``dv_pk``)."""
+    read from the derived candidates (``dv_anchor``, on pseudonym numbers, mapped by ``dv_pk``); ``cut``:
+    every anchor kind has the same hours, so the candidates come cut to them (``a0``, ``a1``: to the
+    earliest to the latest of the kinds' hours, the part's ``stays.ANCHOR_COLUMNS``)."""
     engine.create_table(
         "anchor_venue",
         """
@@ -229,15 +231,18 @@ def _stay_work(engine: QueryEngine, period: tuple[int, int] | None) -> None:
     a = """
         SELECT DISTINCT s.person, v.vn, v.tk, v.h0_s, v.h1_s FROM stay_venue s
         JOIN anchor_venue v ON v.venue_id = s.place AND v.kind = s.kind"""
-    stays = "SELECT s.person, s.place AS tk, s.start_s, s.end_s FROM stay_cell s"
-    key = "person"
+    d0 = _midnight("c.start_s")
+    a0, a1 = f"GREATEST(c.start_s, {d0} + a.h0_s)", f"LEAST(c.end_s, {d0} + a.h1_s)"
+    stays, key = "SELECT s.person, s.place AS tk, s.start_s, s.end_s FROM stay_cell s", "person"
     if period is not None:  # the derived candidates, on pseudonym numbers
+        cols = "s.start_s, s.end_s"
+        if cut:  # as derived, cut to the hours
+            cols, a0, a1 = "s.a0, s.a1", "c.a0", "c.a1"
         stays = f"""
-          SELECT s.pn, s.tk, s.start_s, s.end_s FROM dv_anchor s
+          SELECT s.pn, s.tk, {cols} FROM dv_anchor s
           WHERE s.start_s < {period[1]} AND s.end_s > {period[0]}"""
         a = f"SELECT a.*, m.pn FROM ({a}) a JOIN dv_pk m ON m.pk = a.person"
         key = "pn"
-    d0 = _midnight("c.start_s")
     engine.create_table(
         "stay_work",
         f"""
@@ -245,8 +250,7 @@ def _stay_work(engine: QueryEngine, period: tuple[int, int] | None) -> None:
         JOIN anchor_venue v ON v.venue_id = s.place AND v.kind = s.kind
         UNION ALL
         SELECT person, place, start_s, end_s, 1 AS inferred FROM (
-          SELECT a.person, a.vn AS place, GREATEST(c.start_s, {d0} + a.h0_s) AS start_s,
-                 LEAST(c.end_s, {d0} + a.h1_s) AS end_s
+          SELECT a.person, a.vn AS place, {a0} AS start_s, {a1} AS end_s
           FROM ({stays}) c JOIN ({a}) a ON a.{key} = c.{key} AND a.tk = c.tk) q
         WHERE end_s > start_s""",
     )
