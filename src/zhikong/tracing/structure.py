@@ -199,31 +199,41 @@ def prepare(
             schema=pa.schema([("kind", pa.string()), ("h0_s", pa.int64()), ("h1_s", pa.int64())]),
         ),
     )
-    _stay_work(engine, period if "anchor" in parts else None, cut=len(set(hours.values())) == 1)
+    _stay_work(
+        engine, period if "anchor" in parts else None, cut=len(set(hours.values())) == 1,
+        unknown="default" in hours,
+    )
 
 
-def _stay_work(engine: QueryEngine, period: tuple[int, int] | None, *, cut: bool = False) -> None:
+def _stay_work(
+    engine: QueryEngine, period: tuple[int, int] | None, *, cut: bool = False, unknown: bool = False
+) -> None:
     """``anchor_venue`` and ``stay_work``, what the workplace detector (``venue_cell``) reads.
 
     ``anchor_venue(vn, venue_id, kind, h0_s, h1_s, tk)``: a number ``vn`` for each venue and kind of
-    an anchor kind that ``stay_venue`` has (in that order), with the kind's hours and the venue's
-    nearest tower (``venue_tower.tk``, null without one). ``stay_work(person, place, start_s, end_s,
-    inferred)``: on these numbers (``place`` = ``vn``), the scanned stays at anchor venues
-    (``inferred`` 0) and the inferred ones (1): each anchor person's cell stays on the nearest tower
-    of the anchor venues they scanned, cut to the kind's hours of the stay's start day. So the
-    detector reads one table of integers at both hops, and names the places of its evidence only.
+    an anchor kind (in that order) of the venue table (every kind ``stay_venue`` gives a venue, and
+    ``default`` for one the table lacks, when ``unknown``: an anchor kind), with the kind's hours and
+    the venue's nearest tower (``venue_tower.tk``, null without one).
+
+    ``stay_work(person, place, start_s, end_s, inferred)``: on these numbers (``place`` = ``vn``),
+    the scanned stays at anchor venues (``inferred`` 0) and the inferred ones (1): each anchor
+    person's cell stays on the nearest tower of the anchor venues they scanned, cut to the kind's
+    hours of the stay's start day. So the detector reads one table of integers at both hops, and
+    names the places of its evidence only.
 
     ``period``: ``stay_cell`` holds the lake's derived stays overlapping it, and the anchor stays are
     read from the derived candidates (``dv_anchor``, on pseudonym numbers, mapped by ``dv_pk``); ``cut``:
     every anchor kind has the same hours, so the candidates come cut to them (``a0``, ``a1``: to the
     earliest to the latest of the kinds' hours, the part's ``stays.ANCHOR_COLUMNS``)."""
+    venues = "SELECT DISTINCT venue_id, kind FROM ref_venue"
+    if unknown:
+        venues += " UNION SELECT DISTINCT place, kind FROM stay_venue WHERE kind = 'default'"
     engine.create_table(
         "anchor_venue",
-        """
+        f"""
         SELECT v.venue_id, v.kind, h.h0_s, h.h1_s, vt.tk,
                ROW_NUMBER() OVER (ORDER BY v.venue_id, v.kind) AS vn
-        FROM (SELECT DISTINCT s.place AS venue_id, s.kind FROM stay_venue s
-              JOIN anchor_hours h ON h.kind = s.kind) v
+        FROM ({venues}) v
         JOIN anchor_hours h ON h.kind = v.kind
         LEFT JOIN venue_tower vt ON vt.venue_id = v.venue_id""",
     )
@@ -316,7 +326,7 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
     * ``visit_sc`` — short stays: cell stays of people who spent at most ``visit_max_minutes`` on a
       visit venue's tower that day (a visit, not home or work), only at the towers the detector can
       reach (those of the venues the index persons scanned and those of the index persons' own
-      stays), in whole (person, tower, day) groups;
+      short stays), in whole (person, tower, day) groups;
     * ``visit_ext`` — scanned visits (``rules.visit_kinds``) at the venues the index persons scanned
       (the only ones the detector compares) with their end: at least the kind's dwell
       and, when its owner's phone is on the venue's tower then, until the phone leaves that tower (at
@@ -330,7 +340,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
     mx = int(r.visit_max_minutes * 60)
     tol = int(r.cell_gap_minutes * 60)
     # ``stay_short`` (``prepare``) cut to the towers the detector can reach: those of the venues the
-    # index persons scanned and those of the index persons' own stays (whole groups, so the same stays)
+    # index persons scanned (their visits, and others' short stays there) and those of the index
+    # persons' own short stays (whole groups, so the same stays; the towers of all their cell stays
+    # gave the same rows wherever read, from a scan of every stay)
     engine.create_table(
         "visit_sc",
         f"""
@@ -338,7 +350,7 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         it AS (
           SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
           UNION
-          SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person)
+          SELECT c.tower AS tower_id FROM stay_short c JOIN idx i ON i.person = c.person)
         SELECT c.person, c.tower, c.start_s, c.end_s, c.run_s, c.run_e FROM stay_short c
         JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
           ON t.tower_id = c.tower""",
