@@ -30,11 +30,12 @@ def register_lake(
     the returned mapping says which sources had data. ``stays``: the lake's derived cell stays
     (``zhikong.tracing.stays.fresh``), registered as ``dv_pids``, ``dv_towers`` and ``dv_stays``, and
     its GPS points as ``dv_gps_pids`` and ``dv_gps``, the days with stays as ``dv_days``, the short
-    and anchor stays as ``dv_short`` and ``dv_anchor``, the other sources' pseudonyms as
-    ``dv_src_pids`` and their rows on numbers as ``dv_venue_scan``, ``dv_camera`` and
-    ``dv_proximity`` (a trace reads each only when it is fresh: ``stays.fresh_parts``). The stays, GPS
-    points and anchor stays are read from the generation's DuckDB file (``stays.DB_FILE``) where the
-    engine reads one (``engine.native`` then says so), else from their Parquet files.
+    and anchor stays as ``dv_short`` and ``dv_anchor``, the seconds per person, grid cell and day as
+    ``dv_grid_days``, the other sources' pseudonyms as ``dv_src_pids`` and their rows on numbers as
+    ``dv_venue_scan``, ``dv_camera`` and ``dv_proximity`` (a trace reads each only when it is fresh:
+    ``stays.fresh_parts``). The stays, GPS points, anchor stays and grid days are read from the
+    generation's DuckDB file (``stays.DB_FILE``) where the engine reads one (``engine.native`` then
+    says so), else from their Parquet files.
     ``only``: register just these sources (the others are empty), e.g. for a peer that loads data.
     """
     if stays is not None:
@@ -61,7 +62,7 @@ def register_lake(
         engine.register_parquet("dv_days", stays / "days.parquet", hive=False)
         for name in ("src_pids", "venue_scan", "camera", "proximity"):
             engine.register_parquet(f"dv_{name}", stays / f"{name}.parquet", hive=False)
-        for name in ("short", "anchor"):
+        for name in ("short", "anchor", "grid_days"):
             if name in native:
                 continue
             if not engine.register_parquet(f"dv_{name}", stays / name, hive=False):
@@ -69,8 +70,11 @@ def register_lake(
                         "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}
                 if name == "short":  # the runs (``stays.SHORT_COLUMNS``)
                     cols["run_s"], cols["run_e"] = pa.array([], pa.int64()), pa.array([], pa.int64())
-                else:  # the stays cut to the anchor hours (``stays.ANCHOR_COLUMNS``)
+                elif name == "anchor":  # the stays cut to the anchor hours (``stays.ANCHOR_COLUMNS``)
                     cols["a0"], cols["a1"] = pa.array([], pa.int64()), pa.array([], pa.int64())
+                else:  # grid days
+                    cols = {"pn": pa.array([], pa.int32()), "gk": pa.array([], pa.int32()),
+                            "dn": pa.array([], pa.int32()), "secs": pa.array([], pa.int64())}
                 engine.register_arrow(f"dv_{name}", pa.table(cols))
     present: dict[str, bool] = {}
     for source in TRACED_SOURCES:

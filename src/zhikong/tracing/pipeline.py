@@ -41,6 +41,7 @@ from zhikong.tracing.columns import STRUCTURAL as STRUCTURAL
 from zhikong.tracing.columns import case_base, unskipped
 from zhikong.tracing.intervals import by_day, case_of, day_no, first_day, others_sql
 from zhikong.tracing.policy import Policy
+from zhikong.tracing.prepare import GRID_SECS as GRID_SECS
 from zhikong.tracing.prepare import prepare as prepare
 
 #: the cell stays on the companion rule's grid cells (``grid``) instead of towers, as a stay table
@@ -104,7 +105,7 @@ def _named(sql: str, columns: list[str], number: str = "") -> str:
 
 def _overlap_sql(
     stays: str, source: str, distance_sql: str, *, kind: bool = False, skip: bool = False,
-    per_day: bool = True,
+    per_day: bool = True, own: str = "",
 ) -> str:
     """Exposures from overlapping stays at the same place (venue, tower).
 
@@ -115,7 +116,8 @@ def _overlap_sql(
     ``distance_sql``: the distance class, a literal or (with ``kind``) an expression of the stays'
     ``kind``, which is the place's (a venue's kind), so it is evaluated per evidence row, not per
     pair of stays. ``skip``: the pairs of ``idx_skip`` are left out (:func:`detect`). Without
-    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's."""
+    ``per_day``, one row per case, contact and place (all days), its minutes the whole period's.
+    ``own``: the index persons' rows of ``stays``, where the caller has them (a CTE it reads twice)."""
     kind_col, kind_key = (", o.kind", " kind") if kind else ("", "")
     day = f", {day_no('s0')}" if per_day else ""
     same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
@@ -123,7 +125,7 @@ def _overlap_sql(
         WITH x AS (
           SELECT i.case_key, i.hop, i.person, s.place,
                  GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
-          FROM {stays} s JOIN idx i ON s.person = i.person
+          FROM {own or stays} s JOIN idx i ON s.person = i.person
           WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
         {others_sql(stays, skip=skip)},
         xd AS ({by_day("x", "a", "b")}),
@@ -243,7 +245,7 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
     return out
 
 
-def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> str:
+def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True, secs: str = GRID_SECS) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule); on case and person
     numbers unless ``named``.
@@ -254,27 +256,35 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True) -> 
     summed over the whole period at once (in seconds, then divided), not per day and then added:
     the same pairs, as the rounded sums are the same (a sum of whole seconds / 60 lies at least
     1/6 of a millionth from a rounding boundary of the 6th decimal, further than the few units in
-    the last place that the order of adding makes)."""
+    the last place that the order of adding makes).
+
+    ``secs``: the grid stays' seconds the contacts' hours are summed from, ``(person, place,
+    secs)`` rows: one per stay (:data:`GRID_SECS`), or ``grid_secs`` where :func:`prepare` made it
+    (from the lake's derived grid days: fewer rows, the same sums)."""
     c = policy.companion
+    # the index persons' grid stays, read once for their time with others and their own hours
+    own = f"own AS (SELECT s.* FROM {GRID_STAYS} s WHERE s.person IN (SELECT person FROM idx)),"
     if hours:
-        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'")}),
+        pairs = f"""{own}
+        ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", own="own")}),
         pair AS (SELECT case_key, hop, contact, place, SUM(minutes) AS minutes, MIN(start_s) AS start_s,
                         MAX(end_s) AS end_s FROM ge GROUP BY case_key, hop, contact, place
                  HAVING ROUND(SUM(minutes), 6) > {c.min_minutes}),"""
     else:  # the minutes of a pair summed in whole seconds, not per day: the same pairs (see above)
-        pairs = f"""ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", per_day=False)}),
+        pairs = f"""{own}
+        ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", per_day=False, own="own")}),
         pair AS (SELECT case_key, hop, contact, place, minutes, start_s, end_s FROM ge
                  WHERE ROUND(minutes, 6) > {c.min_minutes}),"""
     head = f"""
         WITH {pairs}
         res AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours
-                FROM {GRID_STAYS} s JOIN idx i ON TRUE
+                FROM own s JOIN idx i ON TRUE
                 WHERE s.start_s >= i.end_s - {c.lookback_days * 86400} AND s.start_s < i.end_s
                   AND s.person = i.person GROUP BY s.person, s.place),"""
 
     def res_all(pairs: str) -> str:
         return f"""
-        res_all AS (SELECT s.person, s.place, SUM(s.end_s - s.start_s) / 3600.0 AS hours FROM {GRID_STAYS} s
+        res_all AS (SELECT s.person, s.place, SUM(s.secs) / 3600.0 AS hours FROM {secs} s
                     JOIN (SELECT DISTINCT contact, place FROM {pairs}) q
                       ON q.contact = s.person AND q.place = s.place
                     GROUP BY s.person, s.place)"""

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from zhikong.engine import QueryEngine
 from zhikong.tracing import stays, structure
-from zhikong.tracing.columns import DETECTORS, STRUCTURAL, epoch_sql
+from zhikong.tracing.columns import DETECTORS, LOCAL_OFFSET_S, STRUCTURAL, epoch_sql
 from zhikong.tracing.intervals import register_days
 from zhikong.tracing.policy import Policy
 
@@ -33,7 +33,7 @@ def prepare(
     *,
     derived: bool = False,
     parts: Collection[str] = (),
-) -> None:
+) -> frozenset[str]:
     """Person-mapped, time-bounded copies of the sources and the stays derived from them.
 
     ``sources`` limits the work to what those detectors need (``"companion"`` stands for the grid
@@ -42,6 +42,10 @@ def prepare(
     (``stays.fresh``); else the stays come from the pings. ``parts``: the optional derived parts
     that are up to date too (``stays.fresh_parts``: the other sources' pseudonyms, the GPS bins and
     cells, the short stays), read instead of computed.
+
+    Returns the names of the optional tables made, which a detector reads instead of its own
+    fallback: ``grid_secs`` (:func:`_grid_secs`) when the grid stays' seconds come from the derived
+    grid days.
     """
     want = set(DETECTORS) | {"companion"} if sources is None else set(sources)
     r = policy.rules
@@ -126,6 +130,10 @@ def prepare(
     from_derived = cell and _cell_stays(
         engine, policy, lo_s, hi_s, aligned, grid="companion" in want, parts=parts
     )
+    made: set[str] = set()
+    if from_derived and "companion" in want and {"grid", "grid_days"} <= set(parts):
+        _grid_secs(engine, lo_s, hi_s)
+        made.add("grid_secs")
     if listed:  # the other sources' pseudonym numbers → person numbers
         engine.create_table(
             "dv_sk", "SELECT p.sn, p.venue, k.pk FROM dv_src_pids p JOIN pidk k ON k.pid = p.pid"
@@ -234,6 +242,39 @@ def prepare(
         )
     # (``dv_pk`` and ``gps_pk`` stay: ``stay_cell`` and ``t_gps`` may be views reading them)
     engine.drop("dv_sk")
+    return frozenset(made)
+
+
+#: the seconds of every grid stay of ``stay_cell`` (``person, place, secs``: ``place`` the grid cell)
+GRID_SECS = "(SELECT person, grid AS place, end_s - start_s AS secs FROM stay_cell WHERE grid IS NOT NULL)"
+
+
+def _grid_secs(engine: QueryEngine, lo_s: int, hi_s: int) -> None:
+    """``grid_secs(person, place, secs)``: the grid stays of ``stay_cell`` (read from the lake's
+    derived stays, with their grid cells) as rows whose seconds sum, per person and cell, to those
+    of :data:`GRID_SECS`: the lake's derived grid days (``dv_grid_days``: seconds per pseudonym,
+    cell and local start day, the same numbers) for the days strictly between the period's first
+    and last, whose stays all overlap the period, and the stays starting on or before its first day
+    or on or after its last, one row each. A view: a few rows per person and day instead of every
+    stay (at 100,000 people, 3.2 M rows instead of 23.4 M). The stays are sorted by day where they
+    are stored, so the edge days' are read by their start alone."""
+    d0, d1 = (lo_s + LOCAL_OFFSET_S) // 86400, (hi_s + LOCAL_OFFSET_S) // 86400
+    # the stays starting on or before the first day, and the others on or after the last (a period
+    # within one day: all of them before its end, and none after)
+    first_end = (d0 + 1) * 86400 - LOCAL_OFFSET_S
+    last_start = max(d1 * 86400 - LOCAL_OFFSET_S, first_end)
+    engine.create_view(
+        "grid_secs",
+        f"""
+        SELECT CAST(pn AS BIGINT) AS person, CAST(gk AS BIGINT) AS place, secs FROM dv_grid_days
+        WHERE dn > {d0} AND dn < {d1}
+        UNION ALL
+        SELECT person, grid AS place, end_s - start_s AS secs FROM stay_cell
+        WHERE grid IS NOT NULL AND start_s < {first_end}
+        UNION ALL
+        SELECT person, grid AS place, end_s - start_s AS secs FROM stay_cell
+        WHERE grid IS NOT NULL AND start_s >= {last_start}""",
+    )
 
 
 def _tower_grid(engine: QueryEngine, policy: Policy) -> None:

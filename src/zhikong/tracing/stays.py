@@ -33,16 +33,22 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
   an ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day,
   ``[a0, a1)`` being the stay cut to those hours (what a trace reads when every kind has the same
   hours, as the built-in policies' one kind);
-* ``tables.duckdb`` — the stays, the GPS points, the anchor and the short stays again (tables
-  ``stays``, ``gps``, ``anchor``, ``short``, the same columns, without the day; a file of an older
-  generation may lack ``short``, read from Parquet then), as native tables of a DuckDB database
-  file: a trace on the DuckDB backend attaches it read-only and reads them several times faster than
-  the Parquet files (Spark, and a DuckDB that cannot open the file, read the Parquet files, the
-  portable format; see :data:`DB_FILE`);
+* ``grid_days/day=YYYY-MM-DD/part.parquet`` — ``(pn, gk, dn, secs)``: the seconds of the stays
+  starting on local day ``dn`` (the partition's) in grid cell ``gk`` (``end_s - start_s`` summed;
+  part ``grid_days``), so a trace sums a person's hours in a cell over the whole days of its period
+  from a few rows per day instead of every stay (the companion rule's residents, see
+  ``prepare``'s ``grid_secs``);
+* ``tables.duckdb`` — the stays, the GPS points, the anchor stays, the grid days and the short
+  stays again (tables ``stays``, ``gps``, ``anchor``, ``grid_days``, ``short``, the same columns,
+  without the day; a file of an older generation may lack ``short``, read from Parquet then), as
+  native tables of a DuckDB database file: a trace on the DuckDB backend attaches it read-only and
+  reads them several times faster than the Parquet files (Spark, and a DuckDB that cannot open the
+  file, read the Parquet files, the portable format; see :data:`DB_FILE`);
 * ``_state.json`` — the stay rules used and a fingerprint of the cell and GPS partitions and the
   tower table they were derived from, and per optional *part* what it was derived from: the GPS
   time bins and distance cells (``gps_grid``: ``gps_bin_minutes``, ``gps_distance_m``), the short
-  stays (``short``: ``visit_kinds``, ``visit_max_minutes``, the venue and tower tables) and the other
+  stays (``short``: ``visit_kinds``, ``visit_max_minutes``, the venue and tower tables), the grid
+  days (``grid_days``: ``companion.cell_m``) and the other
   sources' pseudonyms and rows on numbers (``pids``: their partitions). A trace uses a part only
   when it matches the lake and its policy (:func:`fresh_parts`), else computes that part itself.
 
@@ -92,7 +98,7 @@ PID_SOURCES = {
     "venue_scan": ("pid",), "camera": ("pid",), "travel": ("pid",), "proximity": ("pid", "other_pid"),
 }
 #: the optional parts of the derived tables, each used only when it matches (:func:`fresh_parts`)
-PARTS = ("grid", "gps_grid", "short", "anchor", "pids")
+PARTS = ("grid", "grid_days", "gps_grid", "short", "anchor", "pids")
 #: the columns of the short stays' files (part ``short``): a lake derived without the runs has it stale
 SHORT_COLUMNS = "pn,tk,start_s,end_s,run_s,run_e"
 #: the columns of the anchor stays' files (part ``anchor``): a lake derived without the cut stays has it stale
@@ -100,7 +106,7 @@ ANCHOR_COLUMNS = "pn,tk,start_s,end_s,a0,a1"
 #: the DuckDB database file of a generation, with :data:`DB_TABLES` (each also in Parquet)
 DB_FILE = "tables.duckdb"
 #: the tables of :data:`DB_FILE`: the largest a trace reads whole
-DB_TABLES = ("stays", "gps", "anchor", "short")
+DB_TABLES = ("stays", "gps", "anchor", "grid_days", "short")
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
 
@@ -181,6 +187,7 @@ def _parts(rules: StayRules, lake_dir: Path, grid_m: float | None) -> dict[str, 
     """What each optional part (:data:`PARTS`) is derived from, besides the cell and GPS data."""
     return {
         "grid": {"cell_m": None if grid_m is None else float(grid_m)},
+        "grid_days": {"cell_m": None if grid_m is None else float(grid_m)},
         "gps_grid": {"bin_s": rules.gps_bin_minutes * 60, "distance_m": float(rules.gps_distance_m)},
         "short": {"kinds": sorted(rules.visit_kinds), "max_s": int(rules.visit_max_minutes * 60),
                   "ref": fingerprint(lake_dir, (), ("tower", "venue")), "columns": SHORT_COLUMNS},
@@ -204,7 +211,9 @@ def fresh_parts(
     except (OSError, ValueError):
         return frozenset()
     want = _parts(rules, lake_dir, grid_m)
-    return frozenset(k for k, v in want.items() if got.get(k) == v and not (k == "grid" and grid_m is None))
+    return frozenset(
+        k for k, v in want.items() if got.get(k) == v and not (k.startswith("grid") and grid_m is None)
+    )
 
 
 def fresh(lake_dir: Path, rules: StayRules) -> Path | None:
@@ -310,6 +319,7 @@ def build_stays(
             eng.create_table("bs_grid", tower_grid_sql("bs_towers", "bs_tower", grid_m))
         else:
             eng.create_table("bs_grid", "SELECT tk, CAST(NULL AS BIGINT) AS gk FROM bs_towers")
+        n_grid_days = _grid_days(eng, tmp, db)
         # one sort: by local start day, then tower and start (what readers skip row groups by)
         t = eng.sql(
             f"SELECT CAST({day_no('s.start_s')} AS INT) AS d, CAST(s.person AS INT) AS pn, "
@@ -324,7 +334,8 @@ def build_stays(
         pq.write_table(tower_tbl, tmp / "towers.parquet")
         (tmp / "_state.json").write_text(json.dumps(
             {**state, "pings": pings, "stays": n_stays,
-             "people": pid_tbl.num_rows, "gps_points": n_gps, "short_stays": n_short},
+             "people": pid_tbl.num_rows, "gps_points": n_gps, "short_stays": n_short,
+             "grid_days": n_grid_days},
             indent=1))
         db.close()
         _swap(tmp, out)
@@ -339,6 +350,20 @@ def build_stays(
             eng.drop(name)
         if own:
             eng.close()
+
+
+def _grid_days(eng: QueryEngine, out: Path, db: _TableFile | None = None) -> int:
+    """Write the seconds per (pseudonym, grid cell, local start day) of ``bs_stays`` on the cells of
+    ``bs_grid`` (``grid_days/day=…``, part ``grid_days``); their count. Exact sums of whole seconds,
+    so any sum of them is the sum of the stays' seconds."""
+    t = eng.sql(
+        f"SELECT d, pn, gk, d AS dn, secs FROM ("
+        f"SELECT CAST({day_no('s.start_s')} AS INT) AS d, CAST(s.person AS INT) AS pn, "
+        "CAST(g.gk AS INT) AS gk, CAST(SUM(s.end_s - s.start_s) AS BIGINT) AS secs "
+        "FROM bs_stays s JOIN bs_grid g ON g.tk = s.place WHERE g.gk IS NOT NULL GROUP BY 1, 2, 3) q "
+        "ORDER BY d, gk, pn"
+    )
+    return _write_days(t, out / "grid_days", db, "grid_days")
 
 
 #: the files of the ``pids`` part (:func:`_src_pids`)

@@ -130,7 +130,7 @@ def trace(
     (``tr_*``); they are named only in the outputs."""
     lake = open_trace(engine, lake_dir, ledger, cases, policy, now)
     derived, sources, idx = lake.derived, lake.sources, lake.idx
-    pipeline.prepare(
+    made = pipeline.prepare(
         engine, policy, lake.lo_s, lake.hi_s, derived=derived is not None,
         parts=stays.fresh_parts(derived, lake_dir, policy.rules, policy.companion.cell_m),
     )
@@ -147,10 +147,13 @@ def trace(
     register_weights(engine, policy)
     engine.create_table("tr_ev1", scored_sql(pipeline.exposures(engine, policy), "tr_case", policy))
     pipeline.drop_exposures(engine)
+    comp = pipeline.companion_sql(
+        policy, named=False, hours=False, secs="grid_secs" if "grid_secs" in made else pipeline.GRID_SECS
+    )
     engine.create_table(
         "tr_comp",
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
-            FROM ({pipeline.companion_sql(policy, named=False, hours=False)}) c GROUP BY case_key, contact""",
+            FROM ({comp}) c GROUP BY case_key, contact""",
     )
     summarise(engine, policy, "tr_ev1", "tr_s1")
     # hop 1: close contacts, else companions (with evidence or without)

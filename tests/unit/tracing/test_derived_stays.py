@@ -4,6 +4,7 @@ the lake or the stay rules change, replaced whole, and not used when they would 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -182,7 +183,8 @@ PREPARED = {
     "obs_day": "SELECT d0 FROM obs_day",
     "stay_short": "SELECT k.s, t.tower, t.start_s, t.end_s FROM stay_short t JOIN pkey k ON k.pk = t.person",
     "stay_anchor": "SELECT k.s, v.venue_id, v.kind, t.start_s, t.end_s FROM stay_work t "
-    "JOIN anchor_venue v ON v.vn = t.place JOIN pkey k ON k.pk = t.person WHERE t.inferred = 1",
+    "JOIN anchor_venue v ON v.vn = t.place JOIN pkey k ON k.pk = t.person "
+    "WHERE t.inferred = 1",
 }
 
 
@@ -262,8 +264,8 @@ def test_parts_follow_their_sources_and_rules(tmp_path: Path) -> None:
     d = stays.fresh(tmp_path, rules)
     assert stays.fresh_parts(d, tmp_path, rules, cell_m) == set(stays.PARTS)
     other = rules.model_copy(update={"gps_bin_minutes": 10, "visit_max_minutes": 60})
-    assert stays.fresh_parts(d, tmp_path, other, cell_m) == {"pids", "anchor", "grid"}
-    assert stays.fresh_parts(d, tmp_path, rules, cell_m + 100) == set(stays.PARTS) - {"grid"}
+    assert stays.fresh_parts(d, tmp_path, other, cell_m) == {"pids", "anchor", "grid", "grid_days"}
+    assert stays.fresh_parts(d, tmp_path, rules, cell_m + 100) == set(stays.PARTS) - {"grid", "grid_days"}
     day = next((stays.stays_dir(tmp_path) / "stays").glob("day=*/part.parquet"))
     inode = day.stat().st_ino
     # new venue scans: the cell stays stay fresh, the other sources' part is derived again alone
@@ -337,6 +339,80 @@ def test_an_engine_reads_a_new_generation_of_the_duckdb_file(tmp_path: Path) -> 
         stays.build_stays(tmp_path)
         register_lake(eng, tmp_path, stays=d)
         assert eng.native("dv_stays") and eng.scalar(count) == before + 1
+
+
+def _grid_hours(
+    lake: Path, led: pa.Table, lo_s: int, hi_s: int, derived: bool
+) -> tuple[frozenset[str], dict[tuple[str, str], tuple[int, int]]]:
+    """What ``prepare`` made, and the seconds per person and grid cell the companion rule sums: from
+    ``grid_secs`` where it was made, else from every grid stay (``GRID_SECS``); with the number of
+    rows summed."""
+    policy = load_policy()
+    d = stays.fresh(lake, policy.rules) if derived else None
+    parts = stays.fresh_parts(d, lake, policy.rules, policy.companion.cell_m)
+    with duckdb_engine() as eng:
+        register_lake(eng, lake, stays=d)
+        eng.register_arrow("ledger", led)
+        made = pipeline.prepare(eng, policy, lo_s, hi_s, derived=d is not None, parts=parts)
+        secs = "grid_secs" if "grid_secs" in made else pipeline.GRID_SECS
+        rows = eng.sql(
+            f"SELECT k.s AS person, g.place, SUM(s.secs) AS secs, COUNT(*) AS n FROM {secs} s "
+            "JOIN pkey k ON k.pk = s.person JOIN (SELECT DISTINCT gk, place FROM tower_grid) g "
+            "ON g.gk = s.place GROUP BY ALL ORDER BY ALL"
+        ).to_pylist()
+    return made, {(r["person"], r["place"]): (int(r["secs"]), r["n"]) for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [((10, 0), (18, 0)), ((15, 8), (17, 9)), ((15, 23, 30), (16, 8)), ((16, 10, 20), (16, 23)),
+     ((12, 10), (16, 9))],
+)
+def test_grid_days_give_the_seconds_of_the_grid_stays(
+    tmp_path: Path, lo: tuple[int, ...], hi: tuple[int, ...]
+) -> None:
+    # whole days from the derived seconds per person, cell and day, the period's first and last
+    # days (a stay across midnight, the edges mid-day) from the stays themselves
+    led = _scenario_with_work_and_visits(tmp_path)
+    rows = pings("phA", "T3", at(15, 23), 90) + pings("phA", "T1", at(16, 9), 200)
+    rows += pings("phA", "T3", at(16, 13, 30), 30) + pings("phA", "T1", at(17, 8), 60)
+    rows += pings("phJ", "T1", at(16, 10), 30) + pings("phJ", "T2", at(17, 9), 300)
+    write_source(tmp_path, "cell", rows)
+    stays.build_stays(tmp_path)
+    lo_s, hi_s = int(at(*lo).timestamp()), int(at(*hi).timestamp())
+    made, got = _grid_hours(tmp_path, led, lo_s, hi_s, derived=True)
+    none, want = _grid_hours(tmp_path, led, lo_s, hi_s, derived=False)
+    assert made == {"grid_secs"} and none == frozenset()
+    assert want and {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}
+    if lo == (10, 0):  # phA's two stays in cell 0_0 on the 16th (T1, then T3) are one row
+        assert got[("idA", "0_0")][1] < want[("idA", "0_0")][1]
+        assert {p for p, _ in want} == {"idA", "idB", "idJ"}
+        state = json.loads((stays.stays_dir(tmp_path) / "_state.json").read_text())
+        assert state["grid_days"] == len(pq.read_table(stays.stays_dir(tmp_path) / "grid_days"))
+
+
+def test_grid_days_are_read_only_when_fresh_else_the_stays(tmp_path: Path) -> None:
+    led = _scenario_with_work_and_visits(tmp_path)
+    stays.build_stays(tmp_path)
+    lo_s, hi_s = int(at(10, 0).timestamp()), int(at(14, 0).timestamp())
+    made, want = _grid_hours(tmp_path, led, lo_s, hi_s, derived=True)
+    assert made == {"grid_secs"}
+    d = stays.stays_dir(tmp_path)
+    # a DuckDB file this DuckDB cannot open: the grid days' Parquet files
+    (d / stays.DB_FILE).write_bytes(b"not a database")
+    assert _grid_hours(tmp_path, led, lo_s, hi_s, derived=True) == (made, want)
+    # a lake derived before the grid days (no such part, files or table): the stays are summed
+    state = json.loads((d / "_state.json").read_text())
+    del state["parts"]["grid_days"]
+    (d / "_state.json").write_text(json.dumps(state))
+    shutil.rmtree(d / "grid_days")
+    policy = load_policy()
+    assert "grid_days" not in stays.fresh_parts(d, tmp_path, policy.rules, policy.companion.cell_m)
+    made, got = _grid_hours(tmp_path, led, lo_s, hi_s, derived=True)
+    assert made == frozenset() and {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in want.items()}
+    # and the next build derives them again
+    assert stays.build_stays(tmp_path).built
+    assert _grid_hours(tmp_path, led, lo_s, hi_s, derived=True) == (made | {"grid_secs"}, want)
 
 
 def _work(
