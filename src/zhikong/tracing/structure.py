@@ -328,7 +328,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
       reach (those of the venues the index persons scanned and those of the index persons' own
       short stays), in whole (person, tower, day) groups;
     * ``visit_ext`` — scanned visits (``rules.visit_kinds``) at the venues the index persons scanned
-      (the only ones the detector compares) with their end: at least the kind's dwell
+      in their windows, within the span of those visits (the only ones the detector compares: an
+      extended visit ends at most ``visit_max_minutes`` after its scan) with their end: at least the
+      kind's dwell
       and, when its owner's phone is on the venue's tower then, until the phone leaves that tower (at
       most ``visit_max_minutes`` after the scan). A scan marks the arrival, and the phone's first
       record on the tower may come up to one cell gap (``cell_gap_minutes``) after it. Leaving is the
@@ -364,10 +366,15 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         "visit_ext",
         f"""
         WITH vk AS ({vk}), sva AS ({sv}),
+        iw AS (
+          SELECT v.venue, MIN(GREATEST(v.start_s, i.start_s)) AS a0,
+                 MAX(LEAST(GREATEST(v.end_s, v.start_s + {mx}), i.end_s)) AS b1
+          FROM sva v JOIN idx i ON i.person = v.person
+          WHERE GREATEST(v.end_s, v.start_s + {mx}) > i.start_s AND v.start_s < i.end_s
+          GROUP BY v.venue),
         sv AS (
-          SELECT v.* FROM sva v
-          JOIN (SELECT DISTINCT v.venue FROM sva v JOIN idx i ON i.person = v.person) iv
-            ON iv.venue = v.venue),
+          SELECT v.* FROM sva v JOIN iw ON iw.venue = v.venue
+          WHERE v.start_s < iw.b1 AND GREATEST(v.end_s, v.start_s + {mx}) > iw.a0),
         pt AS (SELECT DISTINCT v.person, vk.tower_id AS tower FROM sv v JOIN vk ON vk.venue_id = v.venue),
         sc AS (
           SELECT c.* FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
