@@ -70,7 +70,9 @@ def register_lake(
                         "start_s": pa.array([], pa.int64()), "end_s": pa.array([], pa.int64())}
                 if name == "short":  # the runs (``stays.SHORT_COLUMNS``)
                     cols["run_s"], cols["run_e"] = pa.array([], pa.int64()), pa.array([], pa.int64())
-                if name == "grid_days":
+                elif name == "anchor":  # the stays cut to the anchor hours (``stays.ANCHOR_COLUMNS``)
+                    cols["a0"], cols["a1"] = pa.array([], pa.int64()), pa.array([], pa.int64())
+                else:  # grid days
                     cols = {"pn": pa.array([], pa.int32()), "gk": pa.array([], pa.int32()),
                             "dn": pa.array([], pa.int32()), "secs": pa.array([], pa.int64())}
                 engine.register_arrow(f"dv_{name}", pa.table(cols))

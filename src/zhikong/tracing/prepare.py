@@ -166,15 +166,17 @@ def prepare(
                 WITH v AS ({v})
                 SELECT person, t, place,
                        LEAD(t) OVER (PARTITION BY person ORDER BY t, place) AS next_t FROM v"""
+        # (the venues joined with their kind's dwell first: one join of the scans, not two)
         engine.create_table(
             "stay_venue",
             f"""
             SELECT o.person, o.place, o.t AS start_s,
-                   LEAST(o.t + COALESCE(d.dwell_s, {default_dwell}),
+                   LEAST(o.t + COALESCE(rv.dwell_s, {default_dwell}),
                          COALESCE(o.next_t, o.t + 86400)) AS end_s,
                    COALESCE(rv.kind, 'default') AS kind
-            FROM ({o}) o LEFT JOIN ref_venue rv ON rv.venue_id = o.place
-            LEFT JOIN venue_dwell d ON d.kind = rv.kind""",
+            FROM ({o}) o LEFT JOIN (
+              SELECT v.venue_id, v.kind, d.dwell_s FROM ref_venue v LEFT JOIN venue_dwell d ON d.kind = v.kind
+            ) rv ON rv.venue_id = o.place""",
         )
 
     if "camera" in want:

@@ -29,19 +29,22 @@ lake changes (``zhikong lake build-stays``, run by ingest), and kept under
   tower, local day) groups of at most ``visit_max_minutes``), whole days, each with the start and end
   of its *run*, the phone's short stays there that day with no stay on another tower between them
   (``structure.short_runs_sql``), the same for any period containing its day;
-* ``anchor/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s)``: the stays a workplace can
-  be inferred from (``structure``'s ``stay_anchor``): on the nearest tower of a venue of an
-  ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day;
+* ``anchor/day=YYYY-MM-DD/part.parquet`` — ``(pn, tk, start_s, end_s, a0, a1)``: the stays a
+  workplace can be inferred from (``structure``'s ``stay_work``): on the nearest tower of a venue of
+  an ``anchor_hours`` kind, overlapping the earliest to the latest of those hours of their start day,
+  ``[a0, a1)`` being the stay cut to those hours (what a trace reads when every kind has the same
+  hours, as the built-in policies' one kind);
 * ``grid_days/day=YYYY-MM-DD/part.parquet`` — ``(pn, gk, dn, secs)``: the seconds of the stays
   starting on local day ``dn`` (the partition's) in grid cell ``gk`` (``end_s - start_s`` summed;
   part ``grid_days``), so a trace sums a person's hours in a cell over the whole days of its period
   from a few rows per day instead of every stay (the companion rule's residents, see
   ``prepare``'s ``grid_secs``);
-* ``tables.duckdb`` — the stays, the GPS points, the anchor stays and the grid days again (tables
-  ``stays``, ``gps``, ``anchor``, ``grid_days``, the same columns, without the day), as native tables
-  of a DuckDB database file: a trace on the DuckDB backend attaches it read-only and reads them
-  several times faster than the Parquet files (Spark, and a DuckDB that cannot open the file, read
-  the Parquet files, the portable format; see :data:`DB_FILE`);
+* ``tables.duckdb`` — the stays, the GPS points, the anchor stays, the grid days and the short
+  stays again (tables ``stays``, ``gps``, ``anchor``, ``grid_days``, ``short``, the same columns,
+  without the day; a file of an older generation may lack ``short``, read from Parquet then), as
+  native tables of a DuckDB database file: a trace on the DuckDB backend attaches it read-only and
+  reads them several times faster than the Parquet files (Spark, and a DuckDB that cannot open the
+  file, read the Parquet files, the portable format; see :data:`DB_FILE`);
 * ``_state.json`` — the stay rules used and a fingerprint of the cell and GPS partitions and the
   tower table they were derived from, and per optional *part* what it was derived from: the GPS
   time bins and distance cells (``gps_grid``: ``gps_bin_minutes``, ``gps_distance_m``), the short
@@ -99,10 +102,12 @@ PID_SOURCES = {
 PARTS = ("grid", "grid_days", "gps_grid", "short", "anchor", "pids")
 #: the columns of the short stays' files (part ``short``): a lake derived without the runs has it stale
 SHORT_COLUMNS = "pn,tk,start_s,end_s,run_s,run_e"
+#: the columns of the anchor stays' files (part ``anchor``): a lake derived without the cut stays has it stale
+ANCHOR_COLUMNS = "pn,tk,start_s,end_s,a0,a1"
 #: the DuckDB database file of a generation, with :data:`DB_TABLES` (each also in Parquet)
 DB_FILE = "tables.duckdb"
 #: the tables of :data:`DB_FILE`: the largest a trace reads whole
-DB_TABLES = ("stays", "gps", "anchor", "grid_days")
+DB_TABLES = ("stays", "gps", "anchor", "grid_days", "short")
 #: rows per Parquet row group of a day's stays (min/max of tower and start per group)
 ROW_GROUP = 65_536
 
@@ -189,7 +194,7 @@ def _parts(rules: StayRules, lake_dir: Path, grid_m: float | None) -> dict[str, 
                   "ref": fingerprint(lake_dir, (), ("tower", "venue")), "columns": SHORT_COLUMNS},
         "anchor": {"hours": {k: [int(h[0] * 3600), int(h[1] * 3600)]
                              for k, h in sorted(rules.anchor_hours.items())},
-                   "ref": fingerprint(lake_dir, (), ("tower", "venue"))},
+                   "ref": fingerprint(lake_dir, (), ("tower", "venue")), "columns": ANCHOR_COLUMNS},
         "pids": {"source": fingerprint(lake_dir, tuple(PID_SOURCES), ())},
     }
 
@@ -306,7 +311,7 @@ def build_stays(
         pings = eng.sql("SELECT COUNT(*) AS n FROM bs_pings").column(0)[0].as_py() or 0
         eng.create_table("bs_stays", stays_sql("bs_pings", pp_s, gap_s))
         eng.drop("bs_pings")
-        n_short = _short(eng, lake_dir, rules, tmp)
+        n_short = _short(eng, lake_dir, rules, tmp, db)
         _anchor(eng, lake_dir, rules, tmp, db)
         days = eng.sql(f"SELECT DISTINCT {structure._midnight('start_s')} AS d0 FROM bs_stays ORDER BY d0")
         pq.write_table(days.cast(pa.schema([("d0", pa.int64())])), tmp / "days.parquet")
@@ -408,8 +413,11 @@ def _venue_towers(eng: QueryEngine, lake_dir: Path, kinds: Collection[str]) -> b
     return True
 
 
-def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int:
-    """Write the visit rule's short stays of ``bs_stays`` (whole days, ``short/day=…``); their count."""
+def _short(
+    eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path, db: _TableFile | None = None
+) -> int:
+    """Write the visit rule's short stays of ``bs_stays`` (whole days, ``short/day=…``, and table
+    ``short`` of ``db``); their count."""
     if not _venue_towers(eng, lake_dir, rules.visit_kinds):
         return 0
     short = structure.short_sql("bs_stays", "bs_vt", int(rules.visit_max_minutes * 60))
@@ -420,13 +428,15 @@ def _short(eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path) -> int
         "ORDER BY d, tk, start_s, pn"
     )
     eng.drop("bs_vt")
-    return _write_days(t, out / "short")
+    return _write_days(t, out / "short", db, "short")
 
 
 def _anchor(
     eng: QueryEngine, lake_dir: Path, rules: StayRules, out: Path, db: _TableFile | None = None
 ) -> int:
-    """Write the stays of ``bs_stays`` a workplace can be inferred from (``anchor/day=…``); their count."""
+    """Write the stays of ``bs_stays`` a workplace can be inferred from (``anchor/day=…``), each also
+    cut to the earliest to the latest of the anchor hours of its start day (``a0``, ``a1``); their
+    count."""
     if not _venue_towers(eng, lake_dir, rules.anchor_hours):
         return 0
     h0 = int(min(h[0] for h in rules.anchor_hours.values()) * 3600)
@@ -434,7 +444,8 @@ def _anchor(
     d0 = structure._midnight("start_s")
     t = eng.sql(
         f"SELECT CAST({day_no('start_s')} AS INT) AS d, CAST(person AS INT) AS pn, "
-        f"CAST(place AS INT) AS tk, start_s, end_s FROM bs_stays "
+        f"CAST(place AS INT) AS tk, start_s, end_s, GREATEST(start_s, {d0} + {h0}) AS a0, "
+        f"LEAST(end_s, {d0} + {h1}) AS a1 FROM bs_stays "
         f"WHERE place IN (SELECT tk FROM bs_vt) AND end_s > {d0} + {h0} AND start_s < {d0} + {h1} "
         "ORDER BY d, tk, start_s, pn"
     )

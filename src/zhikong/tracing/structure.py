@@ -76,14 +76,20 @@ def venue_tower_sql(
     dy = "(CAST(v.y AS DOUBLE) - CAST(t.y AS DOUBLE))"
     tk = "w.tk" if towers else "q.tower_id"
     tk_join = f"LEFT JOIN {towers} w ON w.tower_id = q.tower_id" if towers else ""
+    d2 = f"{dx} * {dx} + {dy} * {dy}"
+    # the nearest: the least squared distance, then the least tower id (an aggregation of the
+    # pairs: ranking them in a window per venue took several times longer)
     return f"""
-        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM (
-          SELECT v.venue_id, v.kind, v.unit_code, t.tower_id,
-                 ROW_NUMBER() OVER (PARTITION BY v.venue_id ORDER BY {dx} * {dx} + {dy} * {dy}, t.tower_id)
-                   AS rn
+        WITH c AS (
+          SELECT v.venue_id, v.kind, v.unit_code, t.tower_id, {d2} AS d2
           FROM {venues} v JOIN {towers_ref} t ON ABS(v.x - t.x) < {m} AND ABS(v.y - t.y) < {m}
-          WHERE v.kind IN ({in_kinds})) q {tk_join}
-        WHERE q.rn = 1"""
+          WHERE v.kind IN ({in_kinds})),
+        q AS (
+          SELECT c.venue_id, MIN(c.kind) AS kind, MIN(c.unit_code) AS unit_code, MIN(c.tower_id) AS tower_id
+          FROM c JOIN (SELECT venue_id, MIN(d2) AS d2 FROM c GROUP BY venue_id) n
+            ON n.venue_id = c.venue_id AND n.d2 = c.d2
+          GROUP BY c.venue_id)
+        SELECT q.venue_id, q.kind, q.unit_code, q.tower_id, {tk} AS tk FROM q {tk_join}"""
 
 
 def short_sql(stays: str, towers: str, max_s: int) -> str:
@@ -148,7 +154,8 @@ def prepare(
     period: tuple[int, int] | None = None,
     parts: Collection[str] = (),
 ) -> None:
-    """``venue_tower`` (nearest tower of anchor and school venues), ``stay_anchor``, ``stay_short``
+    """``venue_tower`` (nearest tower of anchor and school venues), ``anchor_venue`` and
+    ``stay_work`` (the workplace detector's venues and stays, :func:`_stay_work`), ``stay_short``
     (the visit rule's short cell stays at visit venues' towers), ``obs_day``
     (local midnights of the days the cell feed or the venue scans have data: the days a school day
     can be counted on) and ``roster_p`` (the class rosters' pupils the ledger knows, as persons:
@@ -160,7 +167,7 @@ def prepare(
     in ``parts``, the short stays (``dv_short``) of the whole local days inside the period (every
     stay starting on such a day is in ``stay_cell``, so they are the same as computed from it; the
     days at the edges are computed here), and the stays a workplace is inferred from (``dv_anchor``:
-    all those ``stay_anchor`` reads, fewer than half the stays)."""
+    all those ``stay_work`` reads, fewer than half the stays)."""
     person = "k.pk" if numbered else "m.person"
     join = "JOIN pidk k ON k.pid = r.pid" if numbered else ""
     engine.create_table(
@@ -192,29 +199,70 @@ def prepare(
             schema=pa.schema([("kind", pa.string()), ("h0_s", pa.int64()), ("h1_s", pa.int64())]),
         ),
     )
-    # each anchor person's stays on the nearest tower of their anchor venues
-    anchor_stays = f"""
-          SELECT s.person, a.venue AS place, a.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
-          FROM stay_cell s JOIN a ON a.person = s.person
-          JOIN venue_tower vt ON vt.venue_id = a.venue AND vt.tk = s.place"""
-    if period is not None and "anchor" in parts:  # the derived candidates, on pseudonym numbers
-        anchor_stays = f"""
-          SELECT ap.person, ap.venue AS place, ap.kind, s.start_s, s.end_s, {_midnight("s.start_s")} AS d0
-          FROM dv_anchor s JOIN (
-            SELECT a.person, a.venue, a.kind, m.pn, vt.tk FROM a JOIN dv_pk m ON m.pk = a.person
-            JOIN venue_tower vt ON vt.venue_id = a.venue) ap ON ap.pn = s.pn AND ap.tk = s.tk
-          WHERE s.start_s < {period[1]} AND s.end_s > {period[0]}"""
+    _stay_work(
+        engine, period if "anchor" in parts else None, cut=len(set(hours.values())) == 1,
+        unknown="default" in hours,
+    )
+
+
+def _stay_work(
+    engine: QueryEngine, period: tuple[int, int] | None, *, cut: bool = False, unknown: bool = False
+) -> None:
+    """``anchor_venue`` and ``stay_work``, what the workplace detector (``venue_cell``) reads.
+
+    ``anchor_venue(vn, venue_id, kind, h0_s, h1_s, tk)``: a number ``vn`` for each venue and kind of
+    an anchor kind (in that order) of the venue table (every kind ``stay_venue`` gives a venue, and
+    ``default`` for one the table lacks, when ``unknown``: an anchor kind), with the kind's hours and
+    the venue's nearest tower (``venue_tower.tk``, null without one).
+
+    ``stay_work(person, place, start_s, end_s, inferred)``: on these numbers (``place`` = ``vn``),
+    the scanned stays at anchor venues (``inferred`` 0) and the inferred ones (1): each anchor
+    person's cell stays on the nearest tower of the anchor venues they scanned, cut to the kind's
+    hours of the stay's start day. So the detector reads one table of integers at both hops, and
+    names the places of its evidence only.
+
+    ``period``: ``stay_cell`` holds the lake's derived stays overlapping it, and the anchor stays are
+    read from the derived candidates (``dv_anchor``, on pseudonym numbers, mapped by ``dv_pk``); ``cut``:
+    every anchor kind has the same hours, so the candidates come cut to them (``a0``, ``a1``: to the
+    earliest to the latest of the kinds' hours, the part's ``stays.ANCHOR_COLUMNS``)."""
+    venues = "SELECT DISTINCT venue_id, kind FROM ref_venue"
+    if unknown:
+        venues += " UNION SELECT DISTINCT place, kind FROM stay_venue WHERE kind = 'default'"
     engine.create_table(
-        "stay_anchor",
+        "anchor_venue",
         f"""
-        WITH a AS (
-          SELECT DISTINCT s.person, s.place AS venue, s.kind FROM stay_venue s
-          JOIN anchor_hours h ON h.kind = s.kind),
-        c AS ({anchor_stays})
-        SELECT c.person, c.place, c.kind, GREATEST(c.start_s, c.d0 + h.h0_s) AS start_s,
-               LEAST(c.end_s, c.d0 + h.h1_s) AS end_s
-        FROM c JOIN anchor_hours h ON h.kind = c.kind
-        WHERE LEAST(c.end_s, c.d0 + h.h1_s) > GREATEST(c.start_s, c.d0 + h.h0_s)""",
+        SELECT v.venue_id, v.kind, h.h0_s, h.h1_s, vt.tk,
+               ROW_NUMBER() OVER (ORDER BY v.venue_id, v.kind) AS vn
+        FROM ({venues}) v
+        JOIN anchor_hours h ON h.kind = v.kind
+        LEFT JOIN venue_tower vt ON vt.venue_id = v.venue_id""",
+    )
+    # each anchor person's anchor venues (those they scanned) with the venue's tower and hours
+    a = """
+        SELECT DISTINCT s.person, v.vn, v.tk, v.h0_s, v.h1_s FROM stay_venue s
+        JOIN anchor_venue v ON v.venue_id = s.place AND v.kind = s.kind"""
+    d0 = _midnight("c.start_s")
+    a0, a1 = f"GREATEST(c.start_s, {d0} + a.h0_s)", f"LEAST(c.end_s, {d0} + a.h1_s)"
+    stays, key = "SELECT s.person, s.place AS tk, s.start_s, s.end_s FROM stay_cell s", "person"
+    if period is not None:  # the derived candidates, on pseudonym numbers
+        cols = "s.start_s, s.end_s"
+        if cut:  # as derived, cut to the hours
+            cols, a0, a1 = "s.a0, s.a1", "c.a0", "c.a1"
+        stays = f"""
+          SELECT s.pn, s.tk, {cols} FROM dv_anchor s
+          WHERE s.start_s < {period[1]} AND s.end_s > {period[0]}"""
+        a = f"SELECT a.*, m.pn FROM ({a}) a JOIN dv_pk m ON m.pk = a.person"
+        key = "pn"
+    engine.create_table(
+        "stay_work",
+        f"""
+        SELECT s.person, v.vn AS place, s.start_s, s.end_s, 0 AS inferred FROM stay_venue s
+        JOIN anchor_venue v ON v.venue_id = s.place AND v.kind = s.kind
+        UNION ALL
+        SELECT person, place, start_s, end_s, 1 AS inferred FROM (
+          SELECT a.person, a.vn AS place, {a0} AS start_s, {a1} AS end_s
+          FROM ({stays}) c JOIN ({a}) a ON a.{key} = c.{key} AND a.tk = c.tk) q
+        WHERE end_s > start_s""",
     )
 
 
@@ -227,13 +275,14 @@ def _stay_short(engine: QueryEngine, policy: Policy, days: tuple[int, int] | Non
     # ``run_s``, ``run_e``: the runs (:func:`short_runs_sql`) derived with the short stays, null where
     # ``prepare_visits`` computes them (the days at the period's edges, or no derived part)
     nulls = "CAST(NULL AS BIGINT) AS run_s, CAST(NULL AS BIGINT) AS run_e"
+    # a view where the engine has them: read once (``prepare_visits``), cut to the towers reached
     if days is None:
         short = short_sql("stay_cell", towers, max_s)
-        engine.create_table("stay_short", f"SELECT q.*, {nulls} FROM ({short}) q")
+        engine.create_view("stay_short", f"SELECT q.*, {nulls} FROM ({short}) q")
         return
     a, b = days
     edge = f"(SELECT person, place, start_s, end_s FROM stay_cell WHERE start_s < {a} OR start_s >= {b})"
-    engine.create_table(
+    engine.create_view(
         "stay_short",
         f"""
         SELECT m.pk AS person, s.tk AS tower, s.start_s, s.end_s, s.run_s, s.run_e
@@ -277,9 +326,11 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
     * ``visit_sc`` — short stays: cell stays of people who spent at most ``visit_max_minutes`` on a
       visit venue's tower that day (a visit, not home or work), only at the towers the detector can
       reach (those of the venues the index persons scanned and those of the index persons' own
-      stays), in whole (person, tower, day) groups;
+      short stays), in whole (person, tower, day) groups;
     * ``visit_ext`` — scanned visits (``rules.visit_kinds``) at the venues the index persons scanned
-      (the only ones the detector compares) with their end: at least the kind's dwell
+      in their windows, within the span of those visits (the only ones the detector compares: an
+      extended visit ends at most ``visit_max_minutes`` after its scan) with their end: at least the
+      kind's dwell
       and, when its owner's phone is on the venue's tower then, until the phone leaves that tower (at
       most ``visit_max_minutes`` after the scan). A scan marks the arrival, and the phone's first
       record on the tower may come up to one cell gap (``cell_gap_minutes``) after it. Leaving is the
@@ -291,7 +342,9 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
     mx = int(r.visit_max_minutes * 60)
     tol = int(r.cell_gap_minutes * 60)
     # ``stay_short`` (``prepare``) cut to the towers the detector can reach: those of the venues the
-    # index persons scanned and those of the index persons' own stays (whole groups, so the same stays)
+    # index persons scanned (their visits, and others' short stays there) and those of the index
+    # persons' own short stays (whole groups, so the same stays; the towers of all their cell stays
+    # gave the same rows wherever read, from a scan of every stay)
     engine.create_table(
         "visit_sc",
         f"""
@@ -299,30 +352,39 @@ def prepare_visits(engine: QueryEngine, policy: Policy) -> None:
         it AS (
           SELECT vk.tower_id FROM sv v JOIN idx i ON i.person = v.person JOIN vk ON vk.venue_id = v.venue
           UNION
-          SELECT s.place AS tower_id FROM stay_cell s JOIN idx i ON i.person = s.person)
+          SELECT c.tower AS tower_id FROM stay_short c JOIN idx i ON i.person = c.person)
         SELECT c.person, c.tower, c.start_s, c.end_s, c.run_s, c.run_e FROM stay_short c
         JOIN (SELECT DISTINCT vk.tower_id FROM vk JOIN it ON it.tower_id = vk.tower_id) t
           ON t.tower_id = c.tower""",
     )
     # The runs of the short stays come with them (``stay_short.run_s``, ``run_e``: derived with the
     # lake's short stays for the whole days) or are found here where they do not (the days at the
-    # period's edges: a run lies inside one day, and those days' stays are all without).
+    # period's edges: a run lies inside one day, and those days' stays are all without). Each run
+    # once, by its first stay (``run_s`` is the least start of its stays; only the largest end of
+    # the runs met counts, so a run met twice would change nothing either).
     engine.create_table(
         "visit_ext",
         f"""
         WITH vk AS ({vk}), sva AS ({sv}),
+        iw AS (
+          SELECT v.venue, MIN(GREATEST(v.start_s, i.start_s)) AS a0,
+                 MAX(LEAST(GREATEST(v.end_s, v.start_s + {mx}), i.end_s)) AS b1
+          FROM sva v JOIN idx i ON i.person = v.person
+          WHERE GREATEST(v.end_s, v.start_s + {mx}) > i.start_s AND v.start_s < i.end_s
+          GROUP BY v.venue),
         sv AS (
-          SELECT v.* FROM sva v
-          JOIN (SELECT DISTINCT v.venue FROM sva v JOIN idx i ON i.person = v.person) iv
-            ON iv.venue = v.venue),
+          SELECT v.* FROM sva v JOIN iw ON iw.venue = v.venue
+          WHERE v.start_s < iw.b1 AND GREATEST(v.end_s, v.start_s + {mx}) > iw.a0),
         pt AS (SELECT DISTINCT v.person, vk.tower_id AS tower FROM sv v JOIN vk ON vk.venue_id = v.venue),
         sc AS (
           SELECT c.* FROM visit_sc c JOIN pt ON pt.person = c.person AND pt.tower = c.tower),
         run AS (
-          SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM ({short_runs_sql(
+          SELECT person, tower, run_s AS start_s, run_e AS end_s FROM ({short_runs_sql(
               "SELECT person, tower, start_s, end_s FROM sc WHERE run_s IS NULL", "stay_cell")}) r
+          WHERE start_s = run_s
           UNION ALL
-          SELECT DISTINCT person, tower, run_s AS start_s, run_e AS end_s FROM sc WHERE run_s IS NOT NULL)
+          SELECT person, tower, run_s AS start_s, run_e AS end_s FROM sc
+          WHERE run_s IS NOT NULL AND start_s = run_s)
         SELECT v.person, v.venue, v.kind, v.start_s,
                GREATEST(v.end_s, LEAST(COALESCE(MAX(c.end_s), v.end_s), v.start_s + {mx})) AS end_s,
                CASE WHEN COALESCE(MAX(c.end_s), v.end_s) > v.end_s THEN 1 ELSE 0 END AS extended
@@ -410,41 +472,33 @@ def detectors(policy: Policy, *, skip: bool = False) -> dict[str, str]:
     r = policy.rules
     if r.anchor_hours:
         near = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
-        anchor = ", ".join(f"'{k}'" for k in r.anchor_hours)
         day = f"({_midnight('s0')})"
         same_case, cs = (" AND o.cs = x.cs", case_of("i.case_key")) if skip else ("", "")
-        # grouped by the stays' kind, the venue's (a function of the place), and the distance class
-        # taken from it per evidence row rather than per pair of stays
-        # scanned and inferred stays, written out where read (as a CTE read twice, DuckDB stored
-        # its millions of rows first instead of reading only those of the index persons and places)
-        st = f"""(
-              SELECT person, place, kind, start_s, end_s, 0 AS inferred FROM stay_venue
-              WHERE kind IN ({anchor})
-              UNION ALL
-              SELECT person, place, kind, start_s, end_s, 1 AS inferred FROM stay_anchor)"""
+        # on venue numbers (``stay_work``, ``anchor_venue``: a number stands for a venue and its
+        # kind), grouped by it and named with its kind and distance class per evidence row
         out["venue_cell"] = f"""
             WITH x AS (
-              SELECT i.case_key, i.hop, i.person, s.place, s.kind, s.inferred,
+              SELECT i.case_key, i.hop, i.person, s.place, s.inferred,
                      GREATEST(s.start_s, i.start_s) AS a, LEAST(s.end_s, i.end_s) AS b{cs}
-              FROM {st} s JOIN idx i ON s.person = i.person
+              FROM stay_work s JOIN idx i ON s.person = i.person
               WHERE s.end_s > i.start_s AND s.start_s < i.end_s),
-            {others_sql(st, skip=skip)},
+            {others_sql("stay_work", skip=skip)},
             xd AS ({by_day("x", "a", "b")}),
             od AS ({by_day("oc", "start_s", "end_s")}),
             e AS (
               SELECT x.case_key, x.hop, o.person AS contact, x.place, x.inferred * 2 + o.inferred AS combo,
-                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1, x.kind
+                     GREATEST(x.a, o.start_s) AS s0, LEAST(x.b, o.end_s) AS s1
               FROM xd x JOIN od o ON o.place = x.place AND o.dd = x.dd{same_case}
                 AND o.start_s < x.b AND o.end_s > x.a
               WHERE o.person <> x.person AND x.inferred + o.inferred > 0
                 AND {first_day("x", "a", "o", "start_s")}),
             per AS (
-              SELECT case_key, hop, contact, place, kind, MIN(s0) AS start_s, MAX(s1) AS end_s,
+              SELECT case_key, hop, contact, place, MIN(s0) AS start_s, MAX(s1) AS end_s,
                      {_largest_sum("combo", (1, 2, 3))} AS minutes
-              FROM e GROUP BY case_key, hop, contact, place, kind, {day})
-            SELECT case_key, hop, contact, 'cell' AS source, place, start_s, end_s, minutes,
-                   CASE WHEN kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
-            FROM per"""
+              FROM e GROUP BY case_key, hop, contact, place, {day})
+            SELECT p.case_key, p.hop, p.contact, 'cell' AS source, v.venue_id AS place, p.start_s, p.end_s,
+                   p.minutes, CASE WHEN v.kind IN ({near}) THEN 'near' ELSE 'same_place' END AS distance
+            FROM per p JOIN anchor_venue v ON v.vn = p.place"""
     if r.visit_kinds:
         out["venue_visit"] = _visit_sql(policy)
     s = policy.school

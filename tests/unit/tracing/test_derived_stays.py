@@ -18,7 +18,7 @@ from zhikong.engine import duckdb_engine
 from zhikong.tracing import pipeline, stays, structure
 from zhikong.tracing import prepare as prepare_mod
 from zhikong.tracing.lake import register_lake
-from zhikong.tracing.policy import load_policy
+from zhikong.tracing.policy import Policy, load_policy
 
 
 def _cell(lake: Path) -> None:
@@ -182,8 +182,9 @@ PREPARED = {
     "JOIN pkey o ON o.pk = t.other",
     "obs_day": "SELECT d0 FROM obs_day",
     "stay_short": "SELECT k.s, t.tower, t.start_s, t.end_s FROM stay_short t JOIN pkey k ON k.pk = t.person",
-    "stay_anchor": "SELECT k.s, t.place, t.kind, t.start_s, t.end_s FROM stay_anchor t "
-    "JOIN pkey k ON k.pk = t.person",
+    "stay_anchor": "SELECT k.s, v.venue_id, v.kind, t.start_s, t.end_s FROM stay_work t "
+    "JOIN anchor_venue v ON v.vn = t.place JOIN pkey k ON k.pk = t.person "
+    "WHERE t.inferred = 1",
 }
 
 
@@ -416,3 +417,55 @@ def test_grid_days_are_read_only_when_fresh_else_the_stays(tmp_path: Path) -> No
     # and the next build derives them again
     assert stays.build_stays(tmp_path).built
     assert _grid_hours(tmp_path, led, lo_s, hi_s, derived=True) == (made | {"grid_secs"}, want)
+
+
+def _work(
+    lake: Path, led: pa.Table, policy: Policy, d: Path | None, lo_s: int, hi_s: int
+) -> tuple[frozenset[str], list[tuple[object, ...]]]:
+    """The fresh parts and the inferred workplace stays (``stay_work``, named) of a prepared trace."""
+    parts = stays.fresh_parts(d, lake, policy.rules, policy.companion.cell_m)
+    with duckdb_engine() as eng:
+        register_lake(eng, lake, stays=d)
+        eng.register_arrow("ledger", led)
+        pipeline.prepare(eng, policy, lo_s, hi_s, derived=d is not None, parts=parts)
+        rows = eng.sql(PREPARED["stay_anchor"]).to_pylist()
+    return parts, sorted(tuple(r.values()) for r in rows)
+
+
+@pytest.mark.parametrize(
+    "hours", [{"work": (8.0, 17.0)}, {"work": (9.0, 12.0), "market": (6.0, 20.0)}], ids=["one", "two"]
+)
+def test_anchor_candidates_come_cut_to_the_hours_and_an_older_layout_is_cut_by_the_trace(
+    tmp_path: Path, hours: dict[str, tuple[float, float]]
+) -> None:
+    # derived with each candidate cut to the earliest to the latest anchor hours of its start day; a
+    # trace reads the cut stays when every kind has the same hours (one kind), else cuts them itself
+    led = _scenario_with_work_and_visits(tmp_path)
+    base = load_policy()
+    policy = base.model_copy(update={"rules": base.rules.model_copy(update={"anchor_hours": hours})})
+    stays.build_stays(tmp_path, policy.rules, force=True)
+    d = stays.fresh(tmp_path, policy.rules)
+    assert d is not None
+    h0, h1 = (int(f(h[i] for h in hours.values()) * 3600) for i, f in ((0, min), (1, max)))
+    with duckdb_engine() as eng:
+        eng.register_parquet("anc", d / "anchor", hive=False)
+        rows = eng.sql(f"""
+            SELECT start_s, end_s, a0, a1, {structure._midnight("start_s")} AS d0 FROM anc""").to_pylist()
+    assert rows and all(
+        (r["a0"], r["a1"]) == (max(r["start_s"], r["d0"] + h0), min(r["end_s"], r["d0"] + h1)) for r in rows
+    )
+    lo_s, hi_s = int(at(10, 0).timestamp()), int(at(14, 0).timestamp())
+    parts, got = _work(tmp_path, led, policy, d, lo_s, hi_s)
+    _, want = _work(tmp_path, led, policy, None, lo_s, hi_s)
+    assert "anchor" in parts and got == want
+    w0, w1 = (int(h * 3600) for h in hours["work"])
+    day = {r[3] - (r[3] + 8 * 3600) % 86400 for r in want}
+    assert want and all(r[0] == "idB" and r[1] == "V-WORK" for r in want)
+    assert all(any(d0 + w0 <= r[3] < r[4] <= d0 + w1 for d0 in day) for r in want)
+    # a lake derived before the candidates were cut: its part is stale, the trace cuts the stays
+    state_file = d / "_state.json"
+    state = json.loads(state_file.read_text())
+    del state["parts"]["anchor"]["columns"]
+    state_file.write_text(json.dumps(state))
+    parts, got = _work(tmp_path, led, policy, d, lo_s, hi_s)
+    assert "anchor" not in parts and got == want
