@@ -25,6 +25,7 @@ Index cases: the world's reported cases, padded with random residents (onset on 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import tempfile
@@ -199,6 +200,9 @@ def run_peers(args: argparse.Namespace, peers: list[str], world: World, lake: Pa
         # the ledger's keyed hashes are read before timing: the platform stores them in the
         # operational database (``service.ledger_table``); the world's CSV has to hash them first
         ledger = world.ledger()
+        # the PostgreSQL peer's cluster (gigabytes of loaded tables, deleted when it stops) leaves
+        # dirty pages the kernel writes back in the background: flushed here, not during the trace
+        os.sync()
         with duckdb_engine(memory_limit=args.memory_limit) as eng:
             t, c = time.perf_counter(), time.process_time()
             full = trace(
