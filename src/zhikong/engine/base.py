@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
@@ -103,45 +104,34 @@ class QueryEngine(ABC):
     @final
     def create_table(self, name: str, sql: str) -> None:
         """Compute ``sql`` once and keep the result as temporary table ``name`` (replaced if any)."""
-        _check_name(name)
-        rendered = self.render(sql)
-        try:
-            self._drop(name)
-            self._materialise(name, rendered)
-        except EngineError:
-            raise
-        except Exception as e:
-            raise EngineError(f"{self.dialect.name}: cannot create table {name}: {_first_line(e)}") from e
+        self._replace(name, sql, self._materialise, "create table")
 
     @final
     def create_view(self, name: str, sql: str) -> None:
         """Keep ``sql`` as view ``name`` (replaced if any), computed wherever it is read, where the
         backend has views over its own tables (DuckDB); else the same as :meth:`create_table`. For a
         query cheaper to repeat than to copy: a filter and a small join of a native table."""
-        _check_name(name)
-        rendered = self.render(sql)
-        try:
-            self._drop(name)
-            self._create_view(name, rendered)
-        except EngineError:
-            raise
-        except Exception as e:
-            raise EngineError(f"{self.dialect.name}: cannot create view {name}: {_first_line(e)}") from e
+        self._replace(name, sql, self._create_view, "create view")
 
     @final
     def keep_rows(self, name: str, sql: str) -> None:
         """Compute ``sql`` once and keep its rows as ``name`` (replaced if any) for the statements
         that follow: a temporary table where the backend's own tables are cheapest to read again
         (DuckDB: no copy out to Arrow and back in), else fetched Arrow registered as ``name``."""
+        self._replace(name, sql, self._keep_rows, "keep rows as")
+
+    def _replace(self, name: str, sql: str, make: Callable[[str, str], None], what: str) -> None:
+        """Drop ``name`` if any, then ``make(name, rendered sql)``; driver errors are wrapped, naming
+        ``what`` was being done (e.g. "create table")."""
         _check_name(name)
         rendered = self.render(sql)
         try:
             self._drop(name)
-            self._keep_rows(name, rendered)
+            make(name, rendered)
         except EngineError:
             raise
         except Exception as e:
-            raise EngineError(f"{self.dialect.name}: cannot keep rows as {name}: {_first_line(e)}") from e
+            raise EngineError(f"{self.dialect.name}: cannot {what} {name}: {_first_line(e)}") from e
 
     @final
     def register_arrow(self, name: str, table: pa.Table) -> None:

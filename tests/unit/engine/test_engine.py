@@ -101,3 +101,16 @@ def test_open_engine_spills_under_the_data_dir(settings: Settings) -> None:
     finally:
         eng.close()
     assert where == str(settings.data_dir / "tmp" / "duckdb")
+
+
+@pytest.mark.parametrize(
+    ("method", "what"),
+    [("create_table", "create table"), ("create_view", "create view"), ("keep_rows", "keep rows as")],
+)
+def test_a_failing_statement_names_what_it_was_making(method: str, what: str) -> None:
+    with duckdb_engine() as eng:
+        eng.create_table("kept", "SELECT 1 AS a")
+        with pytest.raises(EngineError, match=f"duckdb: cannot {what} broken: .*no_such_table"):
+            getattr(eng, method)("broken", "SELECT * FROM no_such_table")
+        # the failure left the other tables alone
+        assert eng.sql("SELECT a FROM kept").to_pylist() == [{"a": 1}]
