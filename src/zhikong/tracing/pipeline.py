@@ -67,6 +67,14 @@ def register_index(engine: QueryEngine, idx: pa.Table) -> None:
     )
 
 
+def keep_own_cells(engine: QueryEngine) -> str:
+    """Keep the cell stays of the index persons of ``idx`` (``stay_cell``'s rows) as table
+    ``idx_cell`` and return its name: at hop 1 the trace reads them three times (who has any
+    trajectory, the cell detector, the companion rule), each a scan of every person's stays."""
+    engine.create_table("idx_cell", "SELECT s.* FROM stay_cell s WHERE s.person IN (SELECT person FROM idx)")
+    return "idx_cell"
+
+
 def named_stays(table: str) -> str:
     """The rows of a stay table (``stay_cell``, ``stay_grid``: the cell stays on the grid,
     ``stay_venue``) with its person and place numbers named (for tests and reports)."""
@@ -144,13 +152,14 @@ def _overlap_sql(
         FROM e GROUP BY case_key, hop, contact, place{kind_key}{day}"""
 
 
-def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[str, str]:
+def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False, own_cell: str = "") -> dict[str, str]:
     """SQL of each detector, by source (all reading ``idx`` and the prepared tables).
 
     ``skip``: the detectors with many rows (:data:`SKIPPED_INSIDE`: venue scans, cell towers, GPS,
     workplaces) leave out the pairs of ``idx_skip`` (:func:`columns.unskipped`: at hop 2, the
     contacts a case's secondary contacts exclude) before they aggregate; others keep them
-    (:func:`exposures` leaves them out after)."""
+    (:func:`exposures` leaves them out after). ``own_cell``: a table of the index persons' cell stays
+    (:func:`keep_own_cells`), which the cell detector then reads instead of ``stay_cell``."""
     gps_where = f"WHERE {unskipped(case_base('i.case_key'), 'm.contact')}" if skip else ""
     r = policy.rules
     near_kinds = ", ".join(f"'{k}'" for k in r.venue_near_kinds) or "''"
@@ -166,7 +175,7 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
             kind=f"CASE WHEN s.kind IN ({near_kinds}) THEN 1 ELSE 0 END",
             skip=skip,
         ),
-        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'", skip=skip)),
+        "cell": _tower_named(_overlap_sql("stay_cell", "cell", "'coarse'", skip=skip, own=own_cell)),
         "camera": f"""
             WITH x AS (
               SELECT i.case_key, i.hop, i.person, c.place, c.t
@@ -253,7 +262,9 @@ def detect(engine: QueryEngine, policy: Policy, *, skip: bool = False) -> dict[s
     return out
 
 
-def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True, secs: str = GRID_SECS) -> str:
+def companion_sql(
+    policy: Policy, *, named: bool = True, hours: bool = True, secs: str = GRID_SECS, own_cell: str = ""
+) -> str:
     """Pairs in the same grid cell for more than ``min_minutes`` where either side spent more than
     ``resident_hours`` in the cell over ``lookback_days`` (the 时空伴随 rule); on case and person
     numbers unless ``named``.
@@ -268,10 +279,15 @@ def companion_sql(policy: Policy, *, named: bool = True, hours: bool = True, sec
 
     ``secs``: the grid stays' seconds the contacts' hours are summed from, ``(person, place,
     secs)`` rows: one per stay (:data:`GRID_SECS`), or ``grid_secs`` where :func:`prepare` made it
-    (from the lake's derived grid days: fewer rows, the same sums)."""
+    (from the lake's derived grid days: fewer rows, the same sums). ``own_cell``: a table of the
+    index persons' cell stays (:func:`keep_own_cells`), read instead of ``stay_cell`` for theirs."""
     c = policy.companion
     # the index persons' grid stays, read once for their time with others and their own hours
-    own = f"own AS (SELECT s.* FROM {GRID_STAYS} s WHERE s.person IN (SELECT person FROM idx)),"
+    own = (
+        f"own AS (SELECT person, grid AS place, start_s, end_s FROM {own_cell} WHERE grid IS NOT NULL),"
+        if own_cell
+        else f"own AS (SELECT s.* FROM {GRID_STAYS} s WHERE s.person IN (SELECT person FROM idx)),"
+    )
     if hours:
         pairs = f"""{own}
         ge AS ({_overlap_sql(GRID_STAYS, "grid", "'coarse'", own="own")}),
@@ -335,20 +351,22 @@ def baseline_sql(kind: str, policy: Policy) -> str:
 
 
 def exposures(
-    engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None, *, skip: bool = False
+    engine: QueryEngine, policy: Policy, sources: Collection[str] | None = None, *, skip: bool = False,
+    own_cell: str = "",
 ) -> str:
     """Evidence of the detectors in ``sources`` (all by default) for the index persons in ``idx``
     (:func:`register_index`), on person and case numbers: each detector's rows are kept as table
     ``ev_<detector>`` (one statement each: Spark cannot have two CTEs of one name in a statement);
     returns the query of their union (``EVIDENCE_COLUMNS``). :func:`drop_exposures` drops them.
     ``skip``: the pairs of ``idx_skip`` are left out of every detector's rows: those of
-    :data:`SKIPPED_INSIDE` before they aggregate (:func:`detect`), the others' rows (a few) after."""
+    :data:`SKIPPED_INSIDE` before they aggregate (:func:`detect`), the others' rows (a few) after.
+    ``own_cell``: the index persons' cell stays, as :func:`detect`."""
     engine.register_arrow("gps_dx", GPS_DX)
     _prepare_visits(engine, policy, sources)
     # typed as on DuckDB (Spark's divisions give decimals, and a union would widen them all)
     cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(EVIDENCE_COLUMNS, _SQL_TYPES, strict=True))
     parts = []
-    for src, sql in detect(engine, policy, skip=skip).items():
+    for src, sql in detect(engine, policy, skip=skip, own_cell=own_cell).items():
         if sources is None or src in sources:
             # kept as a DuckDB table (no copy out to Arrow and back), as Arrow on Spark (a cached
             # Spark table would carry the detector's whole plan along)
@@ -428,12 +446,12 @@ def _sorted(ev: pa.Table) -> pa.Table:
     return ev.take(pc.sort_indices(keys, [(c, "ascending") for c in "chkstp"]))
 
 
-def with_trajectory(engine: QueryEngine) -> set[str]:
-    """The index persons (``idx``) seen in any source."""
-    t = engine.sql("""
+def with_trajectory(engine: QueryEngine, own_cell: str = "stay_cell") -> set[str]:
+    """The index persons (``idx``) seen in any source (``own_cell``: their cell stays, or all)."""
+    t = engine.sql(f"""
         WITH p AS (SELECT DISTINCT person FROM idx),
         seen AS (
-          SELECT person FROM stay_cell UNION ALL SELECT person FROM stay_venue
+          SELECT person FROM {own_cell} UNION ALL SELECT person FROM stay_venue
           UNION ALL SELECT person FROM t_camera UNION ALL SELECT person FROM t_gps
           UNION ALL SELECT person FROM t_travel UNION ALL SELECT person FROM t_prox
           UNION ALL SELECT other AS person FROM t_prox)

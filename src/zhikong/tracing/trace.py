@@ -136,7 +136,8 @@ def trace(
     )
 
     pipeline.register_index(engine, idx)
-    present = pipeline.with_trajectory(engine)
+    own = pipeline.keep_own_cells(engine)  # (read three times at hop 1, then dropped)
+    present = pipeline.with_trajectory(engine, own)
     without = [c.key for c in cases if c.person not in present]
     # the cases on numbers, with their names (``idx`` is replaced at hop 2)
     engine.create_table(
@@ -145,16 +146,19 @@ def trace(
         "FROM idx i JOIN idx_case c ON c.ck = i.case_key",
     )
     register_weights(engine, policy)
-    engine.create_table("tr_ev1", scored_sql(pipeline.exposures(engine, policy), "tr_case", policy))
+    ev1 = pipeline.exposures(engine, policy, own_cell=own)
+    engine.create_table("tr_ev1", scored_sql(ev1, "tr_case", policy))
     pipeline.drop_exposures(engine)
     comp = pipeline.companion_sql(
-        policy, named=False, hours=False, secs="grid_secs" if "grid_secs" in made else pipeline.GRID_SECS
+        policy, named=False, hours=False, secs="grid_secs" if "grid_secs" in made else pipeline.GRID_SECS,
+        own_cell=own,
     )
     engine.create_table(
         "tr_comp",
         f"""SELECT case_key, contact, MIN(start_s) AS start_s, MAX(end_s) AS end_s
             FROM ({comp}) c GROUP BY case_key, contact""",
     )
+    engine.drop(own)
     summarise(engine, policy, "tr_ev1", "tr_s1")
     # hop 1: close contacts, else companions (with evidence or without)
     engine.create_table(
