@@ -341,10 +341,15 @@ def _outputs(
     cols = "case_key, hop, contact, source, place, start_s, end_s, minutes, distance, score"
     ev = f"SELECT {cols}, CAST(NULL AS BIGINT) AS via FROM tr_ev1"
     if hop2:
+        # the secondary contacts' rows, as those of no other pair: every pair of ``tr_ev2`` is in
+        # ``tr_s2``, and the few not close (a sixth) make a smaller hash table than the close ones
+        # for the 1.5 M rows to probe (DuckDB: a fifth less CPU for this read at 100k)
         ev += f"""
             UNION ALL
             SELECT {", ".join(f"e.{c}" for c in cols.split(", "))}, e.via
-            FROM tr_ev2 e JOIN tr_s2 s ON s.case_key = e.case_key AND s.contact = e.contact AND s.is_close"""
+            FROM tr_ev2 e LEFT JOIN (SELECT case_key, contact FROM tr_s2 WHERE NOT is_close) s
+              ON s.case_key = e.case_key AND s.contact = e.contact
+            WHERE s.case_key IS NULL"""
     t = engine.sql(ev)
     evidence = _typed(t, EVIDENCE_TABLE_SCHEMA, names)
     return contacts, rounded_contributions(contrib), evidence
